@@ -1,0 +1,1 @@
+# etc/local.mk -- included by Makefile.am

@@ -1,0 +1,1 @@
+# flows/local.mk -- included by Makefile.am

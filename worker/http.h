@@ -1,0 +1,141 @@
+/*
+ * http.h -- the HTTP/1.1 request parser and response writer (RFC 9112).
+ *
+ * Pure code: no sockets, no threads, no clock.  The event loop feeds it the
+ * bytes it has buffered; the parser says "need more", "here is a request
+ * head, n bytes consumed", or "reject with this status and close".  It is
+ * strict per RELIABILITY H1/H2: every framing ambiguity is an error, never a
+ * guess (no request smuggling).  Used by the worker and by the Azure simulator.
+ */
+#ifndef INGEN_HTTP_H
+#define INGEN_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/arena.h"
+#include "lib/buf.h"
+#include "lib/err.h"
+
+enum http_method {
+	HTTP_METHOD_GET = 0,
+	HTTP_METHOD_HEAD,
+	HTTP_METHOD_POST,
+	HTTP_METHOD_PUT,
+	HTTP_METHOD_DELETE,
+	HTTP_METHOD_OPTIONS,
+	HTTP_METHOD_PATCH,
+	HTTP_METHOD_OTHER,       /* a valid token we do not implement */
+	HTTP_METHOD_COUNT
+};
+
+enum http_parse_result {
+	HTTP_PARSE_INCOMPLETE = 0,  /* need more bytes */
+	HTTP_PARSE_DONE,            /* complete; see *consumed */
+	HTTP_PARSE_ERROR,           /* err->status says which (400, 414, 431, 501, 505) */
+};
+
+struct http_limits {
+	size_t max_request_line;    /* 414 above (default 8 KiB) */
+	size_t max_header_size;     /* whole header section, 431 above (16 KiB) */
+	size_t max_headers;         /* fields, 431 above (100) */
+	size_t max_chunk_ext;       /* chunk extension bytes, 400 above (1 KiB) */
+	size_t max_trailer_size;    /* trailer section of a chunked body (16 KiB) */
+};
+
+struct http_header {
+	char *name;                 /* as received; compare case-insensitively */
+	char *value;                /* leading/trailing OWS stripped */
+};
+
+struct http_request {
+	enum http_method method;
+	char *method_name;          /* as received */
+	char *target;               /* raw request-target, origin-form only */
+	char *path;                 /* target up to '?', still percent-encoded */
+	char *query;                /* after '?', or NULL */
+	int version_minor;          /* HTTP/1.<minor>: 0 or 1 */
+	struct http_header *headers;
+	size_t n_headers;
+	int64_t content_length;     /* -1 when absent */
+	bool chunked;               /* Transfer-Encoding: chunked */
+	bool keep_alive;            /* after Connection and version rules */
+	bool expect_continue;       /* Expect: 100-continue */
+};
+
+/* Scanner state kept between calls so a byte-by-byte client costs O(n). */
+struct http_head_state {
+	size_t scanned;             /* bytes already checked for the terminator */
+	size_t line_start;
+	bool in_request_line;
+};
+
+void http_head_state_init(struct http_head_state *st);
+
+/*
+ * Parse a request head from data[0..len).  On HTTP_PARSE_DONE fills `req`
+ * (all strings copied into `a`) and sets *consumed to the head's length
+ * including the final CRLF CRLF.  On HTTP_PARSE_ERROR sets err->status and a
+ * message safe to show a client; the connection must then be closed without
+ * reading further.  Call again with the same state and a longer buffer after
+ * HTTP_PARSE_INCOMPLETE (data must start at the same request).
+ */
+enum http_parse_result http_parse_head(struct http_head_state *st,
+    const char *data, size_t len, const struct http_limits *lim,
+    struct arena *a, struct http_request *req, size_t *consumed,
+    struct err *e);
+
+/* State of a chunked body decoder. */
+struct http_chunked {
+	int state;                  /* private */
+	uint64_t remaining;         /* bytes left in the current chunk */
+	size_t ext_len;
+	size_t trailer_len;
+	size_t line_len;
+};
+
+void http_chunked_init(struct http_chunked *c);
+
+/*
+ * Decode chunked framing from in[0..len), appending payload to `out`.  Sets
+ * *consumed to the bytes used.  Returns DONE after the last chunk and its
+ * trailers, INCOMPLETE when it needs more, ERROR (400) on bad framing.
+ * `max_body` bounds the decoded size (413 above).
+ */
+enum http_parse_result http_chunked_decode(struct http_chunked *c,
+    const char *in, size_t len, struct buf *out, size_t max_body,
+    const struct http_limits *lim, size_t *consumed, struct err *e);
+
+/* Case-insensitive lookup; the first value of `name`, or NULL. */
+const char *http_header_get(const struct http_request *req, const char *name);
+/* Number of fields named `name` (to reject duplicates, e.g. Authorization). */
+size_t http_header_count(const struct http_request *req, const char *name);
+
+/* "OK", "Not Found", ...; "Unknown" for codes we never send. */
+const char *http_status_reason(int status);
+const char *http_method_name(enum http_method m);
+
+/*
+ * Append a status line and headers to `out`: Date, Server, Content-Type (if
+ * not NULL), Content-Length (if >= 0) or Transfer-Encoding: chunked (if
+ * content_length == -1 and `chunked`), Connection: keep-alive/close, then the
+ * `extra` fields, then the blank line.  The caller appends the body.
+ */
+void http_write_head(struct buf *out, int status, const char *content_type,
+    int64_t content_length, bool chunked, bool keep_alive,
+    const struct http_header *extra, size_t n_extra);
+
+/* Append one chunk of a chunked body ("%zx\r\n<data>\r\n"); n = 0 is ignored. */
+void http_write_chunk(struct buf *out, const void *data, size_t n);
+/* Append the last chunk "0\r\n\r\n". */
+void http_write_last_chunk(struct buf *out);
+
+/*
+ * Percent-decode src[0..n) into a new arena string.  Rejects (returns NULL
+ * and sets e, 400) malformed escapes and any decoded NUL.  '+' is kept.
+ */
+char *http_percent_decode(struct arena *a, const char *src, size_t n,
+    struct err *e);
+
+#endif

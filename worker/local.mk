@@ -1,0 +1,1 @@
+# worker/local.mk -- included by Makefile.am
