@@ -227,7 +227,7 @@ log_emit(enum log_level level, const char *action,
     const struct log_field *fields, size_t nfields, const char *fmt, ...)
 {
 	struct log_line l;
-	char ts[40], msg[LOG_LINE_MAX / 2];
+	char ts[96], msg[LOG_LINE_MAX / 2];
 	struct timeval tv;
 	struct tm tm;
 	va_list ap;
