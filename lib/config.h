@@ -11,6 +11,29 @@
  * builds a new one, validates it, and swaps (nginx cycles).  Nothing may
  * modify a config that a running thread can read.  Only lib/config.c
  * includes <libconfig.h>.
+ *
+ * The file: `--config` (config_overrides.config_file), else
+ * $INGENIOUS_CONFIG (from the environment, else from `.env`), else
+ * `<dir>/ingenious.conf`, else `$(sysconfdir)/ingenious/ingenious.conf`,
+ * else `/etc/ingenious/ingenious.conf` (the last three only when they
+ * exist; a named file that is missing is an error; an empty name means "no
+ * file").  `<dir>` is `dotenv_dir` of config_load(), the working directory
+ * by default.  Unknown keys in the file are errors; unknown INGENIOUS_*
+ * variables are only warnings (pydantic-settings ignores them).
+ *
+ * Environment names are INGENIOUS_ + the dotted key upper-cased with "." ->
+ * "__", matched case-insensitively.  List entries: INGENIOUS_MODELS__<i>__X;
+ * indices that name an entry of the list built so far (file, or a JSON
+ * form) override its fields, larger ones are appended in numeric order
+ * with the gaps closed.  INGENIOUS_MODELS='[...]' (JSON) replaces the list
+ * from lower sources.  A group may also be given as JSON
+ * (INGENIOUS_WEB_CONFIGURATION='{"port":8001}'), overridden by the nested
+ * names.  A `.env` value applies only when the real environment lacks the
+ * same name.  Aliases of the reference (KB_POLICY, KB_MODE, KB_TOPK_DIRECT,
+ * KB_TOPK_ASSIST, INGENIOUS_FLOW_PATH, JWT_SECRET_KEY,
+ * INGENIOUS_JWT_SECRET_KEY, INGENIOUS_JWT_ALGORITHM, WEB_PORT) lose against
+ * the canonical name in the same source.  `NAME_FILE=path` (any name above)
+ * reads the value from that file, one trailing newline stripped.
  */
 #ifndef INGEN_CONFIG_H
 #define INGEN_CONFIG_H
@@ -114,11 +137,12 @@ struct config {
 		char *log_level;
 		char *format;                 /* logfmt or json */
 		char *file;                   /* "" = stderr */
+		bool access_log;              /* one line per request (default true) */
 	} logging;
 
 	/* chat_history */
 	struct {
-		char *database_type;          /* "postgresql" (sqlite/azuresql accepted, mapped) */
+		char *database_type;          /* "postgresql"; sqlite/azuresql/cosmos parse but are rejected */
 		char *database_url;           /* libpq URI or key/value string; secret inside */
 		char *database_path;
 		char *database_connection_string;
@@ -176,17 +200,27 @@ struct config {
 
 /* Command-line values that beat every other source.  NULL / -1 = not given. */
 struct config_overrides {
-	const char *config_file;      /* --config */
+	const char *config_file;      /* --config; "" = read no file */
 	const char *host;             /* --host */
 	int port;                     /* --port, -1 if absent */
 	int workers;                  /* --workers, -1 if absent */
 	const char *pidfile;          /* --pidfile */
 };
 
-/* A list of problems found while loading: every problem, one line each. */
+/* Nothing overridden (port and workers -1, not 0). */
+#define CONFIG_OVERRIDES_INIT { NULL, NULL, -1, -1, NULL }
+
+/*
+ * A list of problems found while loading: every problem, one line each.
+ * `warnings` are not fatal (an unknown INGENIOUS_* variable, a key accepted
+ * for compatibility that has no effect): the caller logs them as warnings,
+ * on success as well as on failure.  No line ever holds a secret value.
+ */
 struct config_problems {
 	char **lines;
 	size_t n;
+	char **warnings;
+	size_t n_warnings;
 };
 
 /*
@@ -200,8 +234,19 @@ struct config_problems {
  */
 struct config *config_load(const struct config_overrides *ov,
     char *const *env, const char *dotenv_dir, struct config_problems *problems);
+/*
+ * More of config_load's contract: it first resets *problems (without
+ * freeing it), so free it with config_problems_free after every call.  `ov`
+ * may be NULL.  After loading, server.max_requests_jitter is 10% of
+ * max_requests when max_requests > 0 and no source set the jitter, and an
+ * empty web.authentication.jwt_key_file becomes "<state_dir>/jwt.key".
+ * server.workers stays 0 when so configured: see config_ncpus().
+ */
 
+/* Free a config from config_load (NULL is fine). */
 void config_free(struct config *cfg);
+/* Free the lines of `p` and reset it to empty (the struct itself is the
+ * caller's). */
 void config_problems_free(struct config_problems *p);
 
 /*
@@ -213,7 +258,61 @@ void config_problems_free(struct config_problems *p);
 void config_keys_foreach(void (*fn)(void *arg, const char *name,
     const char *env_name, const char *default_text, bool secret), void *arg);
 
-/* Number of CPUs, used for workers = 0. */
+/* One key of the table, in more detail than config_keys_foreach gives. */
+struct config_key_info {
+	const char *name;             /* "server.workers", "models.*.api_key" */
+	const char *env_name;         /* "INGENIOUS_MODELS__<i>__API_KEY" */
+	const char *default_text;     /* "8000", "true", "" */
+	const char *type;             /* "string", "int", "bool" or "enum" */
+	const char *const *values;    /* enum: the allowed values, NULL-terminated */
+	long long min, max;           /* int: the bounds */
+	bool secret;                  /* never shown, never in a message */
+	bool reloadable;              /* false: a change needs a restart */
+	bool unused;                  /* accepted for compatibility, no effect */
+};
+
+/* Call fn once per key of the table, in table order.  The pointers live as
+ * long as the call.  Any thread. */
+void config_keys_describe(void (*fn)(void *arg,
+    const struct config_key_info *key), void *arg);
+
+/* Call fn once per alias variable (KB_POLICY ...) with the dotted key it
+ * sets.  Any thread. */
+void config_aliases_foreach(void (*fn)(void *arg, const char *env_name,
+    const char *key), void *arg);
+
+/*
+ * The effective values of `cfg`, for `ingen config` and diagnostics: fn is
+ * called once per used key ("models.0.api_key" for list entries) with the
+ * value as text; a non-empty secret is given as "********", never in clear.
+ */
+void config_foreach_value(const struct config *cfg, void (*fn)(void *arg,
+    const char *name, const char *value, bool secret), void *arg);
+
+/*
+ * For a reload: call fn (may be NULL) with the name of every key that
+ * differs between `old_cfg` and `new_cfg` and that cannot change without a
+ * restart (listen address and port, pidfile, user, state_dir); returns
+ * their number.  The new generation still loads; the caller warns.
+ */
+size_t config_restart_keys(const struct config *old_cfg,
+    const struct config *new_cfg,
+    void (*fn)(void *arg, const char *name), void *arg);
+
+/*
+ * Walk a libconfig file and call fn for every scalar setting with its
+ * dotted name as in the table ("models.*.api_key" inside a list of
+ * groups), its line and its value as text (strings unquoted, integers in
+ * decimal, booleans true/false).  Names are not checked against the table.
+ * For the documentation test and `ingen config`.  Returns -1 with `e` set
+ * when the file cannot be read or parsed.
+ */
+int config_file_walk(const char *path, void (*fn)(void *arg,
+    const char *name, int line, const char *value), void *arg,
+    struct err *e) ING_WUR;
+
+/* Number of CPUs this process may run on (at least 1), used for
+ * server.workers = 0.  Any thread. */
 int config_ncpus(void);
 
 #endif

@@ -4,4 +4,27 @@ libingen_a_SOURCES += \
 	lib/xmalloc.c lib/xmalloc.h \
 	lib/arena.c lib/arena.h \
 	lib/buf.c lib/buf.h \
-	lib/log.c lib/log.h
+	lib/log.c lib/log.h \
+	lib/uuid.c lib/uuid.h \
+	lib/scoreboard.c lib/scoreboard.h \
+	lib/proc.h
+
+# strict JSON input and cJSON helpers
+libingen_a_SOURCES += lib/json.c lib/json.h
+
+# the Azure OpenAI client (lib/llm.c is the only user of libcurl here) and its pure parsers
+libingen_a_SOURCES += \
+	lib/llm.c lib/llm.h \
+	lib/llm_reply.c lib/llm_reply.h \
+	lib/sse.c lib/sse.h
+
+# authentication: strict base64, OpenSSL primitives and password hashes, the JWT key ring, JWT, Basic
+libingen_a_SOURCES += \
+	lib/b64.c lib/b64.h \
+	lib/crypto.c lib/crypto.h \
+	lib/keys.c lib/keys.h \
+	lib/jwt.c lib/jwt.h \
+	lib/basic.c lib/basic.h
+
+# the one configuration key table and its loader (the only user of libconfig)
+libingen_a_SOURCES += lib/config.c lib/config.h

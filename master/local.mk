@@ -1,5 +1,15 @@
 # master/local.mk -- the `ingen` program (master, command line), included by Makefile.am.
 bin_PROGRAMS += ingen
 ingen_SOURCES = \
-	master/main.c
+	master/main.c master/cli.h \
+	master/master.c master/master.h \
+	master/listen.c master/listen.h \
+	master/notify.c master/notify.h
+# the worker side of the same program (proc_worker_main and everything under it)
+ingen_SOURCES += \
+	worker/worker.c worker/worker.h \
+	worker/conn.c worker/conn.h worker/exchange.h \
+	worker/pool.c worker/pool.h \
+	worker/routes.c worker/routes.h \
+	worker/routes_ops.c
 ingen_LDADD = $(INGEN_LIBS)

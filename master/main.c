@@ -1,16 +1,203 @@
 /*
- * main.c -- the `ingen` command line: parses the command and hands over to
- * the master (serve) or to a cli_* module.  It never serves a request.
+ * main.c -- the `ingen` command line.  It parses the command, loads and
+ * validates the configuration, and hands over to the master (serve) or to a
+ * cli_* module.  It never serves a request itself.
  */
 #include "autoconfig.h"
 
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/proc.h"
+#include "master/cli.h"
+#include "master/master.h"
+
+static const char main_usage[] =
+"Usage: ingen COMMAND [OPTIONS]\n"
+"\n"
+"Ingenious in C: a pre-fork server for AI agent APIs.\n"
+"\n"
+"Commands:\n"
+"  serve       run the HTTP server (master and workers) in the foreground\n"
+"  validate    load the configuration from every source and report every problem\n"
+"  db          manage the PostgreSQL schema and the embedded local cluster\n"
+"              (ingen db migrate|status|init-local|start-local|stop-local; see ingen db --help)\n"
+"  version     print the version\n"
+"  help        print this help\n"
+"\n"
+"Options of serve and validate:\n"
+"  -c, --config FILE   configuration file (default: $INGENIOUS_CONFIG, ./ingenious.conf,\n"
+"                      /etc/ingenious/ingenious.conf)\n"
+"  -H, --host ADDR     listen address (web_configuration.ip_address)\n"
+"  -p, --port PORT     listen port (web_configuration.port)\n"
+"  -w, --workers N     worker processes (server.workers; 0 = number of CPUs)\n"
+"      --pidfile FILE  write the master's pid here (server.pidfile)\n"
+"      --foreground    stay in the foreground (the default; for systemd Type=notify)\n"
+"\n"
+"Signals to the master: SIGHUP reload, SIGTERM/SIGINT graceful stop (twice: now),\n"
+"SIGQUIT immediate stop, SIGUSR1 reopen log files.\n"
+"Exit codes: 0 ok, 1 failure (or a worker's fatal exit), 2 invalid configuration or usage.\n";
+
+static int
+main_parse_server_options(int argc, char **argv, struct config_overrides *ov)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "pidfile", required_argument, NULL, 'P' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	long v;
+	int c;
+
+	memset(ov, 0, sizeof(*ov));
+	ov->port = -1;
+	ov->workers = -1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:H:p:w:fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			ov->config_file = optarg;
+			break;
+		case 'H':
+			ov->host = optarg;
+			break;
+		case 'p':
+			v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 65535) {
+				fprintf(stderr, "ingen: --port: invalid port \"%s\" (1-65535)\n", optarg);
+				return -1;
+			}
+			ov->port = (int)v;
+			break;
+		case 'w':
+			v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 0 || v > 64) {
+				fprintf(stderr, "ingen: --workers: invalid count \"%s\" (0-64)\n", optarg);
+				return -1;
+			}
+			ov->workers = (int)v;
+			break;
+		case 'P':
+			ov->pidfile = optarg;
+			break;
+		case 'f':
+			break;
+		case 'h':
+			fputs(main_usage, stdout);
+			exit(0);
+		default:
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ingen: unexpected argument \"%s\"\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Load every source; print every problem, one line each. */
+static struct config *
+main_load_config(const struct config_overrides *ov)
+{
+	struct config_problems probs = { NULL, 0 };
+	struct config *cfg;
+	size_t i;
+
+	cfg = config_load(ov, NULL, NULL, &probs);
+	for (i = 0; i < probs.n; i++)
+		fprintf(stderr, "ingen: %s\n", probs.lines[i]);
+	config_problems_free(&probs);
+	return cfg;
+}
+
+static int
+main_configure_logging(const struct config *cfg)
+{
+	struct err e;
+	int fmt = log_format_parse(cfg->logging.format);
+	int lvl = log_level_parse(cfg->logging.log_level);
+
+	err_clear(&e);
+	if (log_configure(fmt < 0 ? LOG_FORMAT_LOGFMT : (enum log_format)fmt,
+	    lvl < 0 ? LOG_LEVEL_INFO : (enum log_level)lvl, cfg->logging.file,
+	    &e) != 0) {
+		fprintf(stderr, "ingen: %s\n", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+main_serve(int argc, char **argv)
+{
+	static struct config_overrides ov;   /* lives as long as the master */
+	struct config *cfg;
+
+	if (main_parse_server_options(argc, argv, &ov) != 0)
+		return PROC_EXIT_CONFIG;
+	if ((cfg = main_load_config(&ov)) == NULL)
+		return PROC_EXIT_CONFIG;
+	if (main_configure_logging(cfg) != 0) {
+		config_free(cfg);
+		return PROC_EXIT_CONFIG;
+	}
+	return master_run(cfg, &ov);
+}
+
+static int
+main_validate(int argc, char **argv)
+{
+	struct config_overrides ov;
+	struct config *cfg;
+
+	if (main_parse_server_options(argc, argv, &ov) != 0)
+		return PROC_EXIT_CONFIG;
+	if ((cfg = main_load_config(&ov)) == NULL)
+		return PROC_EXIT_CONFIG;
+	printf("configuration is valid\n");
+	if (cfg->source_file != NULL)
+		printf("file: %s\n", cfg->source_file);
+	config_free(cfg);
+	return 0;
+}
 
 int
 main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "ingen: not yet\n");
-	return 1;
+	const char *cmd;
+
+	log_set_role("cli");
+	if (argc < 2) {
+		fputs(main_usage, stderr);
+		return PROC_EXIT_CONFIG;
+	}
+	cmd = argv[1];
+	if (strcmp(cmd, "serve") == 0)
+		return main_serve(argc - 1, argv + 1);
+	if (strcmp(cmd, "validate") == 0)
+		return main_validate(argc - 1, argv + 1);
+	if (strcmp(cmd, "db") == 0)
+		return cli_db_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("ingen %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+	    strcmp(cmd, "-h") == 0) {
+		fputs(main_usage, stdout);
+		return 0;
+	}
+	fprintf(stderr, "ingen: unknown command \"%s\"\n\n%s", cmd, main_usage);
+	return PROC_EXIT_CONFIG;
 }

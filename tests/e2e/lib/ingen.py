@@ -1,0 +1,321 @@
+"""ingen.py -- the end-to-end harness: TAP output, the real `ingen` binary
+in a private temporary directory, and small HTTP clients.
+
+Every process a test starts is stopped by its pid (never by name) and every
+test script has a hard time limit (Tap(timeout=...)).  A server whose log
+holds an alert or a sanitizer report fails the test unless the test expects
+the alert.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SRCDIR = os.environ.get("INGEN_SRCDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+BUILDDIR = os.environ.get("INGEN_BUILDDIR") or SRCDIR
+INGEN = os.path.join(BUILDDIR, "ingen")
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "ThreadSanitizer")
+
+
+class Tap:
+    """TAP producer with a hard deadline for the whole script."""
+
+    def __init__(self, timeout=120):
+        self.n = 0
+        self.failed = 0
+        self.cleanups = []
+        signal.signal(signal.SIGALRM, self._timeout)
+        signal.alarm(timeout)
+        sys.stdout.reconfigure(line_buffering=True)
+
+    def _timeout(self, signo, frame):
+        self.ok(False, "script finished within its time limit")
+        self.done()
+
+    def ok(self, cond, name, diag=None):
+        self.n += 1
+        print("%sok %d - %s" % ("" if cond else "not ", self.n, name))
+        if not cond:
+            self.failed += 1
+            if diag is not None:
+                for line in str(diag).splitlines()[:40]:
+                    print("#   " + line)
+        return cond
+
+    def eq(self, got, want, name):
+        return self.ok(got == want, name, "got  %r\nwant %r" % (got, want))
+
+    def diag(self, text):
+        for line in str(text).splitlines():
+            print("# " + line)
+
+    def at_exit(self, fn):
+        self.cleanups.append(fn)
+
+    def done(self):
+        for fn in reversed(self.cleanups):
+            try:
+                fn()
+            except Exception as exc:  # cleanup must not hide results
+                print("# cleanup failed: %r" % (exc,))
+        self.cleanups = []
+        print("1..%d" % self.n)
+        sys.stdout.flush()
+        os._exit(1 if self.failed else 0)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def clean_env(extra=None):
+    """The environment for a server: nothing INGENIOUS_* leaks in."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.upper().startswith(("INGENIOUS_", "KB_", "JWT_", "NOTIFY_", "LISTEN_",
+                                        "WATCHDOG_"))}
+    env.update(extra or {})
+    return env
+
+
+class Server:
+    """The real `ingen serve` in a temporary working directory."""
+
+    def __init__(self, tap, workers=2, env=None, args=None, conf=None,
+                 expect_alert=False, port=None, cwd=None):
+        self.tap = tap
+        self.dir = cwd or tempfile.mkdtemp(prefix="ingen-e2e-")
+        self.own_dir = cwd is None
+        self.port = port or free_port()
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.pidfile = os.path.join(self.dir, "ingen.pid")
+        self.expect_alert = expect_alert
+        self.env = clean_env({
+            "INGENIOUS_WEB_CONFIGURATION__IP_ADDRESS": "127.0.0.1",
+            "INGENIOUS_WEB_CONFIGURATION__PORT": str(self.port),
+            "INGENIOUS_SERVER__WORKERS": str(workers),
+            "INGENIOUS_SERVER__STATE_DIR": os.path.join(self.dir, "state"),
+        })
+        self.env.update(env or {})
+        self.conf_path = None
+        if conf is not None:
+            self.conf_path = os.path.join(self.dir, "ingenious.conf")
+            with open(self.conf_path, "w") as f:
+                f.write(conf)
+        self.args = list(args or [])
+        self.proc = None
+        tap.at_exit(self.stop)
+
+    def start(self, wait=True, timeout=10):
+        cmd = [INGEN, "serve", "--pidfile", self.pidfile] + self.args
+        if self.conf_path:
+            cmd += ["--config", self.conf_path]
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, cwd=self.dir, env=self.env,
+                                     stdout=self.logf, stderr=subprocess.STDOUT,
+                                     pass_fds=getattr(self, "pass_fds", ()))
+        self.pid = self.proc.pid
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited with %s:\n%s" % (self.proc.returncode, self.log()))
+            if "serving on" in self.log():
+                return
+            time.sleep(0.02)
+        raise RuntimeError("server not ready in %ss:\n%s" % (timeout, self.log()))
+
+    def log(self):
+        try:
+            with open(self.log_path, "r", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_lines(self, needle):
+        return [l for l in self.log().splitlines() if needle in l]
+
+    def wait_log(self, needle, timeout=10, count=1):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if len(self.log_lines(needle)) >= count:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def signal(self, signo):
+        os.kill(self.pid, signo)
+
+    def wait_exit(self, timeout=15):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def workers(self):
+        """pids of live workers, from /proc (children of the master)."""
+        try:
+            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
+                return [int(p) for p in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            return []
+
+    def metrics(self):
+        st, _, body = request(self.port, "GET", "/metrics")
+        out = {}
+        for line in body.decode().splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            name, _, val = line.rpartition(" ")
+            out[name] = float(val)
+        return out
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+                self.proc.wait(20)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                    self.proc.wait(5)
+                except ProcessLookupError:
+                    pass
+        if self.proc is not None:
+            # workers die with the master; make sure no orphan survives
+            time.sleep(0.1)
+        self.check_log()
+        if self.own_dir and os.environ.get("INGEN_KEEP_TMP") is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.proc = None
+
+    def check_log(self):
+        text = self.log()
+        bad = [l for l in text.splitlines() if any(m in l for m in SANITIZER_MARKS)]
+        if not self.expect_alert:
+            bad += [l for l in text.splitlines() if "level=alert" in l or '"level":"alert"' in l]
+        if bad:
+            self.tap.ok(False, "server log has no alert or sanitizer report", "\n".join(bad[:20]))
+
+
+def request(port, method, path, body=None, headers=None, timeout=10):
+    """One request on a fresh connection: (status, headers dict, body bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            headers = dict(headers or {})
+            headers.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def raw(port, data, timeout=5, read_until_close=True, shut=False):
+    """Send raw bytes, return everything read until close or timeout."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        chunks = []
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+            if not read_until_close:
+                break
+        return b"".join(chunks)
+    finally:
+        s.close()
+
+
+def status_of(resp):
+    """Status code of the first response in raw bytes, or None."""
+    try:
+        return int(resp.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+class Load:
+    """Closed-loop load from threads: each thread sends requests over
+    keep-alive connections (reconnecting when the server closes one after a
+    Connection: close) and records every outcome."""
+
+    def __init__(self, port, threads=8, path="/api/v1/health", method="GET", body=None,
+                 headers=None):
+        self.port, self.path, self.method = port, path, method
+        self.body, self.headers = body, headers or {}
+        self.ok = 0
+        self.failures = []
+        self.statuses = {}
+        self.lock = threading.Lock()
+        self.stop_flag = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self):
+        conn = None
+        while not self.stop_flag.is_set():
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                conn.request(self.method, self.path, body=self.body, headers=self.headers)
+                r = conn.getresponse()
+                r.read()
+                with self.lock:
+                    self.statuses[r.status] = self.statuses.get(r.status, 0) + 1
+                    if r.status == 200:
+                        self.ok += 1
+                    else:
+                        self.failures.append("status %d" % r.status)
+                if r.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except Exception as exc:
+                with self.lock:
+                    self.failures.append(repr(exc))
+                if conn is not None:
+                    conn.close()
+                conn = None
+                time.sleep(0.01)
+        if conn is not None:
+            conn.close()
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join(15)
+        return self

@@ -1,0 +1,990 @@
+/*
+ * conn.c -- the life of a client connection on the event loop.
+ *
+ * It owns the connection objects, their buffers and their deadlines, and the
+ * response serialisation.  It never blocks: sockets are non-blocking and any
+ * handler that may block runs on a flow thread (pool.c).  A connection whose
+ * exchange is on a flow thread is never freed before the exchange comes back
+ * (the thread may still write to it); it is only marked dead.
+ *
+ * One request at a time per connection: bytes of a pipelined request wait in
+ * the input buffer until the previous response is written, which keeps the
+ * responses in order.  After a framing error nothing more is read.
+ */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/scoreboard.h"
+#include "lib/xmalloc.h"
+#include "worker/conn.h"
+#include "worker/exchange.h"
+#include "worker/pool.h"
+#include "worker/routes.h"
+#include "worker/worker.h"
+
+#define CONN_READ_CHUNK      16384
+#define CONN_READ_BUDGET     (256 * 1024)   /* per wake-up, for fairness */
+#define CONN_ACCEPT_BATCH    128
+#define CONN_STREAM_HIGH     (256 * 1024)   /* flow thread waits above this */
+#define CONN_RATE_GRACE_MS   5000           /* before body_min_rate applies */
+
+enum conn_state {
+	CONN_IDLE = 0,     /* between requests */
+	CONN_HEAD,         /* part of a request head received */
+	CONN_BODY,         /* reading the body */
+	CONN_BUSY,         /* handler running on a flow thread */
+	CONN_STREAM,       /* handler streaming its response */
+	CONN_WRITE,        /* writing a complete response */
+};
+
+struct conn {
+	enum conn_tag tag;            /* first: epoll data points here */
+	int fd;
+	struct worker *w;
+	struct conn *prev, *next;
+	enum conn_state state;
+	struct buf in, out;
+	struct http_head_state hs;
+	struct http_exchange *x;
+	int64_t since_ms;             /* start of the current state */
+	int64_t io_ms;                /* last byte moved */
+	uint32_t events;              /* registered epoll events */
+	bool want_close;              /* close once `out` is written */
+	bool dead;                    /* fd closed, exchange still out */
+	bool registered;
+	bool request_line_seen;
+	unsigned requests;
+	/* body */
+	bool body_chunked;
+	int64_t body_left;
+	uint64_t body_bytes;
+	struct http_chunked ch;
+	struct buf body;
+	char peer[64];
+	bool loopback;
+};
+
+static const struct http_limits *
+conn_limits(const struct worker *w)
+{
+	static _Thread_local struct http_limits lim;
+
+	lim.max_request_line = (size_t)w->cfg->server.max_request_line;
+	lim.max_header_size = (size_t)w->cfg->server.max_header_size;
+	lim.max_headers = (size_t)w->cfg->server.max_headers;
+	lim.max_chunk_ext = 1024;
+	lim.max_trailer_size = (size_t)w->cfg->server.max_header_size;
+	return &lim;
+}
+
+int64_t
+xchg_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- epoll bookkeeping ------------------------------------------------ */
+
+static void
+conn_set_events(struct conn *c, uint32_t ev)
+{
+	struct epoll_event e;
+
+	if (c->dead || (c->registered && ev == c->events))
+		return;
+	memset(&e, 0, sizeof(e));
+	e.events = ev;
+	e.data.ptr = c;
+	if (epoll_ctl(c->w->epfd, c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+	    c->fd, &e) == 0) {
+		c->registered = true;
+		c->events = ev;
+	}
+}
+
+/* Read when we are between or inside a request; write when output waits. */
+static void
+conn_update_events(struct conn *c)
+{
+	uint32_t ev = 0;
+
+	if (c->state == CONN_IDLE || c->state == CONN_HEAD ||
+	    c->state == CONN_BODY)
+		ev |= EPOLLIN;
+	if (buf_rlen(&c->out) > 0)
+		ev |= EPOLLOUT;
+	conn_set_events(c, ev);
+}
+
+/* ---- exchanges -------------------------------------------------------- */
+
+static bool
+conn_request_id_sane(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++) {
+		char ch = s[n];
+
+		if (n >= 128)
+			return false;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+		    ch == '.' || ch == ':'))
+			return false;
+	}
+	return n > 0;
+}
+
+static struct http_exchange *
+conn_exchange_new(struct conn *c)
+{
+	struct http_exchange *x = xcalloc(1, sizeof(*x));
+
+	x->arena = arena_create(8192);
+	x->w = c->w;
+	x->cfg = c->w->cfg;
+	x->conn = c;
+	x->start_us = xchg_now_us();
+	x->status = 0;
+	buf_init(&x->resp);
+	buf_init(&x->stream);
+	pthread_mutex_init(&x->lock, NULL);
+	pthread_cond_init(&x->drained, NULL);
+	snprintf(x->peer, sizeof(x->peer), "%s", c->peer);
+	x->peer_loopback = c->loopback;
+	uuid_v4(x->request_id);
+	return x;
+}
+
+static void
+conn_exchange_free(struct http_exchange *x)
+{
+	if (x == NULL)
+		return;
+	arena_destroy(x->arena);
+	buf_free(&x->resp);
+	buf_free(&x->stream);
+	pthread_mutex_destroy(&x->lock);
+	pthread_cond_destroy(&x->drained);
+	free(x);
+}
+
+/* ---- closing ---------------------------------------------------------- */
+
+static void
+conn_unlink(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	w->n_conns--;
+	sb_add_i(&w->slot->connections, -1);
+	/* we may have stopped accepting at max_connections */
+	if (!w->accepting && !w->draining && w->listen_fd >= 0) {
+		struct epoll_event e = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+
+		e.data.ptr = &w->listen_fd;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listen_fd, &e) == 0)
+			w->accepting = true;
+	}
+}
+
+static void
+conn_free(struct conn *c)
+{
+	buf_free(&c->in);
+	buf_free(&c->out);
+	buf_free(&c->body);
+	free(c);
+}
+
+/*
+ * Close the socket.  If a flow thread still holds the exchange, the
+ * connection stays allocated (dead) until the exchange comes back.
+ */
+static void
+conn_close(struct conn *c)
+{
+	struct http_exchange *x = c->x;
+
+	if (!c->dead) {
+		if (c->registered)
+			epoll_ctl(c->w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->dead = true;
+		conn_unlink(c);
+	}
+	if (x != NULL && (c->state == CONN_BUSY || c->state == CONN_STREAM)) {
+		pthread_mutex_lock(&x->lock);
+		x->client_gone = true;
+		pthread_cond_broadcast(&x->drained);
+		pthread_mutex_unlock(&x->lock);
+		return;   /* freed in conn_on_exchange */
+	}
+	if (x != NULL && x->on_pool)
+		sb_add_i(&c->w->slot->inflight, -1);
+	conn_exchange_free(x);
+	c->x = NULL;
+	conn_free(c);
+}
+
+/* ---- responses -------------------------------------------------------- */
+
+static bool
+conn_keep_alive(const struct conn *c)
+{
+	const struct http_exchange *x = c->x;
+
+	return !c->want_close && !c->w->draining && x != NULL &&
+	    x->req.keep_alive;
+}
+
+static void
+conn_response_headers(struct http_exchange *x, struct http_header *h,
+    size_t *n)
+{
+	static _Thread_local char took[32];
+	static char rid_name[] = "X-Request-ID", took_name[] = "X-Processing-Time";
+	int i;
+
+	*n = 0;
+	h[(*n)++] = (struct http_header){ rid_name, x->request_id };
+	snprintf(took, sizeof(took), "%.3fs",
+	    (double)(xchg_now_us() - x->start_us) / 1e6);
+	h[(*n)++] = (struct http_header){ took_name, took };
+	for (i = 0; i < x->n_headers; i++)
+		h[(*n)++] = x->headers[i];
+}
+
+/* Serialise the exchange's response into c->out. */
+static void
+conn_write_response(struct conn *c)
+{
+	struct http_exchange *x = c->x;
+	struct http_header h[XCHG_MAX_HEADERS + 2];
+	size_t n;
+	bool head = x->req.method == HTTP_METHOD_HEAD;
+
+	if (!x->replied)
+		xchg_error(x, 500, "the handler produced no response");
+	if (!conn_keep_alive(c))
+		c->want_close = true;
+	conn_response_headers(x, h, &n);
+	http_write_head(&c->out, x->status, x->content_type,
+	    (int64_t)x->resp.len, false, !c->want_close, h, n);
+	if (!head)
+		buf_append(&c->out, x->resp.data, x->resp.len);
+}
+
+static void conn_flush(struct conn *c);
+
+/* Access log line, metrics, and reset for the next request. */
+static void
+conn_request_done(struct conn *c)
+{
+	struct http_exchange *x = c->x;
+	struct worker *w = c->w;
+	int64_t dur = xchg_now_us() - x->start_us;
+	struct log_field f[7];
+
+	sb_count_request(w->slot, x->route, x->status, (uint64_t)dur);
+	if (x->on_pool)
+		sb_add_i(&w->slot->inflight, -1);
+	if (w->cfg->logging.access_log && log_enabled(LOG_LEVEL_INFO)) {
+		f[0] = LOG_STR("method", x->req.method_name ? x->req.method_name : "-");
+		f[1] = LOG_STR("path", x->req.path ? x->req.path : "-");
+		f[2] = LOG_INT("status", x->status);
+		f[3] = LOG_INT("dur_us", dur);
+		f[4] = LOG_INT("bytes_in", x->body_len);
+		f[5] = LOG_INT("bytes_out", x->resp.len);
+		f[6] = LOG_STR("client", c->peer);
+		log_set_request_id(x->request_id);
+		log_emit(LOG_LEVEL_INFO, "serving request", f, 7, "request completed");
+		log_set_request_id(NULL);
+	}
+	conn_exchange_free(x);
+	c->x = NULL;
+	c->requests++;
+	c->state = CONN_IDLE;
+	c->since_ms = sb_now_ms();
+	c->request_line_seen = false;
+	http_head_state_init(&c->hs);
+	if (w->recycle_after && sb_get(&w->slot->served) >= w->recycle_after &&
+	    !w->draining) {
+		log_info("recycling worker", "served %llu requests, recycling",
+		    (unsigned long long)sb_get(&w->slot->served));
+		conn_drain(w, true);
+	}
+}
+
+/* Answer a request we cannot process (framing, limits) and close after. */
+static void
+conn_fail(struct conn *c, int status, const char *msg)
+{
+	if (c->x == NULL)
+		c->x = conn_exchange_new(c);
+	c->want_close = true;
+	c->x->req.keep_alive = false;
+	if (status == 503)
+		xchg_error(c->x, status, msg);
+	else
+		xchg_detail(c->x, status, msg);
+	/* nothing after a framing error is read: drop what is buffered */
+	buf_reset(&c->in);
+	conn_write_response(c);
+	c->state = CONN_WRITE;
+	c->since_ms = c->io_ms = sb_now_ms();
+	conn_flush(c);
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+static void
+conn_job(void *arg)
+{
+	struct http_exchange *x = arg;
+
+	log_set_request_id(x->request_id);
+	x->handler(x);
+	log_set_request_id(NULL);
+	pthread_mutex_lock(&x->lock);
+	x->done = true;
+	pthread_mutex_unlock(&x->lock);
+	worker_notify(x->w, x);
+}
+
+static void
+conn_dispatch(struct conn *c)
+{
+	struct http_exchange *x = c->x;
+	struct worker *w = c->w;
+	xchg_handler handler = NULL;
+	const char *allow = NULL;
+	unsigned flags = 0;
+	struct err e;
+	const char *rid;
+
+	/* body as a NUL-terminated string in the arena */
+	x->body_len = c->body.len - c->body.off;
+	x->body = arena_strndup(x->arena, buf_rptr(&c->body), x->body_len);
+	buf_reset(&c->body);
+	rid = http_header_get(&x->req, "X-Request-ID");
+	if (rid != NULL && conn_request_id_sane(rid))
+		snprintf(x->request_id, sizeof(x->request_id), "%s", rid);
+
+	err_clear(&e);
+	switch (routes_lookup(x, &handler, &flags, &allow, &e)) {
+	case ROUTES_FOUND:
+		break;
+	case ROUTES_NOT_FOUND:
+		xchg_detail(x, 404, "Not Found");
+		goto respond;
+	case ROUTES_METHOD_NOT_ALLOWED:
+		if (allow != NULL)
+			xchg_header(x, "Allow", allow);
+		xchg_detail(x, 405, "Method Not Allowed");
+		goto respond;
+	case ROUTES_BAD_PATH:
+	default:
+		xchg_detail(x, 400, e.msg[0] ? e.msg : "Bad Request");
+		goto respond;
+	}
+
+	if (flags & ROUTE_INLINE) {
+		log_set_request_id(x->request_id);
+		handler(x);
+		log_set_request_id(NULL);
+		goto respond;
+	}
+	x->handler = handler;
+	x->on_pool = true;
+	sb_add_i(&w->slot->inflight, 1);
+	c->state = CONN_BUSY;
+	c->since_ms = sb_now_ms();
+	if (pool_submit(w->pool, conn_job, x) != 0) {
+		x->on_pool = false;
+		sb_add_i(&w->slot->inflight, -1);
+		sb_add(&w->slot->c.queue_rejections, 1);
+		log_warn("queueing request", "flow queue full, answering 503");
+		xchg_error(x, 503, "server busy, retry later");
+		goto respond;
+	}
+	conn_update_events(c);
+	return;
+
+respond:
+	conn_write_response(c);
+	c->state = CONN_WRITE;
+	c->io_ms = sb_now_ms();
+	conn_flush(c);
+}
+
+/* Start reading a body after a complete head; false if we answered. */
+static bool
+conn_begin_body(struct conn *c)
+{
+	struct http_exchange *x = c->x;
+	int64_t max = c->w->cfg->server.max_body_size;
+
+	c->body_chunked = x->req.chunked;
+	c->body_left = x->req.chunked ? 0 :
+	    (x->req.content_length > 0 ? x->req.content_length : 0);
+	c->body_bytes = 0;
+	buf_reset(&c->body);
+	if (c->body_chunked)
+		http_chunked_init(&c->ch);
+	if (!c->body_chunked && c->body_left > max) {
+		/* decided from Content-Length, before reading a byte of it */
+		conn_fail(c, 413, "Request body too large");
+		return false;
+	}
+	if (x->req.expect_continue && (c->body_chunked || c->body_left > 0) &&
+	    buf_rlen(&c->in) == 0)
+		buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+	c->state = CONN_BODY;
+	c->since_ms = c->io_ms = sb_now_ms();
+	return true;
+}
+
+/* Move buffered input into the body; true when the body is complete. */
+static bool
+conn_read_body(struct conn *c)
+{
+	size_t avail = buf_rlen(&c->in), used;
+	struct err e;
+
+	if (!c->body_chunked) {
+		size_t take = avail < (size_t)c->body_left ? avail :
+		    (size_t)c->body_left;
+
+		buf_append(&c->body, buf_rptr(&c->in), take);
+		buf_consume(&c->in, take);
+		c->body_left -= (int64_t)take;
+		c->body_bytes += take;
+		return c->body_left == 0;
+	}
+	err_clear(&e);
+	switch (http_chunked_decode(&c->ch, buf_rptr(&c->in), avail, &c->body,
+	    (size_t)c->w->cfg->server.max_body_size, conn_limits(c->w), &used,
+	    &e)) {
+	case HTTP_PARSE_DONE:
+		buf_consume(&c->in, used);
+		return true;
+	case HTTP_PARSE_INCOMPLETE:
+		buf_consume(&c->in, used);
+		c->body_bytes += used;
+		return false;
+	case HTTP_PARSE_ERROR:
+	default:
+		conn_fail(c, e.status ? e.status : 400,
+		    e.msg[0] ? e.msg : "Invalid chunked body");
+		return false;
+	}
+}
+
+/* Parse and dispatch whatever the input buffer holds. */
+static void
+conn_process(struct conn *c)
+{
+	struct err e;
+	size_t used;
+
+	while (!c->dead && (c->state == CONN_IDLE || c->state == CONN_HEAD ||
+	    c->state == CONN_BODY)) {
+		if (c->state != CONN_BODY) {
+			if (buf_rlen(&c->in) == 0)
+				break;
+			if (c->state == CONN_IDLE) {
+				c->state = CONN_HEAD;
+				c->since_ms = sb_now_ms();
+				http_head_state_init(&c->hs);
+			}
+			if (c->x == NULL)
+				c->x = conn_exchange_new(c);
+			err_clear(&e);
+			switch (http_parse_head(&c->hs, buf_rptr(&c->in),
+			    buf_rlen(&c->in), conn_limits(c->w), c->x->arena,
+			    &c->x->req, &used, &e)) {
+			case HTTP_PARSE_INCOMPLETE:
+				goto out;
+			case HTTP_PARSE_ERROR:
+				conn_fail(c, e.status ? e.status : 400,
+				    e.msg[0] ? e.msg : "Bad Request");
+				return;
+			case HTTP_PARSE_DONE:
+				break;
+			}
+			/* the request's clock starts when its head is complete */
+			c->x->start_us = xchg_now_us();
+			buf_consume(&c->in, used);
+			if (!conn_begin_body(c))
+				return;
+		}
+		if (!conn_read_body(c)) {
+			if (c->state != CONN_BODY)
+				return;   /* conn_fail answered */
+			break;
+		}
+		conn_dispatch(c);
+	}
+out:
+	if (!c->dead) {
+		conn_update_events(c);
+		if (buf_rlen(&c->out) > 0)
+			conn_flush(c);
+	}
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static void
+conn_flush(struct conn *c)
+{
+	ssize_t n;
+
+	while (!c->dead && buf_rlen(&c->out) > 0) {
+		n = send(c->fd, buf_rptr(&c->out), buf_rlen(&c->out),
+		    MSG_NOSIGNAL);
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			c->io_ms = sb_now_ms();
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			conn_update_events(c);
+			return;
+		}
+		/* the client went away */
+		conn_close(c);
+		return;
+	}
+	if (c->dead)
+		return;
+	if (c->state == CONN_WRITE) {
+		conn_request_done(c);
+		if (c->want_close) {
+			/* lingering: a response followed by close must reach the
+			 * client before an RST could discard it */
+			shutdown(c->fd, SHUT_WR);
+			conn_close(c);
+			return;
+		}
+		if (c->w->draining && !c->w->graceful) {
+			conn_close(c);
+			return;
+		}
+	}
+	conn_update_events(c);
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+static void
+conn_on_readable(struct conn *c)
+{
+	size_t budget = CONN_READ_BUDGET;
+	ssize_t n;
+
+	while (budget > 0) {
+		buf_reserve(&c->in, CONN_READ_CHUNK);
+		n = recv(c->fd, c->in.data + c->in.len, CONN_READ_CHUNK, 0);
+		if (n > 0) {
+			c->in.len += (size_t)n;
+			c->io_ms = sb_now_ms();
+			budget -= budget < (size_t)n ? budget : (size_t)n;
+			if (c->state == CONN_HEAD || c->state == CONN_IDLE) {
+				/* cap what a head may buffer before we parse it */
+				if (buf_rlen(&c->in) > (size_t)c->w->cfg->server.max_header_size +
+				    (size_t)c->w->cfg->server.max_request_line + CONN_READ_CHUNK)
+					break;
+			}
+			if ((size_t)n < CONN_READ_CHUNK)
+				break;
+			continue;
+		}
+		if (n == 0) {
+			/* EOF: a half request is abandoned; an idle one just ends */
+			conn_process(c);
+			if (!c->dead && (c->state == CONN_IDLE || c->state == CONN_HEAD ||
+			    c->state == CONN_BODY))
+				conn_close(c);
+			else if (!c->dead)
+				c->want_close = true;
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			break;
+		conn_close(c);
+		return;
+	}
+	conn_process(c);
+}
+
+void
+conn_on_event(struct conn *c, uint32_t events)
+{
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		if (!(events & EPOLLIN)) {
+			conn_close(c);
+			return;
+		}
+	}
+	if (events & EPOLLOUT) {
+		conn_flush(c);
+		if (c->dead)
+			return;
+		if (c->state == CONN_IDLE && buf_rlen(&c->in) > 0)
+			conn_process(c);
+	}
+	if (!c->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+	    (c->state == CONN_IDLE || c->state == CONN_HEAD ||
+	    c->state == CONN_BODY))
+		conn_on_readable(c);
+}
+
+void
+conn_on_exchange(struct http_exchange *x)
+{
+	struct conn *c = x->conn;
+	bool done;
+
+	pthread_mutex_lock(&x->lock);
+	done = x->done;
+	x->stream_notified = false;
+	if (!c->dead && x->stream.len > x->stream.off) {
+		buf_append(&c->out, buf_rptr(&x->stream), buf_rlen(&x->stream));
+		buf_reset(&x->stream);
+	}
+	pthread_cond_broadcast(&x->drained);
+	pthread_mutex_unlock(&x->lock);
+
+	if (c->dead) {
+		if (done) {
+			if (x->on_pool)
+				sb_add_i(&c->w->slot->inflight, -1);
+			conn_exchange_free(x);
+			c->x = NULL;
+			conn_free(c);
+		}
+		return;
+	}
+	if (!done) {
+		c->state = CONN_STREAM;
+		conn_flush(c);
+		return;
+	}
+	if (x->streaming) {
+		http_write_last_chunk(&c->out);
+		if (!conn_keep_alive(c))
+			c->want_close = true;
+	} else {
+		conn_write_response(c);
+	}
+	c->state = CONN_WRITE;
+	c->io_ms = sb_now_ms();
+	conn_flush(c);
+	if (!c->dead && c->state == CONN_IDLE && buf_rlen(&c->in) > 0)
+		conn_process(c);
+}
+
+/* ---- accepting -------------------------------------------------------- */
+
+static void
+conn_peer_name(struct conn *c, const struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	c->loopback = false;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		c->loopback = (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		c->loopback = IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) &&
+		    s6->sin6_addr.s6_addr[12] == 127);
+	} else if (ss->ss_family == AF_UNIX) {
+		snprintf(host, sizeof(host), "unix");
+		c->loopback = true;
+	}
+	snprintf(c->peer, sizeof(c->peer), "%s", host);
+}
+
+void
+conn_accept(struct worker *w)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct conn *c;
+	int i, fd, one = 1;
+
+	for (i = 0; i < CONN_ACCEPT_BATCH && w->accepting; i++) {
+		if (w->n_conns >= w->cfg->server.max_connections) {
+			/* full: stop listening until a connection closes */
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, NULL);
+			w->accepting = false;
+			log_warn("accepting connections",
+			    "max_connections (%d) reached, pausing accept",
+			    w->cfg->server.max_connections);
+			return;
+		}
+		sl = sizeof(ss);
+		fd = accept4(w->listen_fd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_error("accepting connections",
+				    "could not accept: %s", strerror(errno));
+			return;
+		}
+		if (ss.ss_family != AF_UNIX)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = xcalloc(1, sizeof(*c));
+		c->tag = CONN_TAG_CLIENT;
+		c->fd = fd;
+		c->w = w;
+		c->state = CONN_IDLE;
+		c->since_ms = c->io_ms = sb_now_ms();
+		conn_peer_name(c, &ss);
+		http_head_state_init(&c->hs);
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+		w->n_conns++;
+		sb_add_i(&w->slot->connections, 1);
+		sb_add(&w->slot->c.connections_accepted, 1);
+		conn_update_events(c);
+	}
+}
+
+/* ---- deadlines and draining ------------------------------------------- */
+
+void
+conn_sweep(struct worker *w, int64_t now)
+{
+	const struct config *cfg = w->cfg;
+	struct conn *c, *next;
+
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		switch (c->state) {
+		case CONN_IDLE:
+			if (now - c->since_ms > (int64_t)(c->requests == 0 ?
+			    cfg->server.header_timeout : cfg->server.keepalive_timeout) * 1000)
+				conn_close(c);
+			break;
+		case CONN_HEAD:
+			if (now - c->since_ms > (int64_t)cfg->server.header_timeout * 1000)
+				conn_fail(c, 408, "Request header timeout");
+			break;
+		case CONN_BODY: {
+			int64_t elapsed = now - c->since_ms;
+
+			if (now - c->io_ms > (int64_t)cfg->server.body_timeout * 1000 ||
+			    (elapsed > CONN_RATE_GRACE_MS && cfg->server.body_min_rate > 0 &&
+			    (int64_t)c->body_bytes * 1000 / elapsed < cfg->server.body_min_rate))
+				conn_fail(c, 408, "Request body timeout");
+			break;
+		}
+		case CONN_WRITE:
+		case CONN_STREAM:
+			if (buf_rlen(&c->out) > 0 &&
+			    now - c->io_ms > (int64_t)cfg->server.write_timeout * 1000)
+				conn_close(c);
+			break;
+		case CONN_BUSY:
+			break;
+		}
+	}
+}
+
+void
+conn_drain(struct worker *w, bool graceful)
+{
+	struct conn *c, *next;
+
+	if (!w->draining) {
+		w->draining = true;
+		w->graceful = graceful;
+		w->drain_deadline_ms = sb_now_ms() +
+		    (int64_t)w->cfg->server.shutdown_timeout * 1000;
+		sb_set_state(w->slot, SB_STATE_DRAINING);
+	} else if (!graceful) {
+		w->graceful = false;
+	}
+	if (w->listen_fd >= 0) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, NULL);
+		close(w->listen_fd);
+		w->listen_fd = -1;
+		w->accepting = false;
+	}
+	if (w->graceful)
+		return;
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == CONN_IDLE && buf_rlen(&c->in) == 0)
+			conn_close(c);
+	}
+}
+
+void
+conn_close_all(struct worker *w)
+{
+	while (w->conns != NULL)
+		conn_close(w->conns);
+}
+
+/* ---- the handler API -------------------------------------------------- */
+
+const char *
+xchg_param(const struct http_exchange *x, const char *name)
+{
+	int i;
+
+	for (i = 0; i < x->n_params; i++)
+		if (strcmp(x->param_names[i], name) == 0)
+			return x->param_values[i];
+	return NULL;
+}
+
+const char *
+xchg_header_in(const struct http_exchange *x, const char *name)
+{
+	return http_header_get(&x->req, name);
+}
+
+void
+xchg_header(struct http_exchange *x, const char *name, const char *value)
+{
+	if (x->n_headers >= XCHG_MAX_HEADERS)
+		return;
+	x->headers[x->n_headers].name = arena_strdup(x->arena, name);
+	x->headers[x->n_headers].value = arena_strdup(x->arena, value);
+	x->n_headers++;
+}
+
+void
+xchg_reply(struct http_exchange *x, int status, const char *content_type,
+    const char *body, size_t len)
+{
+	x->status = status;
+	x->content_type = content_type ? arena_strdup(x->arena, content_type) : NULL;
+	buf_reset(&x->resp);
+	buf_append(&x->resp, body, len);
+	x->replied = true;
+}
+
+void
+xchg_json(struct http_exchange *x, int status, const char *json)
+{
+	xchg_reply(x, status, "application/json", json, strlen(json));
+}
+
+void
+xchg_detail(struct http_exchange *x, int status, const char *detail)
+{
+	struct buf b = BUF_INIT;
+
+	buf_puts(&b, "{\"detail\":");
+	buf_json_string(&b, detail);
+	buf_putc(&b, '}');
+	xchg_reply(x, status, "application/json", b.data, b.len);
+	buf_free(&b);
+}
+
+void
+xchg_error(struct http_exchange *x, int status, const char *detail)
+{
+	struct buf b = BUF_INIT;
+	char ra[16];
+
+	buf_puts(&b, "{\"detail\":");
+	buf_json_string(&b, detail);
+	buf_puts(&b, ",\"request_id\":");
+	buf_json_string(&b, x->request_id);
+	buf_putc(&b, '}');
+	xchg_reply(x, status, "application/json", b.data, b.len);
+	buf_free(&b);
+	if (status == 503 || status == 429) {
+		snprintf(ra, sizeof(ra), "%d", x->cfg->server.retry_after);
+		xchg_header(x, "Retry-After", ra);
+	}
+}
+
+int
+xchg_stream_begin(struct http_exchange *x, int status, const char *content_type)
+{
+	struct http_header h[XCHG_MAX_HEADERS + 2];
+	size_t n;
+	int rc = 0;
+
+	pthread_mutex_lock(&x->lock);
+	if (x->client_gone) {
+		rc = -1;
+	} else {
+		x->status = status;
+		x->replied = true;
+		x->streaming = true;
+		x->content_type = arena_strdup(x->arena, content_type);
+		conn_response_headers(x, h, &n);
+		http_write_head(&x->stream, status, content_type, -1, true,
+		    x->req.keep_alive, h, n);
+	}
+	pthread_mutex_unlock(&x->lock);
+	if (rc == 0)
+		worker_notify(x->w, x);
+	return rc;
+}
+
+int
+xchg_stream_write(struct http_exchange *x, const void *data, size_t len)
+{
+	int rc = 0;
+
+	if (len == 0)
+		return 0;
+	pthread_mutex_lock(&x->lock);
+	while (!x->client_gone && buf_rlen(&x->stream) > CONN_STREAM_HIGH)
+		pthread_cond_wait(&x->drained, &x->lock);
+	if (x->client_gone)
+		rc = -1;
+	else
+		http_write_chunk(&x->stream, data, len);
+	pthread_mutex_unlock(&x->lock);
+	if (rc == 0)
+		worker_notify(x->w, x);
+	return rc;
+}

@@ -1,0 +1,44 @@
+/*
+ * conn.h -- client connections of a worker: accept, read, parse, deadlines,
+ * dispatch to handlers, write, keep-alive, pipelining (in order), streaming.
+ * Every function here runs on the worker's event-loop thread only.
+ */
+#ifndef INGEN_CONN_H
+#define INGEN_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct worker;
+struct conn;
+struct http_exchange;
+
+/* epoll user data tags: a pointer to one of these first fields. */
+enum conn_tag {
+	CONN_TAG_LISTEN = 1,
+	CONN_TAG_EVENTFD,
+	CONN_TAG_SIGNALFD,
+	CONN_TAG_CLIENT,
+};
+
+/* Accept what is pending on the listening socket (up to a batch). */
+void conn_accept(struct worker *w);
+
+/* React to epoll events on a client connection. */
+void conn_on_event(struct conn *c, uint32_t events);
+
+/* An exchange came back from a flow thread (finished or with stream bytes). */
+void conn_on_exchange(struct http_exchange *x);
+
+/* Enforce header, body, keep-alive and write deadlines. */
+void conn_sweep(struct worker *w, int64_t now_ms);
+
+/* Stop accepting and drain: responses get Connection: close; idle
+ * connections are closed now (graceful = false) or after their next
+ * request or their keep-alive deadline (graceful = true, for reloads). */
+void conn_drain(struct worker *w, bool graceful);
+
+/* Close every connection (immediate stop or drain deadline). */
+void conn_close_all(struct worker *w);
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * routes.c -- the route table of the server: which handler serves which
+ * method and path, and whether it may run on the event loop.  It owns the
+ * table and nothing else; handlers live in routes_*.c.
+ */
+#include "autoconfig.h"
+
+#include "lib/scoreboard.h"
+#include "worker/router.h"
+#include "worker/routes.h"
+
+static const struct router_route routes_table[] = {
+	{ HTTP_METHOD_GET, "/api/v1/health", (void *)routes_health, ROUTE_INLINE, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/ready", (void *)routes_ready, ROUTE_INLINE, NULL },
+	{ HTTP_METHOD_GET, "/metrics", (void *)routes_metrics, ROUTE_INLINE, NULL },
+};
+
+#define ROUTES_N (sizeof(routes_table) / sizeof(routes_table[0]))
+
+_Static_assert(ROUTES_N < SB_MAX_ROUTES, "scoreboard has too few route slots");
+
+enum routes_result
+routes_lookup(struct http_exchange *x, xchg_handler *handler, unsigned *flags,
+    const char **allow, struct err *e)
+{
+	struct router_match m;
+	size_t i;
+
+	switch (router_match(routes_table, ROUTES_N, x->req.method, x->req.path,
+	    x->arena, &m, e)) {
+	case ROUTER_FOUND:
+		break;
+	case ROUTER_NOT_FOUND:
+		return ROUTES_NOT_FOUND;
+	case ROUTER_METHOD_NOT_ALLOWED:
+		*allow = m.allow;
+		return ROUTES_METHOD_NOT_ALLOWED;
+	case ROUTER_ERROR:
+	default:
+		return ROUTES_BAD_PATH;
+	}
+	x->route = (int)(m.route - routes_table) + 1;
+	x->route_name = m.label;
+	x->n_params = 0;
+	for (i = 0; i < m.n_params && i < XCHG_MAX_PARAMS; i++) {
+		x->param_names[i] = arena_strndup(x->arena, m.params[i].name,
+		    m.params[i].name_len);
+		x->param_values[i] = m.params[i].value;
+		x->n_params++;
+	}
+	*handler = (xchg_handler)m.route->handler;
+	*flags = m.route->flags;
+	return ROUTES_FOUND;
+}
+
+int
+routes_count(void)
+{
+	return (int)ROUTES_N;
+}
+
+const char *
+routes_name(int i)
+{
+	if (i <= 0 || i > (int)ROUTES_N)
+		return "unmatched";
+	return routes_table[i - 1].name ? routes_table[i - 1].name :
+	    routes_table[i - 1].pattern;
+}

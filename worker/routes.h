@@ -1,0 +1,38 @@
+/*
+ * routes.h -- the server's route table and the lookup the event loop uses.
+ * routes.c owns the table (method + path pattern -> handler); the handlers
+ * live in routes_*.c, one file per area.
+ */
+#ifndef INGEN_ROUTES_H
+#define INGEN_ROUTES_H
+
+#include "lib/err.h"
+#include "worker/exchange.h"
+
+enum routes_result {
+	ROUTES_FOUND = 0,
+	ROUTES_NOT_FOUND,          /* 404 {"detail":"Not Found"} */
+	ROUTES_METHOD_NOT_ALLOWED, /* 405 {"detail":"Method Not Allowed"} + Allow */
+	ROUTES_BAD_PATH,           /* 400: a parameter that does not decode */
+};
+
+/*
+ * Match x->req against the table: on ROUTES_FOUND fills x->route,
+ * x->route_name and the parameters, and sets *handler and *flags.  On
+ * ROUTES_METHOD_NOT_ALLOWED sets *allow to the Allow header value (static or
+ * in x->arena).  Event-loop thread.
+ */
+enum routes_result routes_lookup(struct http_exchange *x, xchg_handler *handler,
+    unsigned *flags, const char **allow, struct err *e);
+
+/* Number of routes and the metrics name of route index i (1-based; 0 is
+ * "unmatched").  For /metrics. */
+int routes_count(void);
+const char *routes_name(int i);
+
+/* The handlers of routes_ops.c. */
+void routes_health(struct http_exchange *x);
+void routes_ready(struct http_exchange *x);
+void routes_metrics(struct http_exchange *x);
+
+#endif

@@ -1,0 +1,224 @@
+/*
+ * routes_ops.c -- the operator's routes: liveness (/api/v1/health),
+ * readiness (/api/v1/ready) and Prometheus metrics (/metrics).
+ *
+ * All three run on the event loop (ROUTE_INLINE): they only read memory
+ * (the worker state and the shared scoreboard) and must never block.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "lib/buf.h"
+#include "lib/scoreboard.h"
+#include "worker/exchange.h"
+#include "worker/routes.h"
+#include "worker/worker.h"
+
+#define ROUTES_VERSION "1.0.0"
+
+/* "2026-11-23T23:59:00.123456": UTC, no zone suffix, as the reference. */
+static void
+routes_timestamp(char *out, size_t n)
+{
+	struct timeval tv;
+	struct tm tm;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
+}
+
+void
+routes_health(struct http_exchange *x)
+{
+	char ts[64], body[512];
+	double ms = (double)(xchg_now_us() - x->start_us) / 1000.0;
+
+	routes_timestamp(ts, sizeof(ts));
+	snprintf(body, sizeof(body),
+	    "{\"status\":\"healthy\",\"timestamp\":\"%s\",\"response_time_ms\":%.3f,"
+	    "\"components\":{\"configuration\":\"ok\",\"profile\":\"ok\"},"
+	    "\"version\":\"%s\",\"uptime\":\"available\"}", ts, ms, ROUTES_VERSION);
+	xchg_json(x, 200, body);
+}
+
+void
+routes_ready(struct http_exchange *x)
+{
+	struct worker *w = x->w;
+	bool ready = w->ready && !w->draining;
+	char body[256];
+
+	snprintf(body, sizeof(body),
+	    "{\"status\":\"%s\",\"components\":{\"worker\":\"%s\"}}",
+	    ready ? "ready" : "not ready",
+	    w->draining ? "draining" : (w->ready ? "ok" : "starting"));
+	xchg_json(x, ready ? 200 : 503, body);
+	if (!ready)
+		xchg_header(x, "Retry-After", "1");
+}
+
+/* Sum of one route x status counter over retired and live slots. */
+struct routes_totals {
+	uint64_t requests[SB_MAX_ROUTES][SB_STATUS_N];
+	uint64_t bucket[SB_MAX_ROUTES][SB_LAT_BUCKETS];
+	uint64_t sum_us[SB_MAX_ROUTES];
+	uint64_t queue_rejections, accepted, llm_tokens, llm_calls;
+};
+
+static void
+routes_add_counters(struct routes_totals *t, const struct sb_counters *c)
+{
+	int r, k;
+
+	for (r = 0; r < SB_MAX_ROUTES; r++) {
+		for (k = 0; k < SB_STATUS_N; k++)
+			t->requests[r][k] += sb_get(&c->requests[r][k]);
+		for (k = 0; k < SB_LAT_BUCKETS; k++)
+			t->bucket[r][k] += sb_get(&c->latency_bucket[r][k]);
+		t->sum_us[r] += sb_get(&c->latency_sum_us[r]);
+	}
+	t->queue_rejections += sb_get(&c->queue_rejections);
+	t->accepted += sb_get(&c->connections_accepted);
+	t->llm_tokens += sb_get(&c->llm_tokens);
+	t->llm_calls += sb_get(&c->llm_calls);
+}
+
+void
+routes_metrics(struct http_exchange *x)
+{
+	struct scoreboard *sb = x->w->sb;
+	struct routes_totals *t;
+	struct buf b = BUF_INIT;
+	int64_t inflight = 0, conns = 0;
+	int i, r, k, nroutes = routes_count(), states[4] = { 0 };
+
+	if (x->cfg->server.metrics_loopback_only && !x->peer_loopback) {
+		xchg_detail(x, 403, "Forbidden");
+		return;
+	}
+	t = arena_zalloc(x->arena, sizeof(*t));
+	routes_add_counters(t, &sb->retired);
+	buf_puts(&b, "# HELP ingenious_worker_info A live worker process.\n"
+	    "# TYPE ingenious_worker_info gauge\n");
+	for (i = 0; i < SB_MAX_SLOTS; i++) {
+		struct sb_slot *s = &sb->slots[i];
+		int st = sb_get_state(s);
+
+		if (st == SB_STATE_EMPTY)
+			continue;
+		states[st]++;
+		routes_add_counters(t, &s->c);
+		inflight += sb_get_i(&s->inflight);
+		conns += sb_get_i(&s->connections);
+		buf_printf(&b, "ingenious_worker_info{slot=\"%d\",pid=\"%d\",generation=\"%u\","
+		    "state=\"%s\"} 1\n", i, (int)s->pid, s->generation,
+		    st == SB_STATE_READY ? "ready" :
+		    st == SB_STATE_DRAINING ? "draining" : "starting");
+	}
+	buf_printf(&b,
+	    "# HELP ingenious_workers Worker processes by state.\n"
+	    "# TYPE ingenious_workers gauge\n"
+	    "ingenious_workers{state=\"starting\"} %d\n"
+	    "ingenious_workers{state=\"ready\"} %d\n"
+	    "ingenious_workers{state=\"draining\"} %d\n",
+	    states[SB_STATE_STARTING], states[SB_STATE_READY],
+	    states[SB_STATE_DRAINING]);
+	buf_printf(&b,
+	    "# HELP ingenious_config_generation Configuration generation being served.\n"
+	    "# TYPE ingenious_config_generation gauge\n"
+	    "ingenious_config_generation %u\n"
+	    "# HELP ingenious_worker_restarts_total Workers started to replace one that exited.\n"
+	    "# TYPE ingenious_worker_restarts_total counter\n"
+	    "ingenious_worker_restarts_total %llu\n"
+	    "# HELP ingenious_worker_crashes_total Workers that exited unexpectedly.\n"
+	    "# TYPE ingenious_worker_crashes_total counter\n"
+	    "ingenious_worker_crashes_total %llu\n"
+	    "# HELP ingenious_watchdog_kills_total Workers killed for a stalled heartbeat.\n"
+	    "# TYPE ingenious_watchdog_kills_total counter\n"
+	    "ingenious_watchdog_kills_total %llu\n"
+	    "# HELP ingenious_reloads_total Successful configuration reloads.\n"
+	    "# TYPE ingenious_reloads_total counter\n"
+	    "ingenious_reloads_total %llu\n"
+	    "# HELP ingenious_reload_failures_total Reloads refused (old generation kept).\n"
+	    "# TYPE ingenious_reload_failures_total counter\n"
+	    "ingenious_reload_failures_total %llu\n",
+	    __atomic_load_n(&sb->generation, __ATOMIC_RELAXED),
+	    (unsigned long long)sb_get(&sb->worker_restarts),
+	    (unsigned long long)sb_get(&sb->worker_crashes),
+	    (unsigned long long)sb_get(&sb->watchdog_kills),
+	    (unsigned long long)sb_get(&sb->reloads),
+	    (unsigned long long)sb_get(&sb->reload_failures));
+	buf_printf(&b,
+	    "# HELP ingenious_http_requests_in_flight Requests being processed.\n"
+	    "# TYPE ingenious_http_requests_in_flight gauge\n"
+	    "ingenious_http_requests_in_flight %lld\n"
+	    "# HELP ingenious_http_connections Open client connections.\n"
+	    "# TYPE ingenious_http_connections gauge\n"
+	    "ingenious_http_connections %lld\n"
+	    "# HELP ingenious_http_connections_accepted_total Client connections accepted.\n"
+	    "# TYPE ingenious_http_connections_accepted_total counter\n"
+	    "ingenious_http_connections_accepted_total %llu\n"
+	    "# HELP ingenious_flow_queue_rejections_total Requests refused with 503 because the flow queue was full.\n"
+	    "# TYPE ingenious_flow_queue_rejections_total counter\n"
+	    "ingenious_flow_queue_rejections_total %llu\n"
+	    "# HELP ingenious_llm_calls_total Calls made to the language model.\n"
+	    "# TYPE ingenious_llm_calls_total counter\n"
+	    "ingenious_llm_calls_total %llu\n"
+	    "# HELP ingenious_llm_tokens_total Tokens billed by the language model.\n"
+	    "# TYPE ingenious_llm_tokens_total counter\n"
+	    "ingenious_llm_tokens_total %llu\n",
+	    (long long)inflight, (long long)conns,
+	    (unsigned long long)t->accepted,
+	    (unsigned long long)t->queue_rejections,
+	    (unsigned long long)t->llm_calls,
+	    (unsigned long long)t->llm_tokens);
+
+	buf_puts(&b, "# HELP ingenious_http_requests_total Requests answered, by route and status.\n"
+	    "# TYPE ingenious_http_requests_total counter\n");
+	for (r = 0; r <= nroutes; r++)
+		for (k = 0; k < SB_STATUS_N; k++) {
+			if (t->requests[r][k] == 0)
+				continue;
+			if (k == SB_STATUS_OTHER)
+				buf_printf(&b, "ingenious_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+				    routes_name(r), (unsigned long long)t->requests[r][k]);
+			else
+				buf_printf(&b, "ingenious_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+				    routes_name(r), sb_status_code((enum sb_status)k),
+				    (unsigned long long)t->requests[r][k]);
+		}
+
+	buf_puts(&b, "# HELP ingenious_http_request_duration_seconds Time from a complete request head to the last response byte queued.\n"
+	    "# TYPE ingenious_http_request_duration_seconds histogram\n");
+	for (r = 0; r <= nroutes; r++) {
+		uint64_t cum = 0;
+
+		for (k = 0; k < SB_LAT_BUCKETS; k++)
+			cum += t->bucket[r][k];
+		if (cum == 0)
+			continue;
+		cum = 0;
+		for (k = 0; k < SB_LAT_BUCKETS; k++) {
+			cum += t->bucket[r][k];
+			if (sb_latency_bounds_ms[k] < 0)
+				buf_printf(&b, "ingenious_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+				    routes_name(r), (unsigned long long)cum);
+			else
+				buf_printf(&b, "ingenious_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+				    routes_name(r), sb_latency_bounds_ms[k] / 1000.0,
+				    (unsigned long long)cum);
+		}
+		buf_printf(&b, "ingenious_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+		    "ingenious_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+		    routes_name(r), (double)t->sum_us[r] / 1e6, routes_name(r),
+		    (unsigned long long)cum);
+	}
+	xchg_reply(x, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+	buf_free(&b);
+}

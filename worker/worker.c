@@ -1,0 +1,301 @@
+/*
+ * worker.c -- a worker process: post-fork initialisation and the event loop.
+ *
+ * It owns the epoll instance, the signal and wake-up descriptors, the flow
+ * thread pool and the worker's scoreboard slot.  It closes what belongs to
+ * the master, opens its own resources after the fork (never inherits a
+ * database or HTTP client handle), and exits when told to, when recycled,
+ * or when the master goes away.  It never reads the master's process table.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/proc.h"
+#include "lib/scoreboard.h"
+#include "lib/uuid.h"
+#include "worker/conn.h"
+#include "worker/exchange.h"
+#include "worker/pool.h"
+#include "worker/worker.h"
+
+#define WORKER_TICK_MS     250     /* deadline sweeps and heartbeat */
+#define WORKER_MAX_EVENTS  256
+
+static enum conn_tag worker_eventfd_tag = CONN_TAG_EVENTFD;
+static enum conn_tag worker_signalfd_tag = CONN_TAG_SIGNALFD;
+
+void
+worker_notify(struct worker *w, struct http_exchange *x)
+{
+	uint64_t one = 1;
+	bool push;
+
+	pthread_mutex_lock(&x->lock);
+	push = !x->stream_notified;
+	x->stream_notified = true;
+	pthread_mutex_unlock(&x->lock);
+	if (!push)
+		return;
+	pthread_mutex_lock(&w->done_lock);
+	x->next_done = w->done_head;
+	w->done_head = x;
+	pthread_mutex_unlock(&w->done_lock);
+	(void)!write(w->eventfd, &one, sizeof(one));
+}
+
+static void
+worker_take_done(struct worker *w)
+{
+	struct http_exchange *list, *x, *rev = NULL;
+	uint64_t n;
+
+	(void)!read(w->eventfd, &n, sizeof(n));
+	pthread_mutex_lock(&w->done_lock);
+	list = w->done_head;
+	w->done_head = NULL;
+	pthread_mutex_unlock(&w->done_lock);
+	/* oldest first */
+	while (list != NULL) {
+		x = list;
+		list = x->next_done;
+		x->next_done = rev;
+		rev = x;
+	}
+	while (rev != NULL) {
+		x = rev;
+		rev = x->next_done;
+		conn_on_exchange(x);
+	}
+}
+
+/* Returns false when the worker must stop now. */
+static bool
+worker_on_signal(struct worker *w)
+{
+	struct signalfd_siginfo si;
+	struct err e;
+
+	while (read(w->signalfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			if (w->draining && !w->graceful) {
+				log_info("stopping", "second stop signal, closing now");
+				return false;
+			}
+			log_info("stopping", "draining %d connections", w->n_conns);
+			conn_drain(w, false);
+			break;
+		case SIGHUP:
+			/* the master retires this generation: drain politely */
+			log_info("retiring", "new generation is up, draining");
+			conn_drain(w, true);
+			break;
+		case SIGQUIT:
+			return false;
+		case SIGUSR1:
+			if (log_reopen(&e) != 0)
+				log_error("reopening logs", "%s", e.msg);
+			break;
+		default:
+			break;
+		}
+	}
+	return true;
+}
+
+static int
+worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e)
+{
+	struct epoll_event ev;
+	sigset_t mask;
+	char role[32];
+
+	memset(w, 0, sizeof(*w));
+	w->cfg = ws->cfg;
+	w->sb = ws->sb;
+	w->slot_index = ws->slot;
+	w->slot = &ws->sb->slots[ws->slot];
+	w->generation = ws->generation;
+	w->master_pid = ws->master_pid;
+	w->listen_fd = ws->listen_fd;
+	w->epfd = w->eventfd = w->signalfd = -1;
+	pthread_mutex_init(&w->done_lock, NULL);
+
+	snprintf(role, sizeof(role), "worker.%d", ws->slot);
+	log_set_role(role);
+	uuid_reseed_after_fork();
+
+	/* die with the master; check for the race where it died already */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != ws->master_pid)
+		return err_set(e, 0, "master process is gone");
+
+	/* SIGPIPE can never kill a worker; the rest arrive through signalfd */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0)
+		return err_set(e, 0, "could not block signals: %s", strerror(errno));
+	/* the master's handlers must not run here */
+	signal(SIGCHLD, SIG_DFL);
+	sigprocmask(SIG_UNBLOCK, NULL, NULL);
+
+	if ((w->signalfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		return err_set(e, 0, "could not create signalfd: %s", strerror(errno));
+	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		return err_set(e, 0, "could not create epoll: %s", strerror(errno));
+	if ((w->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		return err_set(e, 0, "could not create eventfd: %s", strerror(errno));
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = &worker_eventfd_tag;
+	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->eventfd, &ev);
+	ev.data.ptr = &worker_signalfd_tag;
+	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->signalfd, &ev);
+
+	w->pool = pool_create(w->cfg->server.flow_threads,
+	    w->cfg->server.flow_queue, w->cfg->server.thread_stack_kb, e);
+	if (w->pool == NULL)
+		return -1;
+
+	if (w->cfg->server.max_requests > 0) {
+		uint64_t jitter = (uint64_t)w->cfg->server.max_requests_jitter;
+
+		w->recycle_after = (uint64_t)w->cfg->server.max_requests +
+		    (jitter ? uuid_rand64() % (jitter + 1) : 0);
+	}
+
+	/* start accepting last: everything above must be ready first */
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	ev.data.ptr = &w->listen_fd;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listen_fd, &ev) != 0)
+		return err_set(e, 0, "could not watch the listening socket: %s",
+		    strerror(errno));
+	w->accepting = true;
+	w->ready = true;
+	return 0;
+}
+
+static void
+worker_loop(struct worker *w)
+{
+	struct epoll_event events[WORKER_MAX_EVENTS];
+	int64_t now, last_sweep = 0;
+	int i, n;
+
+	sb_set_state(w->slot, SB_STATE_READY);
+	log_info("starting worker", "worker ready, generation %u, %d flow threads",
+	    w->generation, w->cfg->server.flow_threads);
+	for (;;) {
+		n = epoll_wait(w->epfd, events, WORKER_MAX_EVENTS, WORKER_TICK_MS);
+		if (n < 0 && errno != EINTR) {
+			log_error("waiting for events", "epoll_wait: %s", strerror(errno));
+			return;
+		}
+		for (i = 0; i < n; i++) {
+			void *p = events[i].data.ptr;
+
+			if (p == &w->listen_fd) {
+				if (w->accepting)
+					conn_accept(w);
+			} else if (p == &worker_eventfd_tag) {
+				worker_take_done(w);
+			} else if (p == &worker_signalfd_tag) {
+				if (!worker_on_signal(w))
+					return;
+			} else {
+				conn_on_event(p, events[i].events);
+			}
+		}
+		now = sb_now_ms();
+		if (w->hang_at_ms != 0 && now >= w->hang_at_ms)
+			for (;;)
+				pause();   /* test fault: a stuck event loop */
+		sb_set_i(&w->slot->heartbeat_ms, now);
+		if (now - last_sweep >= WORKER_TICK_MS) {
+			last_sweep = now;
+			conn_sweep(w, now);
+			if (getppid() != w->master_pid && !w->draining) {
+				log_warn("supervising", "master is gone, draining");
+				conn_drain(w, false);
+			}
+		}
+		if (w->draining) {
+			if (w->n_conns == 0)
+				return;
+			if (now >= w->drain_deadline_ms) {
+				log_warn("stopping", "shutdown_timeout reached, closing %d connections",
+				    w->n_conns);
+				return;
+			}
+		}
+	}
+}
+
+/*
+ * Fault injection for the process-model tests (PostgreSQL's injection
+ * points in miniature).  INGENIOUS_TEST_FAULT is read once at start and is
+ * documented as test-only; an unset variable costs one getenv per worker.
+ *   worker_start_fatal   the worker exits with PROC_EXIT_FATAL at start
+ *   worker_start_crash   the worker aborts at start (a crash loop)
+ *   worker_hang          the event loop stops (heartbeat stops) after 1 s
+ */
+static const char *
+worker_fault(void)
+{
+	const char *f = getenv("INGENIOUS_TEST_FAULT");
+
+	return f != NULL ? f : "";
+}
+
+int
+proc_worker_main(const struct proc_worker_start *ws)
+{
+	struct worker w;
+	struct err e;
+	const char *fault = worker_fault();
+
+	if (strcmp(fault, "worker_start_fatal") == 0) {
+		log_set_role("worker");
+		log_error("starting worker", "test fault: exiting with the fatal code");
+		return PROC_EXIT_FATAL;
+	}
+	if (strcmp(fault, "worker_start_crash") == 0)
+		abort();
+	err_clear(&e);
+	if (worker_setup(&w, ws, &e) != 0) {
+		log_error("starting worker", "could not start worker: %s", e.msg);
+		/* a master that is gone is not a crash */
+		return getppid() != ws->master_pid ? PROC_EXIT_OK : PROC_EXIT_CRASH;
+	}
+	if (strcmp(fault, "worker_hang") == 0)
+		w.hang_at_ms = sb_now_ms() + 1000;
+	worker_loop(&w);
+	/*
+	 * Connections still open at this point are closed by exit(); flow
+	 * threads may still be inside handlers, so the pool is not joined:
+	 * _exit-style teardown is the only safe one with threads running.
+	 */
+	sb_set_state(w.slot, SB_STATE_DRAINING);
+	log_info("stopping", "worker exiting, %llu requests served",
+	    (unsigned long long)sb_get(&w.slot->served));
+	return PROC_EXIT_OK;
+}

@@ -1,0 +1,55 @@
+/*
+ * worker.h -- the state of one worker process, shared by its event loop and
+ * its flow threads.  Created once after fork by proc_worker_main(); the
+ * pieces that other modules add (database pool, LLM client, keys, flows)
+ * hang here so handlers reach them as x->w->...
+ */
+#ifndef INGEN_WORKER_H
+#define INGEN_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/config.h"
+#include "lib/scoreboard.h"
+
+struct pool;
+struct conn;
+struct http_exchange;
+
+struct worker {
+	const struct config *cfg;
+	struct scoreboard *sb;
+	struct sb_slot *slot;
+	int slot_index;
+	uint32_t generation;
+	pid_t master_pid;
+
+	int listen_fd;                /* -1 once we stopped accepting */
+	int epfd;
+	int eventfd;                  /* flow threads -> loop wake-up */
+	int signalfd;
+	struct pool *pool;
+
+	/* exchanges handed back by flow threads (done or with stream bytes) */
+	pthread_mutex_t done_lock;
+	struct http_exchange *done_head;
+
+	/* connections, for deadline sweeps and draining */
+	struct conn *conns;
+	int n_conns;
+	bool accepting;
+	bool draining;                /* stop accepting, finish, exit */
+	bool graceful;                /* drain keep-alive connections politely */
+	int64_t drain_deadline_ms;
+	uint64_t recycle_after;       /* served requests before recycling; 0 = never */
+	bool ready;                   /* can serve (ready endpoint) */
+	int64_t hang_at_ms;           /* test fault worker_hang, else 0 */
+};
+
+/* Hand an exchange back to the loop (flow threads): it is queued once and
+ * the loop is woken. */
+void worker_notify(struct worker *w, struct http_exchange *x);
+
+#endif
