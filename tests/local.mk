@@ -1,1 +1,142 @@
 # tests/local.mk -- included by Makefile.am
+
+# --- HTTP parser, router, strict JSON (worker/http.c, worker/router.c, lib/json.c)
+check_PROGRAMS += tests/unit/test_http tests/unit/test_router tests/unit/test_json
+tests_unit_test_http_SOURCES = tests/unit/test_http.c tests/unit/tap.h
+tests_unit_test_http_LDADD = $(INGEN_LIBS)
+tests_unit_test_router_SOURCES = tests/unit/test_router.c tests/unit/tap.h
+tests_unit_test_router_LDADD = $(INGEN_LIBS)
+tests_unit_test_json_SOURCES = tests/unit/test_json.c tests/unit/tap.h
+tests_unit_test_json_LDADD = $(INGEN_LIBS)
+TESTS += tests/unit/test_http tests/unit/test_router tests/unit/test_json
+
+# --- libFuzzer targets, built by `make check` only when clang exists.  They
+# are compiled straight from the sources (libingen.a is gcc's), see
+# tests/fuzz/README.md; tests/fuzz/run.sh runs each for 10 s.
+FUZZ_TARGETS = tests/fuzz/fuzz_http$(EXEEXT) tests/fuzz/fuzz_chunked$(EXEEXT) \
+	tests/fuzz/fuzz_json$(EXEEXT)
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CPPFLAGS = -I$(top_srcdir) -I$(top_builddir) $(CJSON_CFLAGS)
+FUZZ_BASE_SRCS = $(srcdir)/lib/err.c $(srcdir)/lib/xmalloc.c \
+	$(srcdir)/lib/arena.c $(srcdir)/lib/buf.c
+FUZZ_BASE_HDRS = $(srcdir)/lib/err.h $(srcdir)/lib/xmalloc.h \
+	$(srcdir)/lib/arena.h $(srcdir)/lib/buf.h
+EXTRA_DIST += tests/fuzz/fuzz_http.c tests/fuzz/fuzz_chunked.c \
+	tests/fuzz/fuzz_json.c tests/fuzz/run.sh tests/fuzz/README.md \
+	tests/fuzz/corpus
+CLEANFILES += $(FUZZ_TARGETS)
+if HAVE_CLANG
+check_SCRIPTS = $(FUZZ_TARGETS)
+TESTS += tests/fuzz/run.sh
+
+tests/fuzz/fuzz_http$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_http.c \
+		$(srcdir)/worker/http.c $(srcdir)/worker/http.h \
+		$(FUZZ_BASE_SRCS) $(FUZZ_BASE_HDRS) autoconfig.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ \
+	    $(srcdir)/tests/fuzz/fuzz_http.c $(srcdir)/worker/http.c \
+	    $(FUZZ_BASE_SRCS)
+
+tests/fuzz/fuzz_chunked$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_chunked.c \
+		$(srcdir)/worker/http.c $(srcdir)/worker/http.h \
+		$(FUZZ_BASE_SRCS) $(FUZZ_BASE_HDRS) autoconfig.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ \
+	    $(srcdir)/tests/fuzz/fuzz_chunked.c $(srcdir)/worker/http.c \
+	    $(FUZZ_BASE_SRCS)
+
+tests/fuzz/fuzz_json$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_json.c \
+		$(srcdir)/lib/json.c $(srcdir)/lib/json.h \
+		$(FUZZ_BASE_SRCS) $(FUZZ_BASE_HDRS) autoconfig.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ \
+	    $(srcdir)/tests/fuzz/fuzz_json.c $(srcdir)/lib/json.c \
+	    $(FUZZ_BASE_SRCS) $(CJSON_LIBS)
+endif
+
+# --- authentication: base64, crypto, key ring, JWT, Basic (lib/b64.c lib/crypto.c lib/keys.c lib/jwt.c lib/basic.c)
+check_PROGRAMS += tests/unit/test_b64 tests/unit/test_crypto tests/unit/test_keys \
+	tests/unit/test_jwt tests/unit/test_basic
+tests_unit_test_b64_SOURCES = tests/unit/test_b64.c tests/unit/tap.h
+tests_unit_test_b64_LDADD = $(INGEN_LIBS)
+tests_unit_test_crypto_SOURCES = tests/unit/test_crypto.c tests/unit/tap.h
+tests_unit_test_crypto_LDADD = $(INGEN_LIBS)
+tests_unit_test_keys_SOURCES = tests/unit/test_keys.c tests/unit/tap.h
+tests_unit_test_keys_LDADD = $(INGEN_LIBS)
+tests_unit_test_jwt_SOURCES = tests/unit/test_jwt.c tests/unit/tap.h
+tests_unit_test_jwt_LDADD = $(INGEN_LIBS)
+tests_unit_test_basic_SOURCES = tests/unit/test_basic.c tests/unit/tap.h
+tests_unit_test_basic_LDADD = $(INGEN_LIBS)
+TESTS += tests/unit/test_b64 tests/unit/test_crypto tests/unit/test_keys \
+	tests/unit/test_jwt tests/unit/test_basic
+
+# fuzz targets for the JWT and Basic decoders (rules below, same pattern as fuzz_http)
+FUZZ_TARGETS += tests/fuzz/fuzz_jwt$(EXEEXT) tests/fuzz/fuzz_basic$(EXEEXT)
+FUZZ_AUTH_SRCS = $(srcdir)/lib/b64.c $(srcdir)/lib/crypto.c $(srcdir)/lib/keys.c \
+	$(srcdir)/lib/jwt.c $(srcdir)/lib/json.c
+FUZZ_AUTH_HDRS = $(srcdir)/lib/b64.h $(srcdir)/lib/crypto.h $(srcdir)/lib/keys.h \
+	$(srcdir)/lib/jwt.h $(srcdir)/lib/json.h $(srcdir)/lib/config.h
+EXTRA_DIST += tests/fuzz/fuzz_jwt.c tests/fuzz/fuzz_basic.c
+if HAVE_CLANG
+tests/fuzz/fuzz_jwt$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_jwt.c \
+		$(FUZZ_AUTH_SRCS) $(FUZZ_AUTH_HDRS) \
+		$(FUZZ_BASE_SRCS) $(FUZZ_BASE_HDRS) autoconfig.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) $(OPENSSL_CFLAGS) -o $@ \
+	    $(srcdir)/tests/fuzz/fuzz_jwt.c $(FUZZ_AUTH_SRCS) \
+	    $(FUZZ_BASE_SRCS) $(CJSON_LIBS) $(OPENSSL_LIBS)
+
+tests/fuzz/fuzz_basic$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_basic.c \
+		$(srcdir)/lib/basic.c $(srcdir)/lib/basic.h \
+		$(srcdir)/lib/b64.c $(srcdir)/lib/b64.h \
+		$(FUZZ_BASE_SRCS) $(FUZZ_BASE_HDRS) autoconfig.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ \
+	    $(srcdir)/tests/fuzz/fuzz_basic.c $(srcdir)/lib/basic.c \
+	    $(srcdir)/lib/b64.c $(FUZZ_BASE_SRCS)
+endif
+
+# --- end-to-end: the real `ingen` against real sockets (tests/e2e/lib/ingen.py
+# is the harness: TAP, private temp dirs, processes stopped by pid)
+TESTS += tests/e2e/test_http.py tests/e2e/test_process.py
+EXTRA_DIST += tests/e2e/lib/ingen.py tests/e2e/test_http.py tests/e2e/test_process.py
+
+# --- the Azure OpenAI simulator (installed: the quick start uses it when no
+# Azure credentials are set), the LLM client's probe and tests (issue 4)
+bin_PROGRAMS += ingen-azure-sim
+ingen_azure_sim_SOURCES = tests/simulator/sim.h tests/simulator/sim_main.c \
+	tests/simulator/sim_chat.c tests/simulator/sim_search.c
+ingen_azure_sim_LDADD = $(INGEN_LIBS)
+simulatordir = $(pkgdatadir)/simulator
+dist_simulator_DATA = tests/simulator/rules.json tests/simulator/docs.json
+check_PROGRAMS += tests/llm_probe tests/unit/test_sse tests/unit/test_llm_reply
+tests_llm_probe_SOURCES = tests/llm_probe.c
+tests_llm_probe_LDADD = $(INGEN_LIBS)
+tests_unit_test_sse_SOURCES = tests/unit/test_sse.c tests/unit/tap.h
+tests_unit_test_sse_LDADD = $(INGEN_LIBS)
+tests_unit_test_llm_reply_SOURCES = tests/unit/test_llm_reply.c tests/unit/tap.h
+tests_unit_test_llm_reply_LDADD = $(INGEN_LIBS)
+TESTS += tests/unit/test_sse tests/unit/test_llm_reply \
+	tests/e2e/test_simulator.py tests/e2e/test_llm_client.py
+EXTRA_DIST += tests/e2e/lib/sim.py tests/e2e/test_simulator.py \
+	tests/e2e/test_llm_client.py docs/simulator.md \
+	tests/fuzz/fuzz_sse.c tests/fuzz/fuzz_llm_reply.c
+FUZZ_TARGETS += tests/fuzz/fuzz_sse$(EXEEXT) tests/fuzz/fuzz_llm_reply$(EXEEXT)
+if HAVE_CLANG
+tests/fuzz/fuzz_sse$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_sse.c \
+		$(srcdir)/lib/sse.c $(srcdir)/lib/sse.h \
+		$(FUZZ_BASE_SRCS) $(FUZZ_BASE_HDRS) autoconfig.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ \
+	    $(srcdir)/tests/fuzz/fuzz_sse.c $(srcdir)/lib/sse.c \
+	    $(FUZZ_BASE_SRCS)
+
+tests/fuzz/fuzz_llm_reply$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_llm_reply.c \
+		$(srcdir)/lib/llm_reply.c $(srcdir)/lib/llm_reply.h \
+		$(srcdir)/lib/llm.h $(FUZZ_BASE_SRCS) $(FUZZ_BASE_HDRS) autoconfig.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ \
+	    $(srcdir)/tests/fuzz/fuzz_llm_reply.c $(srcdir)/lib/llm_reply.c \
+	    $(FUZZ_BASE_SRCS) $(CJSON_LIBS) -lm
+endif
