@@ -252,8 +252,9 @@ void config_problems_free(struct config_problems *p);
 /*
  * The key table, for documentation tests and `ingen config`: calls fn once
  * per key with its dotted name ("web_configuration.port", list entries as
- * "models.*.api_key"), its environment name, a printable default, and whether
- * it is a secret.
+ * "models.*.api_key"), its environment name ("INGENIOUS_WEB_CONFIGURATION__
+ * PORT", list entries as "INGENIOUS_MODELS__<i>__API_KEY"), a printable
+ * default, and whether it is a secret.  Any thread.
  */
 void config_keys_foreach(void (*fn)(void *arg, const char *name,
     const char *env_name, const char *default_text, bool secret), void *arg);

@@ -81,8 +81,8 @@ main_parse_server_options(int argc, char **argv, struct config_overrides *ov)
 			break;
 		case 'w':
 			v = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v < 0 || v > 64) {
-				fprintf(stderr, "ingen: --workers: invalid count \"%s\" (0-64)\n", optarg);
+			if (*optarg == '\0' || *end != '\0' || v < 0 || v > 1024) {
+				fprintf(stderr, "ingen: --workers: invalid count \"%s\" (0-1024)\n", optarg);
 				return -1;
 			}
 			ov->workers = (int)v;
@@ -110,13 +110,16 @@ main_parse_server_options(int argc, char **argv, struct config_overrides *ov)
 static struct config *
 main_load_config(const struct config_overrides *ov)
 {
-	struct config_problems probs = { NULL, 0 };
+	struct config_problems probs;
 	struct config *cfg;
 	size_t i;
 
+	memset(&probs, 0, sizeof(probs));
 	cfg = config_load(ov, NULL, NULL, &probs);
 	for (i = 0; i < probs.n; i++)
 		fprintf(stderr, "ingen: %s\n", probs.lines[i]);
+	for (i = 0; i < probs.n_warnings; i++)
+		fprintf(stderr, "ingen: warning: %s\n", probs.warnings[i]);
 	config_problems_free(&probs);
 	return cfg;
 }

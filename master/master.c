@@ -342,7 +342,7 @@ process_sigchld(struct master *m)
 static void
 process_sighup(struct master *m)
 {
-	struct config_problems probs = { NULL, 0 };
+	struct config_problems probs;
 	struct config *ncfg;
 	struct err e;
 	size_t i;
@@ -354,6 +354,7 @@ process_sighup(struct master *m)
 		log_warn("reloading", "a reload is already in progress, ignoring SIGHUP");
 		return;
 	}
+	memset(&probs, 0, sizeof(probs));
 	notify_send("RELOADING=1\nSTATUS=reloading configuration");
 	log_info("reloading", "reloading configuration");
 	ncfg = config_load(m->ov, NULL, NULL, &probs);
@@ -368,6 +369,8 @@ process_sighup(struct master *m)
 		    m->generation);
 		return;
 	}
+	for (i = 0; i < probs.n_warnings; i++)
+		log_warn("reloading", "%s", probs.warnings[i]);
 	config_problems_free(&probs);
 	/* the listen address cannot change under systemd or while bound */
 	if (strcmp(ncfg->web.ip_address, m->cfg->web.ip_address) != 0 ||

@@ -140,3 +140,12 @@ tests/fuzz/fuzz_llm_reply$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_llm_reply.c \
 	    $(srcdir)/tests/fuzz/fuzz_llm_reply.c $(srcdir)/lib/llm_reply.c \
 	    $(FUZZ_BASE_SRCS) $(CJSON_LIBS) -lm
 endif
+
+# --- configuration: the key table and its loader (lib/config.c), and the
+# test that etc/ingenious.conf and etc/env.example document the table
+check_PROGRAMS += tests/unit/test_config tests/unit/test_config_doc
+tests_unit_test_config_SOURCES = tests/unit/test_config.c tests/unit/tap.h
+tests_unit_test_config_LDADD = $(INGEN_LIBS)
+tests_unit_test_config_doc_SOURCES = tests/unit/test_config_doc.c tests/unit/tap.h
+tests_unit_test_config_doc_LDADD = $(INGEN_LIBS)
+TESTS += tests/unit/test_config tests/unit/test_config_doc
