@@ -11,5 +11,15 @@ ingen_SOURCES += \
 	worker/conn.c worker/conn.h worker/exchange.h \
 	worker/pool.c worker/pool.h \
 	worker/routes.c worker/routes.h \
-	worker/routes_ops.c
+	worker/routes_ops.c \
+	worker/routes_chat.c \
+	worker/routes_history.c
+# the flows and their context (flows/flow.h is the public API)
+ingen_SOURCES += \
+	flows/flow.h flows/ctx.c flows/ctx.h \
+	flows/registry.c flows/registry.h flows/builtin.h \
+	flows/classification_agent.c
+pkginclude_HEADERS += flows/flow.h
 ingen_LDADD = $(INGEN_LIBS)
+# ingen db: migrations and the local cluster
+ingen_SOURCES += master/cli_db.c

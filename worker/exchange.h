@@ -31,6 +31,7 @@ typedef void (*xchg_handler)(struct http_exchange *x);
 
 /* Route flags. */
 #define ROUTE_INLINE   0x1u   /* cheap and non-blocking: run on the event loop */
+#define ROUTE_PUBLIC   0x2u   /* no authentication even when it is enabled */
 
 #define XCHG_MAX_PARAMS   4
 #define XCHG_MAX_HEADERS  12
@@ -48,6 +49,7 @@ struct http_exchange {
 	char request_id[129];
 	char peer[64];                /* client address, for logs and throttling */
 	bool peer_loopback;
+	const char *user;             /* authenticated user, NULL when auth is off */
 	struct arena *arena;
 	struct worker *w;
 	const struct config *cfg;

@@ -33,7 +33,8 @@ enum http_method {
 enum http_parse_result {
 	HTTP_PARSE_INCOMPLETE = 0,  /* need more bytes */
 	HTTP_PARSE_DONE,            /* complete; see *consumed */
-	HTTP_PARSE_ERROR,           /* err->status says which (400, 414, 431, 501, 505) */
+	HTTP_PARSE_ERROR,           /* err->status says which (400, 413, 414, 417,
+	                               431, 501, 505) */
 };
 
 struct http_limits {
@@ -44,9 +45,20 @@ struct http_limits {
 	size_t max_trailer_size;    /* trailer section of a chunked body (16 KiB) */
 };
 
+#define HTTP_DEFAULT_MAX_REQUEST_LINE  8192
+#define HTTP_DEFAULT_MAX_HEADER_SIZE   16384
+#define HTTP_DEFAULT_MAX_HEADERS       100
+#define HTTP_DEFAULT_MAX_CHUNK_EXT     1024
+#define HTTP_DEFAULT_MAX_TRAILER_SIZE  16384
+
+/* Fill `lim` with the defaults above (RELIABILITY H2). */
+void http_limits_init(struct http_limits *lim);
+
 struct http_header {
 	char *name;                 /* as received; compare case-insensitively */
 	char *value;                /* leading/trailing OWS stripped */
+	size_t name_len;            /* set by the parser; writers may leave 0 */
+	size_t value_len;           /* set by the parser; writers may leave 0 */
 };
 
 struct http_request {
@@ -64,13 +76,22 @@ struct http_request {
 	bool expect_continue;       /* Expect: 100-continue */
 };
 
-/* Scanner state kept between calls so a byte-by-byte client costs O(n). */
+/*
+ * Scanner state kept between calls so a byte-by-byte client costs O(n): each
+ * byte is looked at once by the scanner, and the fields are parsed once, when
+ * the CRLF CRLF terminator has arrived.  Offsets are relative to `data`.
+ */
 struct http_head_state {
 	size_t scanned;             /* bytes already checked for the terminator */
-	size_t line_start;
+	size_t line_start;          /* start of the line being scanned */
+	size_t head_start;          /* start of the request line (after empty lines) */
+	size_t fields_start;        /* start of the field section (0: not reached) */
+	size_t n_fields;            /* complete field lines seen */
+	unsigned n_empty;           /* empty lines skipped before the request line */
 	bool in_request_line;
 };
 
+/* Reset `st` for a new request (http_parse_head also does it on DONE). */
 void http_head_state_init(struct http_head_state *st);
 
 /*
@@ -79,17 +100,25 @@ void http_head_state_init(struct http_head_state *st);
  * including the final CRLF CRLF.  On HTTP_PARSE_ERROR sets err->status and a
  * message safe to show a client; the connection must then be closed without
  * reading further.  Call again with the same state and a longer buffer after
- * HTTP_PARSE_INCOMPLETE (data must start at the same request).
+ * HTTP_PARSE_INCOMPLETE (data must start at the same request).  After
+ * DONE the state is reset, so the next call may pass the bytes that follow
+ * the head (a pipelined request).  Up to 4 empty lines before the request
+ * line are skipped (RFC 9112 2.2) and counted in *consumed.  Limits: request
+ * line over max_request_line is 414 (detected before its CRLF arrives); field
+ * section (after the request line, final empty line included) over
+ * max_header_size, or more than max_headers fields, is 431; detected early.
+ * `lim` NULL means the defaults.  Thread-safe on distinct states.
  */
 enum http_parse_result http_parse_head(struct http_head_state *st,
     const char *data, size_t len, const struct http_limits *lim,
     struct arena *a, struct http_request *req, size_t *consumed,
-    struct err *e);
+    struct err *e) ING_WUR;
 
 /* State of a chunked body decoder. */
 struct http_chunked {
 	int state;                  /* private */
 	uint64_t remaining;         /* bytes left in the current chunk */
+	uint64_t decoded;           /* payload bytes produced so far */
 	size_t ext_len;
 	size_t trailer_len;
 	size_t line_len;
@@ -101,13 +130,21 @@ void http_chunked_init(struct http_chunked *c);
  * Decode chunked framing from in[0..len), appending payload to `out`.  Sets
  * *consumed to the bytes used.  Returns DONE after the last chunk and its
  * trailers, INCOMPLETE when it needs more, ERROR (400) on bad framing.
- * `max_body` bounds the decoded size (413 above).
+ * `max_body` bounds the decoded size (413 above, decided from the chunk size
+ * before its data is read).  The decoder keeps no pointer into `in`: after
+ * INCOMPLETE every byte was consumed, the caller drops them and calls again
+ * with what arrives next.  After DONE, bytes past *consumed belong to the
+ * next request.  Chunk sizes over 2^63 - 1, empty or non-hex sizes, chunk
+ * extensions over max_chunk_ext, a missing CRLF after data, and malformed or
+ * oversized (max_trailer_size) trailers are 400.  Trailers are discarded.
+ * `lim` NULL means the defaults.
  */
 enum http_parse_result http_chunked_decode(struct http_chunked *c,
     const char *in, size_t len, struct buf *out, size_t max_body,
-    const struct http_limits *lim, size_t *consumed, struct err *e);
+    const struct http_limits *lim, size_t *consumed, struct err *e) ING_WUR;
 
-/* Case-insensitive lookup; the first value of `name`, or NULL. */
+/* Case-insensitive lookup (ASCII, no allocation); the first value of
+ * `name`, or NULL. */
 const char *http_header_get(const struct http_request *req, const char *name);
 /* Number of fields named `name` (to reject duplicates, e.g. Authorization). */
 size_t http_header_count(const struct http_request *req, const char *name);
@@ -121,6 +158,11 @@ const char *http_method_name(enum http_method m);
  * not NULL), Content-Length (if >= 0) or Transfer-Encoding: chunked (if
  * content_length == -1 and `chunked`), Connection: keep-alive/close, then the
  * `extra` fields, then the blank line.  The caller appends the body.
+ * A 1xx status gets the status line, the `extra` fields and the blank line
+ * only; 204 and 304 never get Content-Length or Transfer-Encoding.  Control
+ * characters (CR, LF, NUL ...) in `extra` values are written as spaces so a
+ * value can never split the response.  The Date is cached per thread and
+ * second.  Safe from any thread.
  */
 void http_write_head(struct buf *out, int status, const char *content_type,
     int64_t content_length, bool chunked, bool keep_alive,
@@ -131,11 +173,17 @@ void http_write_chunk(struct buf *out, const void *data, size_t n);
 /* Append the last chunk "0\r\n\r\n". */
 void http_write_last_chunk(struct buf *out);
 
+#define HTTP_DATE_LEN 29   /* strlen("Sun, 06 Nov 1994 08:49:37 GMT") */
+
+/* Write `t` as an IMF-fixdate into out[HTTP_DATE_LEN + 1]; returns out. */
+char *http_date(char *out, int64_t t);
+
 /*
  * Percent-decode src[0..n) into a new arena string.  Rejects (returns NULL
  * and sets e, 400) malformed escapes and any decoded NUL.  '+' is kept.
+ * The result is NUL-terminated; its length is at most n.
  */
 char *http_percent_decode(struct arena *a, const char *src, size_t n,
-    struct err *e);
+    struct err *e) ING_WUR;
 
 #endif

@@ -10,9 +10,13 @@
 #include "worker/routes.h"
 
 static const struct router_route routes_table[] = {
-	{ HTTP_METHOD_GET, "/api/v1/health", (void *)routes_health, ROUTE_INLINE, NULL },
-	{ HTTP_METHOD_GET, "/api/v1/ready", (void *)routes_ready, ROUTE_INLINE, NULL },
-	{ HTTP_METHOD_GET, "/metrics", (void *)routes_metrics, ROUTE_INLINE, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/health", (void *)routes_health, ROUTE_INLINE | ROUTE_PUBLIC, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/ready", (void *)routes_ready, ROUTE_PUBLIC, NULL },
+	{ HTTP_METHOD_GET, "/metrics", (void *)routes_metrics, ROUTE_INLINE | ROUTE_PUBLIC, NULL },
+	{ HTTP_METHOD_POST, "/api/v1/chat", (void *)routes_chat, 0, NULL },
+	{ HTTP_METHOD_POST, "/api/v1/chat/stream", (void *)routes_chat_stream, 0, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/conversations/{thread_id}", (void *)routes_conversation, 0, NULL },
+	{ HTTP_METHOD_PUT, "/api/v1/messages/{message_id}/feedback", (void *)routes_feedback, 0, NULL },
 };
 
 #define ROUTES_N (sizeof(routes_table) / sizeof(routes_table[0]))

@@ -35,4 +35,12 @@ void routes_health(struct http_exchange *x);
 void routes_ready(struct http_exchange *x);
 void routes_metrics(struct http_exchange *x);
 
+/* routes_chat.c */
+void routes_chat(struct http_exchange *x);
+void routes_chat_stream(struct http_exchange *x);
+
+/* routes_history.c */
+void routes_conversation(struct http_exchange *x);
+void routes_feedback(struct http_exchange *x);
+
 #endif

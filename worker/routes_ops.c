@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "lib/buf.h"
+#include "lib/db.h"
 #include "lib/scoreboard.h"
 #include "worker/exchange.h"
 #include "worker/routes.h"
@@ -47,20 +48,25 @@ routes_health(struct http_exchange *x)
 	xchg_json(x, 200, body);
 }
 
+/* Not inline: db_ready may probe the database (bounded by connect_timeout). */
 void
 routes_ready(struct http_exchange *x)
 {
 	struct worker *w = x->w;
-	bool ready = w->ready && !w->draining;
+	bool db = db_ready(w->db);
+	bool ready = w->ready && !w->draining && db;
 	char body[256];
 
 	snprintf(body, sizeof(body),
-	    "{\"status\":\"%s\",\"components\":{\"worker\":\"%s\"}}",
+	    "{\"status\":\"%s\",\"components\":{\"worker\":\"%s\",\"database\":\"%s\"}}",
 	    ready ? "ready" : "not ready",
-	    w->draining ? "draining" : (w->ready ? "ok" : "starting"));
+	    w->draining ? "draining" : (w->ready ? "ok" : "starting"),
+	    db ? "ok" : "unavailable");
 	xchg_json(x, ready ? 200 : 503, body);
-	if (!ready)
-		xchg_header(x, "Retry-After", "1");
+	if (!ready) {
+		snprintf(body, sizeof(body), "%d", db ? 1 : db_retry_after(w->db));
+		xchg_header(x, "Retry-After", body);
+	}
 }
 
 /* Sum of one route x status counter over retired and live slots. */

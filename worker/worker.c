@@ -20,6 +20,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "lib/db.h"
+#include "lib/llm.h"
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "lib/scoreboard.h"
@@ -171,6 +173,16 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 	ev.data.ptr = &worker_signalfd_tag;
 	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->signalfd, &ev);
 
+	/* connections to PostgreSQL and Azure are opened here, never inherited */
+	llm_global_init();
+	if ((w->llm = llm_client_create(w->cfg, e)) == NULL)
+		return -1;
+	if ((w->db = db_pool_create(w->cfg, e)) == NULL) {
+		w->fatal = true;   /* a configuration that can never connect */
+		return -1;
+	}
+	log_debug("starting worker", "chat history from %s", db_pool_source(w->db));
+
 	w->pool = pool_create(w->cfg->server.flow_threads,
 	    w->cfg->server.flow_queue, w->cfg->server.thread_stack_kb, e);
 	if (w->pool == NULL)
@@ -284,7 +296,9 @@ proc_worker_main(const struct proc_worker_start *ws)
 	if (worker_setup(&w, ws, &e) != 0) {
 		log_error("starting worker", "could not start worker: %s", e.msg);
 		/* a master that is gone is not a crash */
-		return getppid() != ws->master_pid ? PROC_EXIT_OK : PROC_EXIT_CRASH;
+		if (getppid() != ws->master_pid)
+			return PROC_EXIT_OK;
+		return w.fatal ? PROC_EXIT_FATAL : PROC_EXIT_CRASH;
 	}
 	if (strcmp(fault, "worker_hang") == 0)
 		w.hang_at_ms = sb_now_ms() + 1000;

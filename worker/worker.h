@@ -16,6 +16,8 @@
 
 struct pool;
 struct conn;
+struct db_pool;
+struct llm_client;
 struct http_exchange;
 
 struct worker {
@@ -31,6 +33,8 @@ struct worker {
 	int eventfd;                  /* flow threads -> loop wake-up */
 	int signalfd;
 	struct pool *pool;
+	struct db_pool *db;           /* chat history, opened after fork */
+	struct llm_client *llm;       /* Azure OpenAI, created after fork */
 
 	/* exchanges handed back by flow threads (done or with stream bytes) */
 	pthread_mutex_t done_lock;
@@ -45,7 +49,8 @@ struct worker {
 	int64_t drain_deadline_ms;
 	uint64_t recycle_after;       /* served requests before recycling; 0 = never */
 	bool ready;                   /* can serve (ready endpoint) */
-	int64_t hang_at_ms;           /* test fault worker_hang, else 0 */
+	int64_t hang_at_ms;
+	bool fatal;                   /* setup failed for good: exit PROC_EXIT_FATAL */           /* test fault worker_hang, else 0 */
 };
 
 /* Hand an exchange back to the loop (flow threads): it is queued once and

@@ -1,0 +1,11 @@
+/*
+ * builtin.h -- the flows compiled into the server, one file each.
+ */
+#ifndef INGEN_BUILTIN_H
+#define INGEN_BUILTIN_H
+
+#include "flows/flow.h"
+
+extern const struct ing_flow flow_classification_agent;
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * routes_history.c -- GET /api/v1/conversations/{thread_id} and
+ * PUT /api/v1/messages/{message_id}/feedback, with the reference's field
+ * names and error strings (ingenious-api.md §1.5, §1.6).  When
+ * authentication is on, another user's thread is a 404, never its data.
+ * Flow-thread handlers: they call the database.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/db.h"
+#include "lib/json.h"
+#include "worker/exchange.h"
+#include "worker/routes.h"
+#include "worker/worker.h"
+
+#define HISTORY_DEFAULT_LIMIT 5    /* the reference's last five */
+
+static void
+history_db_error(struct http_exchange *x, const struct err *e)
+{
+	char ra[16];
+
+	if (e->status == 503) {
+		xchg_error(x, 503, "chat history database unavailable, retry later");
+		snprintf(ra, sizeof(ra), "%d", db_retry_after(x->w->db));
+		x->headers[x->n_headers - 1].value = arena_strdup(x->arena, ra);
+	} else {
+		xchg_error(x, 500, "could not read the conversation");
+	}
+}
+
+/* ?limit=N (1..DB_HISTORY_MAX); -1 when malformed. */
+static int
+history_limit(const char *query)
+{
+	const char *p;
+	char *end;
+	long v;
+
+	if (query == NULL)
+		return HISTORY_DEFAULT_LIMIT;
+	for (p = query; p != NULL && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
+		if (strncmp(p, "limit=", 6) != 0)
+			continue;
+		v = strtol(p + 6, &end, 10);
+		if (end == p + 6 || (*end != '\0' && *end != '&') || v < 1 ||
+		    v > DB_HISTORY_MAX)
+			return -1;
+		return (int)v;
+	}
+	return HISTORY_DEFAULT_LIMIT;
+}
+
+/* A JSON column: the stored JSON text, or null. */
+static void
+history_json_or_null(struct buf *b, const char *json)
+{
+	buf_puts(b, json != NULL && json[0] != '\0' ? json : "null");
+}
+
+void
+routes_conversation(struct http_exchange *x)
+{
+	const char *thread_id = xchg_param(x, "thread_id");
+	struct db_message *m = NULL;
+	struct buf b = BUF_INIT;
+	struct err e;
+	size_t n = 0, i;
+	int limit = history_limit(x->req.query);
+	enum db_status ds;
+
+	if (limit < 0) {
+		xchg_detail(x, 400, "limit must be an integer from 1 to 1000");
+		return;
+	}
+	err_clear(&e);
+	ds = db_thread_messages(x->w->db, thread_id, x->user, limit, x->arena, &m, &n, &e);
+	if (ds == DB_ERROR) {
+		history_db_error(x, &e);
+		return;
+	}
+	if (ds == DB_NOT_OWNER) {
+		xchg_detail(x, 404, "Not Found");
+		return;
+	}
+	buf_putc(&b, '[');
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_putc(&b, ',');
+		buf_puts(&b, "{\"user_id\":");
+		buf_json_string(&b, m[i].user_id);
+		buf_puts(&b, ",\"thread_id\":");
+		buf_json_string(&b, m[i].thread_id ? m[i].thread_id : thread_id);
+		buf_puts(&b, ",\"message_id\":");
+		buf_json_string(&b, m[i].id);
+		buf_printf(&b, ",\"positive_feedback\":%s,\"timestamp\":",
+		    m[i].positive_feedback < 0 ? "null" :
+		    m[i].positive_feedback ? "true" : "false");
+		buf_json_string(&b, m[i].created_at);
+		buf_puts(&b, ",\"role\":");
+		buf_json_string(&b, m[i].role);
+		buf_puts(&b, ",\"content\":");
+		buf_json_string(&b, m[i].content);
+		buf_puts(&b, ",\"content_filter_results\":");
+		history_json_or_null(&b, m[i].content_filter_results);
+		buf_puts(&b, ",\"tool_calls\":");
+		history_json_or_null(&b, m[i].tool_calls);
+		buf_puts(&b, ",\"tool_call_id\":");
+		buf_json_string(&b, m[i].tool_call_id);
+		buf_puts(&b, ",\"tool_call_function\":");
+		history_json_or_null(&b, m[i].tool_call_function);
+		buf_putc(&b, '}');
+	}
+	buf_putc(&b, ']');
+	xchg_reply(x, 200, "application/json", b.data, b.len);
+	buf_free(&b);
+}
+
+void
+routes_feedback(struct http_exchange *x)
+{
+	const char *path_id = xchg_param(x, "message_id");
+	const char *thread_id = NULL, *message_id = NULL, *user_id = NULL;
+	const cJSON *root;
+	struct err e;
+	bool positive = false;
+	int pos = -1;
+	enum json_get g;
+	enum db_status ds;
+	char msg[600];
+
+	err_clear(&e);
+	root = json_parse(x->arena, x->body, x->body_len, x->cfg->server.max_json_depth, &e);
+	if (root == NULL || !cJSON_IsObject(root)) {
+		xchg_error(x, root == NULL ? e.status : 422, root == NULL ? e.msg :
+		    "the body must be a JSON object");
+		return;
+	}
+	if (json_get_string(root, "thread_id", true, &thread_id, &e) == JSON_GET_ERROR ||
+	    json_get_string(root, "message_id", true, &message_id, &e) == JSON_GET_ERROR ||
+	    json_get_string(root, "user_id", false, &user_id, &e) == JSON_GET_ERROR ||
+	    (g = json_get_bool(root, "positive_feedback", false, &positive, &e)) == JSON_GET_ERROR) {
+		xchg_error(x, 422, e.msg);
+		return;
+	}
+	if (g == JSON_GET_FOUND)
+		pos = positive ? 1 : 0;
+	if (strcmp(path_id, message_id) != 0) {
+		xchg_detail(x, 400, "Message ID does not match message feedback request.");
+		return;
+	}
+	ds = db_feedback(x->w->db, message_id, thread_id, user_id, x->user, pos, &e);
+	switch (ds) {
+	case DB_OK:
+		snprintf(msg, sizeof(msg), "Feedback submitted for message %s.", message_id);
+		{
+			struct buf b = BUF_INIT;
+
+			buf_puts(&b, "{\"message\":");
+			buf_json_string(&b, msg);
+			buf_putc(&b, '}');
+			xchg_reply(x, 200, "application/json", b.data, b.len);
+			buf_free(&b);
+		}
+		return;
+	case DB_NOT_FOUND:
+		snprintf(msg, sizeof(msg), "Message %s not found.", message_id);
+		xchg_detail(x, 400, msg);
+		return;
+	case DB_USER_MISMATCH:
+		xchg_detail(x, 400, "User ID does not match message feedback request.");
+		return;
+	case DB_NOT_OWNER:
+		xchg_detail(x, 404, "Not Found");
+		return;
+	default:
+		history_db_error(x, &e);
+		return;
+	}
+}
