@@ -1,1 +1,17 @@
-# sql/local.mk -- included by Makefile.am
+# sql/local.mk -- the schema files, included by Makefile.am.  They are
+# installed into $(pkgdatadir)/sql for DBAs and compiled into the binary
+# (lib/migrate.h) by sql/embed.sh, so `ingen db migrate` needs no data
+# directory.  A new schema file is added to SQL_FILES, never edited after
+# it has been applied anywhere.
+SQL_FILES = \
+	sql/001_schema.sql \
+	sql/002_roles.sql \
+	sql/003_views.sql
+dist_sql_DATA += $(SQL_FILES)
+EXTRA_DIST += sql/embed.sh
+nodist_libingen_a_SOURCES = sql/embedded.c
+CLEANFILES += sql/embedded.c
+sql/embedded.c: $(SQL_FILES) $(srcdir)/sql/embed.sh
+	@$(MKDIR_P) sql
+	$(AM_V_GEN)$(SHELL) $(srcdir)/sql/embed.sh \
+	    $(addprefix $(srcdir)/,$(SQL_FILES)) > $@.tmp && mv $@.tmp $@

@@ -149,3 +149,16 @@ tests_unit_test_config_LDADD = $(INGEN_LIBS)
 tests_unit_test_config_doc_SOURCES = tests/unit/test_config_doc.c tests/unit/tap.h
 tests_unit_test_config_doc_LDADD = $(INGEN_LIBS)
 TESTS += tests/unit/test_config tests/unit/test_config_doc
+
+# --- PostgreSQL (lib/db.c, lib/migrate.c, lib/localpg.c, master/cli_db.c):
+# tests/db_probe drives lib/db.c for the e2e tests, which run against a private
+# cluster made by `ingen db init-local` (tests/e2e/lib/pgcluster.py)
+check_PROGRAMS += tests/db_probe
+tests_db_probe_SOURCES = tests/db_probe.c master/cli_db.c master/cli.h
+tests_db_probe_LDADD = $(INGEN_LIBS)
+TESTS += tests/e2e/test_db_migrate.py tests/e2e/test_db_roles.py \
+	tests/e2e/test_db_layer.py tests/e2e/test_db_outage.py \
+	tests/e2e/test_db_local.py
+EXTRA_DIST += tests/e2e/lib/pgcluster.py tests/e2e/test_db_migrate.py \
+	tests/e2e/test_db_roles.py tests/e2e/test_db_layer.py \
+	tests/e2e/test_db_outage.py tests/e2e/test_db_local.py

@@ -412,6 +412,7 @@ conn_dispatch(struct conn *c)
 		goto respond;
 	}
 
+	x->route_flags = flags;
 	if (flags & ROUTE_INLINE) {
 		log_set_request_id(x->request_id);
 		handler(x);

@@ -45,6 +45,7 @@ struct http_exchange {
 	char *param_values[XCHG_MAX_PARAMS];   /* percent-decoded */
 	int n_params;
 	int route;                    /* metrics index, 0 = unmatched */
+	unsigned route_flags;         /* ROUTE_* of the matched route */
 	const char *route_name;
 	char request_id[129];
 	char peer[64];                /* client address, for logs and throttling */
