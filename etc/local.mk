@@ -4,3 +4,8 @@
 # as environment variables, installed into $(sysconfdir)/ingenious
 ingensysconf_DATA += etc/ingenious.conf etc/env.example
 EXTRA_DIST += etc/ingenious.conf etc/env.example
+
+# systemd units, installed next to the configuration as examples to copy
+# into /etc/systemd/system (paths in them assume --prefix=/usr/local)
+ingensysconf_DATA += etc/ingenious.service etc/ingenious.socket
+EXTRA_DIST += etc/ingenious.service etc/ingenious.socket
