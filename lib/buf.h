@@ -37,7 +37,12 @@ void buf_json_escape(struct buf *b, const char *s, size_t n);
 void buf_json_string(struct buf *b, const char *s);
 void buf_consume(struct buf *b, size_t n);      /* drop n unread bytes */
 /* Unread bytes and their count. */
-static inline char *buf_rptr(const struct buf *b) { return b->data + b->off; }
+static inline char *buf_rptr(const struct buf *b)
+{
+	static char buf_empty[1];   /* an unwritten buffer has no data pointer */
+
+	return b->data != NULL ? b->data + b->off : buf_empty;
+}
 static inline size_t buf_rlen(const struct buf *b) { return b->len - b->off; }
 /* NUL-terminate the contents (not counted in len) and return them. */
 char *buf_cstr(struct buf *b);

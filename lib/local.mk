@@ -35,3 +35,6 @@ libingen_a_SOURCES += \
 	lib/db.c lib/db.h \
 	lib/migrate.c lib/migrate.h \
 	lib/localpg.c lib/localpg.h
+
+# the cross-worker table of failed logins (shared memory made by the master)
+libingen_a_SOURCES += lib/throttle.c lib/throttle.h

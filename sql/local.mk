@@ -8,7 +8,7 @@ SQL_FILES = \
 	sql/002_roles.sql \
 	sql/003_views.sql
 dist_sql_DATA += $(SQL_FILES)
-EXTRA_DIST += sql/embed.sh
+EXTRA_DIST += sql/embed.sh docs/dba.md
 nodist_libingen_a_SOURCES = sql/embedded.c
 CLEANFILES += sql/embedded.c
 sql/embedded.c: $(SQL_FILES) $(srcdir)/sql/embed.sh

@@ -27,7 +27,7 @@ EXTRA_DIST += tests/fuzz/fuzz_http.c tests/fuzz/fuzz_chunked.c \
 	tests/fuzz/corpus
 CLEANFILES += $(FUZZ_TARGETS)
 if HAVE_CLANG
-check_SCRIPTS = $(FUZZ_TARGETS)
+check_SCRIPTS += $(FUZZ_TARGETS)
 TESTS += tests/fuzz/run.sh
 
 tests/fuzz/fuzz_http$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_http.c \
@@ -162,3 +162,10 @@ TESTS += tests/e2e/test_db_migrate.py tests/e2e/test_db_roles.py \
 EXTRA_DIST += tests/e2e/lib/pgcluster.py tests/e2e/test_db_migrate.py \
 	tests/e2e/test_db_roles.py tests/e2e/test_db_layer.py \
 	tests/e2e/test_db_outage.py tests/e2e/test_db_local.py
+
+# --- authentication in the server (issue 5): the shared login throttle, and
+# the end-to-end tests of Basic, JWT, users, keys, ownership and throttling
+check_PROGRAMS += tests/unit/test_throttle
+tests_unit_test_throttle_SOURCES = tests/unit/test_throttle.c tests/unit/tap.h
+tests_unit_test_throttle_LDADD = $(INGEN_LIBS)
+TESTS += tests/unit/test_throttle

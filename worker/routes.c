@@ -58,6 +58,12 @@ routes_lookup(struct http_exchange *x, xchg_handler *handler, unsigned *flags,
 }
 
 int
+routes_check(struct err *e)
+{
+	return router_check(routes_table, ROUTES_N, e);
+}
+
+int
 routes_count(void)
 {
 	return (int)ROUTES_N;

@@ -25,6 +25,9 @@ enum routes_result {
 enum routes_result routes_lookup(struct http_exchange *x, xchg_handler *handler,
     unsigned *flags, const char **allow, struct err *e);
 
+/* Check the table's patterns once at worker start (500 on a bad one). */
+int routes_check(struct err *e) ING_WUR;
+
 /* Number of routes and the metrics name of route index i (1-based; 0 is
  * "unmatched").  For /metrics. */
 int routes_count(void);

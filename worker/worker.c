@@ -29,6 +29,7 @@
 #include "worker/conn.h"
 #include "worker/exchange.h"
 #include "worker/pool.h"
+#include "worker/routes.h"
 #include "worker/worker.h"
 
 #define WORKER_TICK_MS     250     /* deadline sweeps and heartbeat */
@@ -173,6 +174,10 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 	ev.data.ptr = &worker_signalfd_tag;
 	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->signalfd, &ev);
 
+	if (routes_check(e) != 0) {
+		w->fatal = true;   /* a bad route table never gets better */
+		return -1;
+	}
 	/* connections to PostgreSQL and Azure are opened here, never inherited */
 	llm_global_init();
 	if ((w->llm = llm_client_create(w->cfg, e)) == NULL)

@@ -41,8 +41,12 @@ st, hdr, body = request(port, "GET", "/api/v1/health", headers={"X-Request-ID": 
 t.ok(hdr.get("x-request-id") != "bad id\"<>" and len(hdr.get("x-request-id", "")) == 36,
      "an insane X-Request-ID is replaced")
 
+# no database is configured here: the worker serves, but is not ready
 st, hdr, body = request(port, "GET", "/api/v1/ready")
-t.eq((st, json.loads(body)["status"]), (200, "ready"), "ready answers 200 when serving")
+doc = json.loads(body)
+t.eq((st, doc["status"], doc["components"]["database"]), (503, "not ready", "unavailable"),
+     "ready answers 503 while the database is unavailable")
+t.ok(int(hdr.get("retry-after", "0")) >= 1, "not ready carries Retry-After")
 
 st, hdr, body = request(port, "GET", "/metrics")
 text = body.decode()

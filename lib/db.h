@@ -1,0 +1,369 @@
+/*
+ * db.h -- the PostgreSQL layer: the only module that includes <libpq-fe.h>.
+ *
+ * Two faces.  The *pool* serves a worker process: a few connections per
+ * worker, opened lazily after the fork, shared by the flow threads, with
+ * prepared statements, connect_timeout, TCP keepalives, statement_timeout,
+ * and a backoff when the database is down (callers then fail at once with
+ * 503 instead of each waiting for a connect timeout).  Its API is by purpose
+ * (save a turn, read a thread, record usage, ...), never raw SQL, so no
+ * handler sees libpq.  The *session* serves the command line: one plain
+ * connection for migrations and for bootstrapping the local cluster.
+ *
+ * Errors: -1 / DB_ERROR with `e` set to 503 ("database unavailable", the
+ * caller answers with Retry-After: db_retry_after()) or 500.  Error messages
+ * never carry SQL text, server messages that may contain data, or the
+ * connection string (which may hold a password); the libpq error is logged
+ * at error level without any of those.  Memory returned to the caller lives
+ * in the caller's arena.
+ *
+ * Durability (RELIABILITY D2, D3): db_save_turn writes a whole turn in one
+ * transaction or nothing; db_record_usage commits each LLM call's row at
+ * once, before the turn, and the turn links those rows to its assistant
+ * message when it commits.  Failed turns leave their usage rows with
+ * message_id NULL (docs/dba.md).
+ */
+#ifndef INGEN_DB_H
+#define INGEN_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/err.h"
+
+struct arena;
+struct config;
+struct db_pool;
+struct db_session;
+
+/* Outcomes of the pool's calls; each function lists the ones it returns. */
+enum db_status {
+	DB_ERROR = -1,         /* `e` is set (503 database unavailable, or 500) */
+	DB_OK = 0,
+	DB_NOT_FOUND,          /* no such row (message, user, idempotency key) */
+	DB_NOT_OWNER,          /* the thread belongs to another owner: answer 404 */
+	DB_USER_MISMATCH,      /* feedback: the stored user_id differs */
+	DB_REPLAYED,           /* save_turn: the idempotency key was used before */
+	DB_EXISTS,             /* user_add: the username is taken */
+};
+
+/* Length of a UUID string with its NUL. */
+#define DB_UUID_LEN 37
+
+/* Most messages one turn may write, and the largest history page. */
+#define DB_TURN_MAX_MESSAGES 64
+#define DB_HISTORY_MAX 1000
+
+/* Lengths the schema accepts (db_save_turn answers 400 beyond them). */
+#define DB_THREAD_ID_MAX 128
+#define DB_OWNER_MAX 256
+#define DB_FLOW_MAX 128
+#define DB_IDEMPOTENCY_KEY_MAX 255
+
+/* ------------------------------------------------------------------ */
+/* The pool (worker processes, and CLI commands that share its calls)  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Create a pool for this process from cfg->chat_history (pool_size,
+ * connect_timeout, statement_timeout_ms) and the connection settings found
+ * by localpg_resolve_url(): database_url, else the libpq environment (PGHOST
+ * ...), else the local cluster under server.state_dir, else libpq's
+ * defaults.  Opens no connection (the first call does), so it succeeds while
+ * the database is down.  Call it after fork, never before: connections are
+ * never inherited.  Returns NULL with `e` set only for an unusable
+ * configuration (e.g. a connection string that does not parse).  The pool
+ * copies what it needs; cfg may be freed afterwards.
+ */
+struct db_pool *db_pool_create(const struct config *cfg, struct err *e) ING_WUR;
+
+/* Close every connection and free the pool.  No call may be running.  NULL
+ * is allowed. */
+void db_pool_destroy(struct db_pool *p);
+
+/* Where the pool's connection settings came from, for a log line at start:
+ * "chat_history.database_url", "libpq environment", "local cluster <dir>",
+ * or "libpq defaults".  Never the settings themselves. */
+const char *db_pool_source(const struct db_pool *p);
+
+/*
+ * True if the database answers.  Cheap enough for /api/v1/ready: it uses the
+ * last known state and pings (on an idle connection, or by connecting) at
+ * most once a second; while the database is known down it answers false
+ * without waiting.  Any thread; may block up to connect_timeout when it is
+ * the one thread that probes.
+ */
+bool db_ready(struct db_pool *p);
+
+/* Seconds a client should wait before retrying after a 503 from this pool
+ * (the time to the next reconnection attempt, at least 1).  Any thread. */
+int db_retry_after(struct db_pool *p);
+
+/* A message as stored: the input of db_save_turn and the rows returned by
+ * the readers.  JSON columns are JSON text (NULL when absent).  Strings the
+ * pool returns live in the caller's arena. */
+struct db_message {
+	const char *id;                     /* UUID; NULL in input = generate */
+	const char *thread_id;              /* output only */
+	int seq;                            /* output only: 1-based, gap-free */
+	const char *user_id;                /* output only (input: db_turn.user_id) */
+	const char *role;                   /* user, assistant, tool, output, ... */
+	const char *agent_name;             /* NULL for the user */
+	const char *content;                /* NULL in input = "" */
+	const char *tool_calls;             /* JSON array */
+	const char *tool_call_id;
+	const char *tool_call_function;     /* JSON */
+	const char *content_filter_results; /* JSON */
+	int positive_feedback;              /* output only: 1, 0, or -1 = none */
+	const char *created_at;             /* output only: "YYYY-MM-DDTHH:MM:SS.ffffff", UTC */
+};
+
+/* One chat turn, written by db_save_turn in one transaction. */
+struct db_turn {
+	const char *thread_id;      /* NULL: a new thread with a generated UUID */
+	const char *owner;          /* required: threads.owner of a new thread, idempotency scope */
+	bool enforce_owner;         /* an existing thread of another owner -> DB_NOT_OWNER */
+	const char *flow;           /* required: threads.flow of a new thread */
+	const char *user_id;        /* messages.user_id of every message (may be NULL) */
+	const struct db_message *messages;  /* in thread order (user first), 1..DB_TURN_MAX_MESSAGES */
+	size_t n_messages;
+	size_t reply_index;         /* the assistant message: its id is the reply's message_id */
+	const char *memory_summary; /* NULL or "" = none */
+	const int64_t *usage_ids;   /* rows of db_record_usage to link to the reply */
+	size_t n_usage_ids;
+	const char *idempotency_key;  /* NULL = none */
+	const char *request_hash;     /* stored with the key (may be NULL) */
+	int reply_status;             /* stored with the key */
+	const char *reply_body;       /* stored with the key; required with a key */
+};
+
+/* What db_save_turn did (DB_OK) or found (DB_REPLAYED). */
+struct db_turn_result {
+	const char *thread_id;      /* the thread (generated when t->thread_id was NULL) */
+	const char **message_ids;   /* one per t->messages, generated ones included */
+	size_t n_message_ids;
+	const char *reply_id;       /* message_ids[t->reply_index] */
+	int first_seq;              /* seq of t->messages[0] */
+	bool new_thread;            /* this turn created the thread */
+	/* DB_REPLAYED: the stored reply of the first turn with that key */
+	int replay_status;
+	const char *replay_body;
+	const char *replay_request_hash;
+};
+
+/*
+ * Write a turn in ONE transaction: store the idempotency key (a key already
+ * stored for this owner -> roll back, fill the replay fields, DB_REPLAYED),
+ * create the thread if it is new, check ownership (DB_NOT_OWNER, nothing
+ * written), take the thread's row lock and allocate n gap-free sequence
+ * numbers, insert the messages, the memory summary, and link the usage rows
+ * to the reply.  Concurrent turns on one thread are serialized by the row
+ * lock, so each turn's messages are contiguous and no seq is skipped or
+ * repeated.  Only DB_OK means committed.  Callers that store a reply body
+ * must know the ids in it beforehand: set every message id and the thread
+ * id themselves (db_new_uuid).  Returns DB_OK, DB_REPLAYED, DB_NOT_OWNER or
+ * DB_ERROR: 400 for a thread id, owner, flow or key beyond the DB_*_MAX
+ * lengths; 503/500 otherwise (a broken connection during COMMIT leaves the
+ * outcome unknown: 503, and a retry with the same key replays it if it
+ * committed).
+ * Any thread.
+ */
+enum db_status db_save_turn(struct db_pool *p, const struct db_turn *t,
+    struct arena *a, struct db_turn_result *out, struct err *e) ING_WUR;
+
+/* Write a new random UUID (version 4, lower case) into out.  Any thread. */
+void db_new_uuid(char out[DB_UUID_LEN]);
+
+/* One LLM call, as db_record_usage stores it. */
+struct db_usage {
+	const char *request_id;
+	const char *user_id;
+	const char *thread_id;
+	const char *flow;
+	const char *agent_name;
+	const char *model;
+	const char *deployment;
+	int prompt_tokens;
+	int completion_tokens;
+	int total_tokens;
+	int latency_ms;
+	int http_status;            /* 0 = no response (connect error, timeout) */
+	int retries;
+};
+
+/*
+ * Insert one llm_usage row and commit it at once (autocommit), so a billed
+ * call is recorded even if its turn fails later.  *id_out (may be NULL)
+ * receives the row id for db_turn.usage_ids.  On failure the call's user,
+ * model and token counts are logged at error level, so billing can be
+ * reconciled from the log.  Returns 0 or -1.  Any thread.
+ */
+int db_record_usage(struct db_pool *p, const struct db_usage *u,
+    int64_t *id_out, struct err *e) ING_WUR;
+
+/* A stored reply of an idempotent turn. */
+struct db_idempotent {
+	int status;
+	const char *body;
+	const char *request_hash;   /* may be NULL */
+	const char *thread_id;
+	const char *message_id;
+};
+
+/*
+ * Look up the reply stored for (owner, key).  Returns DB_OK (out filled),
+ * DB_NOT_FOUND or DB_ERROR.  Any thread.
+ */
+enum db_status db_idempotency_get(struct db_pool *p, const char *owner,
+    const char *key, struct arena *a, struct db_idempotent *out,
+    struct err *e) ING_WUR;
+
+/*
+ * The last `limit` messages of a thread (1..DB_HISTORY_MAX), oldest first,
+ * for GET /conversations.  owner NULL skips the ownership check; else a
+ * thread of another owner gives DB_NOT_OWNER and no data.  An unknown thread
+ * gives DB_OK with *n = 0 (as the reference returns []).  Returns DB_OK,
+ * DB_NOT_OWNER or DB_ERROR.  Any thread.
+ */
+enum db_status db_thread_messages(struct db_pool *p, const char *thread_id,
+    const char *owner, int limit, struct arena *a, struct db_message **out,
+    size_t *n, struct err *e) ING_WUR;
+
+/* What a flow is given about its thread. */
+struct db_history {
+	struct db_message *messages;   /* the last `limit`, oldest first */
+	size_t n;
+	const char *memory;            /* newest memory summary, NULL if none */
+	bool exists;                   /* the thread has been stored before */
+};
+
+/*
+ * The thread's recent messages and newest memory summary, for a flow's
+ * context, read in one snapshot.  Ownership as db_thread_messages.  Returns
+ * DB_OK, DB_NOT_OWNER or DB_ERROR.  Any thread.
+ */
+enum db_status db_thread_history(struct db_pool *p, const char *thread_id,
+    const char *owner, int limit, struct arena *a, struct db_history *out,
+    struct err *e) ING_WUR;
+
+/*
+ * Set a message's feedback (positive: 1 true, 0 false, -1 clear), the
+ * reference's logic (§1.6): the message is found by (message_id, thread_id)
+ * -> else DB_NOT_FOUND ("Message <id> not found."); its stored user_id must
+ * equal user_id, NULL and "" comparing equal -> else DB_USER_MISMATCH ("User
+ * ID does not match message feedback request.").  The route checks the path
+ * id against the body id itself.  owner non-NULL: a message of another
+ * owner's thread gives DB_NOT_OWNER before any other check.  Returns DB_OK,
+ * DB_NOT_FOUND, DB_USER_MISMATCH, DB_NOT_OWNER or DB_ERROR.  Any thread.
+ */
+enum db_status db_feedback(struct db_pool *p, const char *message_id,
+    const char *thread_id, const char *user_id, const char *owner,
+    int positive, struct err *e) ING_WUR;
+
+/* A user of the users table; password_hash is NULL in db_user_list. */
+struct db_user {
+	const char *username;
+	const char *password_hash;
+	const char *created_at;       /* "YYYY-MM-DDTHH:MM:SS.ffffff", UTC */
+	bool disabled;
+};
+
+/* Add a user.  Returns DB_OK, DB_EXISTS, or DB_ERROR (400 for a username the
+ * schema refuses: 1..128 of [A-Za-z0-9._@-]). */
+enum db_status db_user_add(struct db_pool *p, const char *username,
+    const char *password_hash, struct err *e) ING_WUR;
+
+/* Fetch a user.  Returns DB_OK, DB_NOT_FOUND or DB_ERROR. */
+enum db_status db_user_get(struct db_pool *p, const char *username,
+    struct arena *a, struct db_user *out, struct err *e) ING_WUR;
+
+/* Replace a user's password hash.  Returns DB_OK, DB_NOT_FOUND or DB_ERROR. */
+enum db_status db_user_set_password(struct db_pool *p, const char *username,
+    const char *password_hash, struct err *e) ING_WUR;
+
+/* Disable (or re-enable) a user.  Returns DB_OK, DB_NOT_FOUND or DB_ERROR. */
+enum db_status db_user_disable(struct db_pool *p, const char *username,
+    bool disabled, struct err *e) ING_WUR;
+
+/* Every user, by name, without hashes.  Returns 0 or -1. */
+int db_user_list(struct db_pool *p, struct arena *a, struct db_user **out,
+    size_t *n, struct err *e) ING_WUR;
+
+/* ------------------------------------------------------------------ */
+/* Sessions (command line only): migrations and the local cluster      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Open one connection with `conninfo` (a libpq URI or key/value string; ""
+ * = the libpq environment and defaults) and connect_timeout seconds (0 =
+ * 10).  Not for the server's request path.  Returns NULL with `e` set (503
+ * when the server cannot be reached).
+ */
+struct db_session *db_session_open(const char *conninfo, int connect_timeout,
+    struct err *e) ING_WUR;
+
+/* Close the session (and release its advisory lock).  NULL is allowed. */
+void db_session_close(struct db_session *s);
+
+/* The role and database the session is connected as (owned by the session). */
+const char *db_session_user(const struct db_session *s);
+const char *db_session_dbname(const struct db_session *s);
+
+/* One row of schema_migrations. */
+struct db_migration {
+	int version;
+	const char *name;
+	const char *checksum;         /* SHA-256, 64 hex digits */
+	const char *applied_at;       /* "YYYY-MM-DD HH:MM:SS+00" */
+};
+
+/*
+ * Prepare the session for migrating: no statement timeout, a lock timeout
+ * of 5 minutes, take the advisory lock of the migrator (a second migrator
+ * waits here), then create schema_migrations if it does not exist.  Returns
+ * 0 or -1.
+ */
+int db_migrations_lock(struct db_session *s, struct err *e) ING_WUR;
+
+/* The applied migrations, by version (none when schema_migrations does not
+ * exist).  Returns 0 or -1. */
+int db_migrations_applied(struct db_session *s, struct arena *a,
+    struct db_migration **out, size_t *n, struct err *e) ING_WUR;
+
+/*
+ * Run one schema file (sql, NUL-terminated, any number of statements but no
+ * transaction control) and record it in schema_migrations, in one
+ * transaction.  On failure nothing of the file remains and `e` carries the
+ * server's message and the line of the file (this is for the operator's
+ * terminal, not for clients).  Returns 0 or -1.
+ */
+int db_migration_apply(struct db_session *s, int version, const char *name,
+    const char *checksum, const char *sql, struct err *e) ING_WUR;
+
+/* A login role to create or update, and its password. */
+struct db_local_role {
+	const char *name;
+	const char *password;
+};
+
+/* What the local cluster's superuser sets up (lib/localpg.c). */
+struct db_local_setup {
+	const char *dbname;
+	struct db_local_role owner;      /* owns the database and runs migrations */
+	struct db_local_role app;
+	struct db_local_role readonly;
+	struct db_local_role sqlagent;
+};
+
+/*
+ * As a superuser session: create each role with LOGIN and its password
+ * (encrypted with SCRAM-SHA-256 on this side, so the password never reaches
+ * the server or its log), or reset the password of an existing one; give
+ * the SQL agent role its read-only defaults; create the database owned by
+ * the owner role if missing.  Idempotent.  Returns 0 or -1.
+ */
+int db_local_bootstrap(struct db_session *s, const struct db_local_setup *setup,
+    struct err *e) ING_WUR;
+
+#endif
