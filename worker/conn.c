@@ -54,6 +54,7 @@ struct conn {
 	int fd;
 	struct worker *w;
 	struct conn *prev, *next;
+	struct conn *next_dead;       /* on w->dead until conn_reap() */
 	enum conn_state state;
 	struct buf in, out;
 	struct http_head_state hs;
@@ -211,13 +212,30 @@ conn_unlink(struct conn *c)
 	}
 }
 
+/*
+ * A closed connection is freed only after the current batch of events:
+ * callers up the stack and later events of the same epoll_wait batch may
+ * still hold its pointer (they see c->dead).
+ */
 static void
 conn_free(struct conn *c)
 {
-	buf_free(&c->in);
-	buf_free(&c->out);
-	buf_free(&c->body);
-	free(c);
+	c->next_dead = c->w->dead;
+	c->w->dead = c;
+}
+
+void
+conn_reap(struct worker *w)
+{
+	struct conn *c;
+
+	while ((c = w->dead) != NULL) {
+		w->dead = c->next_dead;
+		buf_free(&c->in);
+		buf_free(&c->out);
+		buf_free(&c->body);
+		free(c);
+	}
 }
 
 /*
@@ -650,6 +668,8 @@ conn_on_readable(struct conn *c)
 void
 conn_on_event(struct conn *c, uint32_t events)
 {
+	if (c->dead)
+		return;
 	if (events & (EPOLLERR | EPOLLHUP)) {
 		if (!(events & EPOLLIN)) {
 			conn_close(c);

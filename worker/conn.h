@@ -38,6 +38,10 @@ void conn_sweep(struct worker *w, int64_t now_ms);
  * request or their keep-alive deadline (graceful = true, for reloads). */
 void conn_drain(struct worker *w, bool graceful);
 
+/* Free the connections closed since the last call (after each batch of
+ * events, when no caller can hold their pointers any more). */
+void conn_reap(struct worker *w);
+
 /* Close every connection (immediate stop or drain deadline). */
 void conn_close_all(struct worker *w);
 

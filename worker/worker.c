@@ -242,6 +242,7 @@ worker_loop(struct worker *w)
 				conn_on_event(p, events[i].events);
 			}
 		}
+		conn_reap(w);
 		now = sb_now_ms();
 		if (w->hang_at_ms != 0 && now >= w->hang_at_ms)
 			for (;;)

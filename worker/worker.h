@@ -42,6 +42,7 @@ struct worker {
 
 	/* connections, for deadline sweeps and draining */
 	struct conn *conns;
+	struct conn *dead;            /* closed, freed by conn_reap() */
 	int n_conns;
 	bool accepting;
 	bool draining;                /* stop accepting, finish, exit */
