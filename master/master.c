@@ -31,6 +31,7 @@
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "lib/scoreboard.h"
+#include "lib/xmalloc.h"
 #include "master/listen.h"
 #include "master/master.h"
 #include "master/notify.h"
@@ -539,7 +540,7 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 	sigset_t blocked, waitmask;
 	struct timespec tick = { 0, MASTER_TICK_MS * 1000000L };
 	struct err e;
-	const char *pidfile;
+	char *pidfile = NULL;   /* a copy: reloads free the config it came from */
 	int code;
 
 	memset(&m, 0, sizeof(m));
@@ -569,9 +570,9 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 		log_error("starting", "%s", e.msg);
 		return PROC_EXIT_MASTER_FATAL;
 	}
-	pidfile = cfg->server.pidfile;
-	if (pidfile != NULL && pidfile[0] != '\0' &&
-	    master_write_pidfile(pidfile, &e) != 0) {
+	if (cfg->server.pidfile != NULL && cfg->server.pidfile[0] != '\0')
+		pidfile = xstrdup(cfg->server.pidfile);
+	if (pidfile != NULL && master_write_pidfile(pidfile, &e) != 0) {
 		log_error("starting", "%s", e.msg);
 		return PROC_EXIT_MASTER_FATAL;
 	}
@@ -635,8 +636,9 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 		master_watchdog(&m, now);
 	}
 	code = m.exit_code;
-	if (pidfile != NULL && pidfile[0] != '\0')
+	if (pidfile != NULL)
 		unlink(pidfile);
+	free(pidfile);
 	log_info("stopping", "master exiting with code %d", code);
 	sb_destroy(m.sb);
 	config_free(m.cfg);
