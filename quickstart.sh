@@ -42,11 +42,8 @@ export INGENIOUS_SERVER__STATE_DIR="$state"
 # the chat history: a private cluster unless a database is configured
 started_pg=0
 if [ -z "${INGENIOUS_CHAT_HISTORY__DATABASE_URL:-}" ] && ! grep -qi '^ *\(export \)\?INGENIOUS_CHAT_HISTORY__DATABASE_URL=' .env 2>/dev/null; then
-	if [ ! -f "$state/pg/database_url" ]; then
-		"$INGEN" db init-local "$state/pg"
-	else
-		"$INGEN" db start-local "$state/pg"
-	fi
+	# idempotent: creates the cluster once, then starts it and applies new schema files
+	"$INGEN" db init-local "$state/pg"
 	started_pg=1
 fi
 

@@ -393,6 +393,7 @@ db_conn_open(struct db_pool *p, struct db_conn *c, char *why, size_t whysize,
 	PGresult *res;
 	char sql[64];
 	const char *su;
+	bool warn;
 
 	c->pg = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(c->pg) != CONNECTION_OK) {
@@ -413,11 +414,15 @@ db_conn_open(struct db_pool *p, struct db_conn *c, char *why, size_t whysize,
 	}
 	PQclear(res);
 	su = PQparameterStatus(c->pg, "is_superuser");
-	if (su != NULL && strcmp(su, "on") == 0 && !p->warned_superuser) {
-		p->warned_superuser = true;   /* a benign race: one more line */
-		log_warn("while connecting to the database",
-		    "connected as a superuser: the server should use the "
-		    "ingenious_app role (docs/dba.md)");
+	if (su != NULL && strcmp(su, "on") == 0) {
+		pthread_mutex_lock(&p->mu);
+		warn = !p->warned_superuser;
+		p->warned_superuser = true;
+		pthread_mutex_unlock(&p->mu);
+		if (warn)
+			log_warn("while connecting to the database",
+			    "connected as a superuser: the server should use the "
+			    "ingenious_app role (docs/dba.md)");
 	}
 	return 0;
 }

@@ -30,6 +30,8 @@
 #define PROC_EXIT_CONFIG    2
 
 struct scoreboard;
+struct keys;
+struct throttle;
 
 /* What a worker gets from the master at fork. */
 struct proc_worker_start {
@@ -39,6 +41,11 @@ struct proc_worker_start {
 	int slot;
 	uint32_t generation;
 	pid_t master_pid;
+	/* authentication (empty ring and "" when it is off); the ring and the
+	 * hash are the master's memory, the worker's copy made by fork */
+	const struct keys *keys;    /* the generation's JWT key ring */
+	const char *auth_password_hash;  /* scrypt hash of the configured password */
+	struct throttle *throttle;  /* shared memory: failed logins of every worker */
 };
 
 /* Run a worker until it must exit; returns the exit code (PROC_EXIT_*).

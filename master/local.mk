@@ -23,3 +23,6 @@ pkginclude_HEADERS += flows/flow.h
 ingen_LDADD = $(INGEN_LIBS)
 # ingen db: migrations and the local cluster
 ingen_SOURCES += master/cli_db.c
+# authentication in the server: the gate and the auth routes (issue 5), ingen user
+ingen_SOURCES += worker/auth.c worker/auth.h worker/routes_auth.c \
+	master/cli_user.c

@@ -5,13 +5,20 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "lib/arena.h"
 #include "lib/config.h"
+#include "lib/localpg.h"
 #include "lib/log.h"
+#include "lib/migrate.h"
 #include "lib/proc.h"
 #include "master/cli.h"
 #include "master/master.h"
@@ -26,6 +33,8 @@ static const char main_usage[] =
 "  validate    load the configuration from every source and report every problem\n"
 "  db          manage the PostgreSQL schema and the embedded local cluster\n"
 "              (ingen db migrate|status|init-local|start-local|stop-local; see ingen db --help)\n"
+"  user        manage the users who may log in besides the configured one\n"
+"              (ingen user add|passwd|list|disable|enable NAME; see ingen user --help)\n"
 "  version     print the version\n"
 "  help        print this help\n"
 "\n"
@@ -37,10 +46,13 @@ static const char main_usage[] =
 "  -w, --workers N     worker processes (server.workers; 0 = number of CPUs)\n"
 "      --pidfile FILE  write the master's pid here (server.pidfile)\n"
 "      --foreground    stay in the foreground (the default; for systemd Type=notify)\n"
+"      --migrate       serve: apply pending schema files before starting\n"
 "\n"
 "Signals to the master: SIGHUP reload, SIGTERM/SIGINT graceful stop (twice: now),\n"
 "SIGQUIT immediate stop, SIGUSR1 reopen log files.\n"
 "Exit codes: 0 ok, 1 failure (or a worker's fatal exit), 2 invalid configuration or usage.\n";
+
+static bool main_migrate;   /* serve --migrate */
 
 static int
 main_parse_server_options(int argc, char **argv, struct config_overrides *ov)
@@ -52,6 +64,7 @@ main_parse_server_options(int argc, char **argv, struct config_overrides *ov)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "pidfile", required_argument, NULL, 'P' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "migrate", no_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -91,6 +104,9 @@ main_parse_server_options(int argc, char **argv, struct config_overrides *ov)
 			ov->pidfile = optarg;
 			break;
 		case 'f':
+			break;
+		case 'M':
+			main_migrate = true;
 			break;
 		case 'h':
 			fputs(main_usage, stdout);
@@ -141,6 +157,66 @@ main_configure_logging(const struct config *cfg)
 	return 0;
 }
 
+#define MAIN_SCHEMA_OK      0
+#define MAIN_SCHEMA_FAIL    1
+#define MAIN_SCHEMA_NO_DB   3
+
+/*
+ * Is the database's schema what this binary needs (or, with --migrate,
+ * bring it there)?  Runs in a short-lived child so the master never holds a
+ * libpq handle (DESIGN section 1).  An unreachable database is not fatal:
+ * the server starts and stays not ready until the database appears.
+ */
+static int
+main_schema_check(const struct config *cfg, bool migrate)
+{
+	const char *sql_dir = getenv("INGEN_SQL_DIR"), *source = NULL;
+	struct arena *a;
+	struct err e;
+	char *url = NULL;
+	pid_t pid;
+	int status, n;
+
+	pid = fork();
+	if (pid < 0) {
+		log_error("checking the schema", "could not fork: %s", strerror(errno));
+		return MAIN_SCHEMA_FAIL;
+	}
+	if (pid > 0) {
+		if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+			return MAIN_SCHEMA_FAIL;
+		return WEXITSTATUS(status);
+	}
+	err_clear(&e);
+	if (localpg_resolve_url(cfg, migrate ? LOCALPG_ROLE_OWNER : LOCALPG_ROLE_APP,
+	    &url, &source, &e) != 0) {
+		log_error("checking the schema", "%s", e.msg);
+		_exit(MAIN_SCHEMA_FAIL);
+	}
+	if (migrate) {
+		a = arena_create(0);
+		n = migrate_apply(url, cfg->chat_history.connect_timeout, sql_dir, a,
+		    NULL, NULL, NULL, &e);
+		if (n < 0) {
+			log_error("migrating", "could not migrate the database (%s): %s",
+			    source, e.msg);
+			_exit(e.status == 503 ? MAIN_SCHEMA_NO_DB : MAIN_SCHEMA_FAIL);
+		}
+		log_info("migrating", "applied %d schema file(s) to the database (%s)",
+		    n, source);
+	}
+	if (migrate_check(url, cfg->chat_history.connect_timeout, sql_dir, &e) != 0) {
+		if (e.status == 503) {
+			log_warn("checking the schema", "database unavailable at start (%s): %s; "
+			    "serving, not ready until it answers", source, e.msg);
+			_exit(MAIN_SCHEMA_NO_DB);
+		}
+		log_error("checking the schema", "%s", e.msg);
+		_exit(MAIN_SCHEMA_FAIL);
+	}
+	_exit(MAIN_SCHEMA_OK);
+}
+
 static int
 main_serve(int argc, char **argv)
 {
@@ -154,6 +230,10 @@ main_serve(int argc, char **argv)
 	if (main_configure_logging(cfg) != 0) {
 		config_free(cfg);
 		return PROC_EXIT_CONFIG;
+	}
+	if (main_schema_check(cfg, main_migrate) == MAIN_SCHEMA_FAIL) {
+		config_free(cfg);
+		return PROC_EXIT_MASTER_FATAL;
 	}
 	return master_run(cfg, &ov);
 }
@@ -192,6 +272,8 @@ main(int argc, char **argv)
 		return main_validate(argc - 1, argv + 1);
 	if (strcmp(cmd, "db") == 0)
 		return cli_db_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "user") == 0)
+		return cli_user_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("ingen %s\n", PACKAGE_VERSION);
 		return 0;

@@ -28,9 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/crypto.h"
+#include "lib/keys.h"
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "lib/scoreboard.h"
+#include "lib/throttle.h"
 #include "lib/xmalloc.h"
 #include "master/listen.h"
 #include "master/master.h"
@@ -61,6 +64,9 @@ struct master {
 	int listen_fd;
 	char listen_desc[96];
 	struct scoreboard *sb;
+	struct throttle *throttle;      /* failed logins, shared with every worker */
+	struct keys keys;               /* JWT ring of the current generation */
+	char auth_hash[CRYPTO_PASSWORD_HASH_MAX];  /* of the configured password */
 	struct master_worker w[SB_MAX_SLOTS];
 	int64_t crashes[MASTER_CRASH_LIMIT + 1];  /* ring of recent crash times */
 	int crash_next;
@@ -174,6 +180,9 @@ master_spawn(struct master *m)
 		ws.slot = slot;
 		ws.generation = m->generation;
 		ws.master_pid = getppid();
+		ws.keys = &m->keys;
+		ws.auth_password_hash = m->auth_hash;
+		ws.throttle = m->throttle;
 		m->sb->slots[slot].pid = getpid();
 		/* the worker installs its own signal handling */
 		signal(SIGHUP, SIG_DFL);
@@ -231,6 +240,52 @@ master_signal_all(struct master *m, int signo)
 	for (i = 0; i < SB_MAX_SLOTS; i++)
 		if (m->w[i].pid != 0)
 			kill(m->w[i].pid, signo);
+}
+
+/* ---- authentication material ------------------------------------------ */
+
+/*
+ * The JWT key ring (loaded, or the key file created) and the scrypt hash of
+ * the configured password for `cfg`, into *keys and hash; both empty when
+ * authentication is off.  The hash is reused from the previous generation
+ * when the password did not change.  File I/O and ~100 ms of scrypt, once
+ * per start or reload, so that workers fork with everything ready and share
+ * one hash.  Returns 0, or -1 with `e` set and *keys empty.
+ */
+static int
+master_load_auth(const struct config *cfg, const struct config *old_cfg,
+    const char *old_hash, struct keys *keys, char *hash, size_t hashlen,
+    struct err *e)
+{
+	const char *pw = cfg->web.authentication.password;
+
+	keys_clear(keys);
+	hash[0] = '\0';
+	if (!cfg->web.authentication.enable)
+		return 0;
+	if (keys_load(cfg, keys, e) != 0)
+		return err_prefix(e, "could not load the jwt signing keys");
+	if (old_cfg != NULL && old_cfg->web.authentication.enable &&
+	    old_hash[0] != '\0' &&
+	    strcmp(old_cfg->web.authentication.password, pw) == 0) {
+		snprintf(hash, hashlen, "%s", old_hash);
+		return 0;
+	}
+	if (crypto_password_hash(pw, hash, hashlen, e) != 0) {
+		keys_clear(keys);
+		return err_prefix(e, "could not hash the configured password");
+	}
+	return 0;
+}
+
+static void
+master_log_keys(const struct keys *keys)
+{
+	const struct keys_key *k = keys_current(keys);
+
+	if (k != NULL)
+		log_info("loading keys", "jwt signing key id %s, %zu key(s) accepted",
+		    k->kid, keys->n);
 }
 
 /* ---- signals ---------------------------------------------------------- */
@@ -345,8 +400,11 @@ process_sighup(struct master *m)
 {
 	struct config_problems probs;
 	struct config *ncfg;
+	struct keys nkeys;
+	char nhash[CRYPTO_PASSWORD_HASH_MAX];
 	struct err e;
 	size_t i;
+	long keep_s;
 	int nfd = -1;
 
 	if (m->stopping)
@@ -373,6 +431,18 @@ process_sighup(struct master *m)
 	for (i = 0; i < probs.n_warnings; i++)
 		log_warn("reloading", "%s", probs.warnings[i]);
 	config_problems_free(&probs);
+	/* keys and the password hash are part of the generation: same rule */
+	err_clear(&e);
+	if (master_load_auth(ncfg, m->cfg, m->auth_hash, &nkeys, nhash,
+	    sizeof(nhash), &e) != 0) {
+		log_error("reloading", "%s; keeping generation %u", e.msg,
+		    m->generation);
+		config_free(ncfg);
+		sb_add(&m->sb->reload_failures, 1);
+		notify_send("READY=1\nSTATUS=serving (reload failed, generation %u)",
+		    m->generation);
+		return;
+	}
 	/* the listen address cannot change under systemd or while bound */
 	if (strcmp(ncfg->web.ip_address, m->cfg->web.ip_address) != 0 ||
 	    ncfg->web.port != m->cfg->web.port) {
@@ -382,11 +452,24 @@ process_sighup(struct master *m)
 			log_error("reloading", "%s; keeping generation %u", e.msg,
 			    m->generation);
 			config_free(ncfg);
+			keys_clear(&nkeys);
 			sb_add(&m->sb->reload_failures, 1);
 			notify_send("READY=1\nSTATUS=serving (reload failed)");
 			return;
 		}
 	}
+	/* tokens signed with a replaced key stay valid until they expire */
+	keep_s = keys_retire_delay(m->cfg);
+	if (keys_retire_delay(ncfg) > keep_s)
+		keep_s = keys_retire_delay(ncfg);
+	if (nkeys.n > 0)
+		keys_rotate(&m->keys, &nkeys, time(NULL), keep_s);
+	keys_clear(&m->keys);
+	m->keys = nkeys;
+	keys_clear(&nkeys);
+	memcpy(m->auth_hash, nhash, sizeof(m->auth_hash));
+	crypto_cleanse(nhash, sizeof(nhash));
+	master_log_keys(&m->keys);
 	config_free(m->cfg);
 	m->cfg = ncfg;
 	if (nfd >= 0) {
@@ -570,6 +653,18 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 		log_error("starting", "%s", e.msg);
 		return PROC_EXIT_MASTER_FATAL;
 	}
+	/* after dropping privileges, so the key file belongs to the server's user */
+	err_clear(&e);
+	if (master_load_auth(cfg, NULL, "", &m.keys, m.auth_hash,
+	    sizeof(m.auth_hash), &e) != 0) {
+		log_error("starting", "%s", e.msg);
+		return PROC_EXIT_MASTER_FATAL;
+	}
+	master_log_keys(&m.keys);
+	if ((m.throttle = throttle_create(&e)) == NULL) {
+		log_error("starting", "%s", e.msg);
+		return PROC_EXIT_MASTER_FATAL;
+	}
 	if (cfg->server.pidfile != NULL && cfg->server.pidfile[0] != '\0')
 		pidfile = xstrdup(cfg->server.pidfile);
 	if (pidfile != NULL && master_write_pidfile(pidfile, &e) != 0) {
@@ -641,6 +736,9 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 	free(pidfile);
 	log_info("stopping", "master exiting with code %d", code);
 	sb_destroy(m.sb);
+	throttle_destroy(m.throttle);
+	keys_clear(&m.keys);
+	crypto_cleanse(m.auth_hash, sizeof(m.auth_hash));
 	config_free(m.cfg);
 	return code;
 }

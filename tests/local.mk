@@ -169,3 +169,7 @@ check_PROGRAMS += tests/unit/test_throttle
 tests_unit_test_throttle_SOURCES = tests/unit/test_throttle.c tests/unit/tap.h
 tests_unit_test_throttle_LDADD = $(INGEN_LIBS)
 TESTS += tests/unit/test_throttle
+
+# --- the schema check of `ingen serve` (lead)
+TESTS += tests/e2e/test_serve_schema.py
+EXTRA_DIST += tests/e2e/test_serve_schema.py

@@ -246,9 +246,10 @@ auth_log_failure(const struct http_exchange *x, const char *user,
 {
 	struct log_field f[2];
 	char name[AUTH_LOG_USER_MAX + 1];
+	const char *shown = name;
 
-	snprintf(name, sizeof(name), "%s", user);
-	f[0] = LOG_STR("user", name);
+	snprintf(name, sizeof(name), "%.*s", AUTH_LOG_USER_MAX, user);
+	f[0] = LOG_STR("user", shown);
 	f[1] = LOG_STR("client", x->peer);
 	log_emit(LOG_LEVEL_INFO, "authenticating", f, 2, "%s", what);
 }

@@ -28,6 +28,7 @@
 #include "lib/log.h"
 #include "lib/scoreboard.h"
 #include "lib/xmalloc.h"
+#include "worker/auth.h"
 #include "worker/conn.h"
 #include "worker/exchange.h"
 #include "worker/pool.h"
@@ -385,7 +386,11 @@ conn_job(void *arg)
 	struct http_exchange *x = arg;
 
 	log_set_request_id(x->request_id);
-	x->handler(x);
+	/* authentication (scrypt, the users table) runs here, never on the loop;
+	 * when it fails it has set the 401/429/503 and the handler is skipped */
+	if (!x->cfg->web.authentication.enable || (x->route_flags & ROUTE_PUBLIC) ||
+	    auth_request(x) == 0)
+		x->handler(x);
 	log_set_request_id(NULL);
 	pthread_mutex_lock(&x->lock);
 	x->done = true;

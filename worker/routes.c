@@ -5,6 +5,7 @@
  */
 #include "autoconfig.h"
 
+#include "lib/config.h"
 #include "lib/scoreboard.h"
 #include "worker/router.h"
 #include "worker/routes.h"
@@ -17,6 +18,9 @@ static const struct router_route routes_table[] = {
 	{ HTTP_METHOD_POST, "/api/v1/chat/stream", (void *)routes_chat_stream, 0, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/conversations/{thread_id}", (void *)routes_conversation, 0, NULL },
 	{ HTTP_METHOD_PUT, "/api/v1/messages/{message_id}/feedback", (void *)routes_feedback, 0, NULL },
+	{ HTTP_METHOD_POST, "/api/v1/auth/login", (void *)routes_auth_login, ROUTE_PUBLIC, NULL },
+	{ HTTP_METHOD_POST, "/api/v1/auth/refresh", (void *)routes_auth_refresh, ROUTE_PUBLIC, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/auth/verify", (void *)routes_auth_verify, 0, NULL },
 };
 
 #define ROUTES_N (sizeof(routes_table) / sizeof(routes_table[0]))
@@ -54,6 +58,11 @@ routes_lookup(struct http_exchange *x, xchg_handler *handler, unsigned *flags,
 	}
 	*handler = (xchg_handler)m.route->handler;
 	*flags = m.route->flags;
+	/* metrics_require_auth: /metrics goes through the gate, on the pool */
+	if (m.route->handler == (void *)routes_metrics &&
+	    x->cfg->web.authentication.enable &&
+	    x->cfg->web.authentication.metrics_require_auth)
+		*flags &= ~(ROUTE_INLINE | ROUTE_PUBLIC);
 	return ROUTES_FOUND;
 }
 

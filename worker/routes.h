@@ -46,4 +46,9 @@ void routes_chat_stream(struct http_exchange *x);
 void routes_conversation(struct http_exchange *x);
 void routes_feedback(struct http_exchange *x);
 
+/* routes_auth.c */
+void routes_auth_login(struct http_exchange *x);
+void routes_auth_refresh(struct http_exchange *x);
+void routes_auth_verify(struct http_exchange *x);
+
 #endif

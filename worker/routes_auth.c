@@ -111,6 +111,7 @@ routes_auth_login(struct http_exchange *x)
 	const char *user = NULL, *password = NULL;
 	struct log_field f[2];
 	char name[65];
+	const char *shown = name;
 	long retry_after;
 	struct err e;
 
@@ -137,8 +138,8 @@ routes_auth_login(struct http_exchange *x)
 		xchg_detail(x, 401, AUTH_MSG_INCORRECT);
 		return;
 	}
-	snprintf(name, sizeof(name), "%s", user);
-	f[0] = LOG_STR("user", name);
+	snprintf(name, sizeof(name), "%.64s", user);
+	f[0] = LOG_STR("user", shown);
 	f[1] = LOG_STR("client", x->peer);
 	log_emit(LOG_LEVEL_INFO, "logging in", f, 2, "tokens issued");
 	routes_auth_issue(x, user);

@@ -133,6 +133,9 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 	w->generation = ws->generation;
 	w->master_pid = ws->master_pid;
 	w->listen_fd = ws->listen_fd;
+	w->keys = ws->keys;
+	w->auth_password_hash = ws->auth_password_hash;
+	w->throttle = ws->throttle;
 	w->epfd = w->eventfd = w->signalfd = -1;
 	pthread_mutex_init(&w->done_lock, NULL);
 

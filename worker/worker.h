@@ -18,6 +18,8 @@ struct pool;
 struct conn;
 struct db_pool;
 struct llm_client;
+struct keys;
+struct throttle;
 struct http_exchange;
 
 struct worker {
@@ -35,6 +37,9 @@ struct worker {
 	struct pool *pool;
 	struct db_pool *db;           /* chat history, opened after fork */
 	struct llm_client *llm;       /* Azure OpenAI, created after fork */
+	const struct keys *keys;      /* JWT key ring (the master's, copied by fork) */
+	const char *auth_password_hash;  /* of the configured user; "" when auth is off */
+	struct throttle *throttle;    /* failed logins of every worker (shared memory) */
 
 	/* exchanges handed back by flow threads (done or with stream bytes) */
 	pthread_mutex_t done_lock;

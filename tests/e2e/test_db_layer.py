@@ -11,7 +11,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from ingen import Tap  # noqa: E402
-from pgcluster import PgCluster  # noqa: E402
+from pgcluster import PgCluster, check_sanitizers  # noqa: E402
 
 tap = Tap(timeout=300)
 pg = PgCluster(tap)
@@ -274,4 +274,5 @@ tap.ok("level=error" in logs and "sqlstate=22P02" in logs,
        "failed statements were logged with their SQLSTATE", logs[-2000:])
 tap.ok("not json" not in logs and "[x" not in logs, "rejected values are not logged")
 
+check_sanitizers(tap)
 tap.done()

@@ -5,6 +5,7 @@ configured database_url or the libpq environment wins); stop-local and
 start-local; a socket path that would be too long is refused; and, when the
 tests run as root, the unprivileged path (the cluster made by a non-root
 user running ingen) works too."""
+import json
 import os
 import pwd
 import shutil
@@ -14,7 +15,8 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from ingen import Tap  # noqa: E402
-from pgcluster import DB_PROBE, INGEN, PSQL, ingen_db, pg_env  # noqa: E402
+from pgcluster import DB_PROBE, INGEN, PSQL, check_sanitizers, ingen_db, note_sanitizer, \
+    pg_env  # noqa: E402
 
 tap = Tap(timeout=300)
 top = tempfile.mkdtemp(prefix="ingen-local-", dir="/tmp")
@@ -44,7 +46,7 @@ def probe(args, extra_env=None, opts=None):
     e.update(extra_env or {})
     r = subprocess.run([DB_PROBE, "--state-dir", state] + list(opts or []) + list(args),
                        capture_output=True, text=True, timeout=60, env=e, cwd=top)
-    import json
+    note_sanitizer(r.stderr, "db_probe " + args[0])
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
@@ -131,4 +133,5 @@ if os.geteuid() == 0 and os.access(INGEN, os.X_OK):
 else:
     tap.ok(True, "# SKIP not root: the tests already ran the unprivileged path")
 
+check_sanitizers(tap)
 tap.done()

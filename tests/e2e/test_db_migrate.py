@@ -12,7 +12,8 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from ingen import SRCDIR, Tap  # noqa: E402
-from pgcluster import INGEN, PgCluster, ingen_db, pg_env  # noqa: E402
+from pgcluster import INGEN, PgCluster, check_sanitizers, ingen_db, note_sanitizer, \
+    pg_env  # noqa: E402
 
 SQL_DIR = os.path.join(SRCDIR, "sql")
 FILES = sorted(f for f in os.listdir(SQL_DIR) if f[:3].isdigit() and f.endswith(".sql"))
@@ -127,6 +128,8 @@ procs = [subprocess.Popen([INGEN, "db", "migrate", "-d", race], stdout=subproces
                           stderr=subprocess.PIPE, text=True, env=pg_env())
          for _ in range(3)]
 outs = [p.communicate(timeout=120) for p in procs]
+for o in outs:
+    note_sanitizer(o[1], "concurrent ingen db migrate")
 tap.ok(all(p.returncode == 0 for p in procs), "three concurrent migrators all succeed",
        "\n".join(o[0] + o[1] for o in outs))
 applied = sum(1 for o in outs for l in o[0].splitlines() if l.startswith("applied "))
@@ -159,4 +162,5 @@ tap.ok(int(tables[0][0]) >= 13, "tables and views are commented (%s)" % tables[0
 desc = pg.psql("\\d+ messages")
 tap.ok("gap-free" in desc.stdout, "\\d+ messages shows the column comments", desc.stdout)
 
+check_sanitizers(tap)
 tap.done()

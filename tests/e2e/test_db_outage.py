@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from ingen import Tap  # noqa: E402
-from pgcluster import PSQL, PgCluster, pg_env  # noqa: E402
+from pgcluster import PSQL, PgCluster, check_sanitizers, pg_env  # noqa: E402
 
 CONNECT_TIMEOUT = 3
 
@@ -122,4 +122,5 @@ tap.ok(all(pg.password(r) not in logs for r in ("app", "owner", "superuser")),
        "no password in any log line")
 tap.ok("password=" not in logs, "no connection string in any log line")
 
+check_sanitizers(tap)
 tap.done()

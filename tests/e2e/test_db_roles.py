@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from ingen import Tap  # noqa: E402
-from pgcluster import PgCluster  # noqa: E402
+from pgcluster import PgCluster, check_sanitizers  # noqa: E402
 
 tap = Tap(timeout=240)
 pg = PgCluster(tap)
@@ -115,4 +115,5 @@ if os.geteuid() == 0:
     tap.eq(pwd.getpwuid(st.st_uid).pw_name, "postgres",
            "run as root: the cluster belongs to the postgres user")
 
+check_sanitizers(tap)
 tap.done()

@@ -21,11 +21,26 @@ import subprocess
 import tempfile
 import time
 
-from ingen import BUILDDIR, INGEN, SRCDIR, clean_env
+from ingen import BUILDDIR, INGEN, SANITIZER_MARKS, SRCDIR, clean_env
 
 DB_PROBE = os.path.join(BUILDDIR, "tests", "db_probe")
 ROLES = ("app", "owner", "readonly", "sqlagent", "superuser")
 PSQL = shutil.which("psql") or "/usr/lib/postgresql/15/bin/psql"
+
+
+SANITIZER_REPORTS = []
+
+
+def note_sanitizer(text, what):
+    """Remember a sanitizer report found in a program's stderr."""
+    if any(m in (text or "") for m in SANITIZER_MARKS):
+        SANITIZER_REPORTS.append("%s:\n%s" % (what, text[-3000:]))
+
+
+def check_sanitizers(tap):
+    """One TAP line: no ingen or db_probe run printed a sanitizer report."""
+    tap.ok(not SANITIZER_REPORTS, "no sanitizer report from ingen or db_probe",
+           "\n".join(SANITIZER_REPORTS))
 
 
 def pg_env(extra=None):
@@ -41,8 +56,10 @@ def ingen_db(args, timeout=120, env=None, cwd=None):
         cmd = [INGEN, "db"] + list(args)
     else:
         cmd = [DB_PROBE, "cli", "db"] + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          env=env or pg_env(), cwd=cwd)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                       env=env or pg_env(), cwd=cwd)
+    note_sanitizer(r.stderr, "ingen db " + " ".join(args[:1]))
+    return r
 
 
 class SqlError(Exception):
@@ -137,6 +154,7 @@ class PgCluster:
         cmd += list(opts or []) + list(args)
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                            env=pg_env())
+        note_sanitizer(r.stderr, "db_probe " + " ".join(args[:1]))
         try:
             return json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
         except (ValueError, IndexError):
@@ -203,3 +221,4 @@ class ProbeRepl:
             except (BrokenPipeError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait(5)
+            note_sanitizer(self.stderr(), "db_probe repl")
