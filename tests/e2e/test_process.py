@@ -281,4 +281,53 @@ t.eq(st, 200, "serves on the socket passed by systemd")
 t.ok(srv.log_lines("127.0.0.1:%d" % port), "the adopted socket is named in the log")
 srv.stop()
 
+# ---- slow chats in flight survive a reload and complete during a drain -----
+import threading  # noqa: E402
+from pgcluster import PgCluster  # noqa: E402
+from sim import Sim  # noqa: E402
+
+pg = PgCluster(t)
+sim = Sim(t, api_key="drain-key", latency_ms=1500).start()
+chat_env = {
+    "INGENIOUS_CHAT_HISTORY__DATABASE_URL": pg.url("app"),
+    "INGENIOUS_MODELS__0__MODEL": "gpt-4o",
+    "INGENIOUS_MODELS__0__DEPLOYMENT": "gpt4o",
+    "INGENIOUS_MODELS__0__API_KEY": "drain-key",
+    "INGENIOUS_MODELS__0__BASE_URL": sim.url,
+}
+
+
+def chats(port, n, results):
+    def one(i):
+        try:
+            st, _, body = request(port, "POST", "/api/v1/chat", timeout=20, body={
+                "user_prompt": "slow question %d" % i, "conversation_flow": "classification-agent"})
+            results.append(st)
+        except Exception as exc:
+            results.append(repr(exc))
+    ths = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for th in ths:
+        th.start()
+    return ths
+
+
+srv = Server(t, workers=1, env=chat_env).start()
+results = []
+ths = chats(srv.port, 10, results)
+time.sleep(0.4)
+srv.signal(signal.SIGHUP)
+for th in ths:
+    th.join(20)
+t.eq(results, [200] * 10, "ten slow chats in flight across a reload all succeed")
+results = []
+ths = chats(srv.port, 10, results)
+time.sleep(0.4)
+srv.signal(signal.SIGTERM)
+for th in ths:
+    th.join(20)
+t.eq(results, [200] * 10, "ten slow chats in flight complete during the SIGTERM drain")
+t.eq(srv.wait_exit(10), 0, "then the master exits 0")
+t.eq(pg.value("SELECT count(*) FROM messages"), "40", "every acknowledged turn is stored")
+srv.proc = None
+
 t.done()
