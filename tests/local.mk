@@ -173,3 +173,13 @@ TESTS += tests/unit/test_throttle
 # --- the schema check of `ingen serve` (lead)
 TESTS += tests/e2e/test_serve_schema.py
 EXTRA_DIST += tests/e2e/test_serve_schema.py
+
+# --- the foundations: arena, buf, uuid, log, pool, scoreboard (lead)
+check_PROGRAMS += tests/unit/test_arena_buf tests/unit/test_uuid_log tests/unit/test_pool_sb
+tests_unit_test_arena_buf_SOURCES = tests/unit/test_arena_buf.c tests/unit/tap.h
+tests_unit_test_arena_buf_LDADD = $(INGEN_LIBS)
+tests_unit_test_uuid_log_SOURCES = tests/unit/test_uuid_log.c tests/unit/tap.h
+tests_unit_test_uuid_log_LDADD = $(INGEN_LIBS)
+tests_unit_test_pool_sb_SOURCES = tests/unit/test_pool_sb.c tests/unit/tap.h worker/pool.c worker/pool.h
+tests_unit_test_pool_sb_LDADD = $(INGEN_LIBS)
+TESTS += tests/unit/test_arena_buf tests/unit/test_uuid_log tests/unit/test_pool_sb

@@ -19,6 +19,7 @@ import re
 import sys
 import threading
 import time
+import traceback
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -27,6 +28,15 @@ from pgcluster import PgCluster, check_sanitizers  # noqa: E402
 from sim import Sim, prompt_tokens, tokens  # noqa: E402
 
 t = Tap(timeout=150)
+
+
+def on_exception(tp, val, tb):
+    """An exception is a failed test; cleanups still stop every process."""
+    t.ok(False, "the script ran to its end", "".join(traceback.format_exception(tp, val, tb)))
+    t.done()
+
+
+sys.excepthook = on_exception
 KEY = "chat-llm-sim-key-5f3a9c"
 SECRET = "chat-llm-client-secret-77e1"
 TIMEOUT_MS = 1500           # INGENIOUS_LLM__TIMEOUT_MS of the main server
@@ -114,7 +124,7 @@ seq = [0]
 
 def new_rid(name):
     seq[0] += 1
-    return "chat-llm-%s-%d-%d" % (name, os.getpid(), seq[0])
+    return "chat-llm-%s-%d-%d" % (re.sub(r"[^A-Za-z0-9]+", "_", name), os.getpid(), seq[0])
 
 
 def chat(port, prompt, rid, thread_id=None, stream=False, timeout=15, user_id="alice"):
@@ -138,10 +148,11 @@ def frames(body):
     return out
 
 
-def rows_json(sql):
-    """Rows of a query as dicts, read as the DBA role (jsonb keeps newlines escaped)."""
-    v = pg.value("SELECT coalesce(jsonb_agg(to_jsonb(q)), '[]') FROM (%s) q" % sql,
-                 role="readonly")
+def rows_json(sql, order):
+    """Rows of a query as dicts in `order`, read as the DBA role (jsonb keeps
+    newlines escaped, so a row is one line of psql's output)."""
+    v = pg.value("SELECT coalesce(jsonb_agg(to_jsonb(q) ORDER BY q.%s), '[]') FROM (%s) q"
+                 % (order, sql), role="readonly")
     return json.loads(v)
 
 
@@ -151,15 +162,14 @@ def usage(rid):
                      "agent_name AS agent, model, deployment, prompt_tokens AS prompt, "
                      "completion_tokens AS completion, total_tokens AS total, "
                      "coalesce(http_status, 0) AS status, retries, latency_ms AS latency, "
-                     "user_id, thread_id FROM llm_usage WHERE request_id = '%s' ORDER BY id"
-                     % rid)
+                     "user_id, thread_id, id FROM llm_usage WHERE request_id = '%s'" % rid, "id")
 
 
 def messages(thread_id):
     """(id, seq, role, agent, content) of a thread's messages in order."""
     return [(r["id"], r["seq"], r["role"], r["agent"], r["content"]) for r in rows_json(
         "SELECT id, seq, role, coalesce(agent_name, '') AS agent, content FROM messages "
-        "WHERE thread_id = '%s' ORDER BY seq" % thread_id)]
+        "WHERE thread_id = '%s'" % thread_id, "seq")]
 
 
 def threads(thread_id):
@@ -300,7 +310,7 @@ def detail_prefix(prefix):
 
 
 failed_turn("malformed JSON", "[malformed]", 502,
-            detail_prefix("could not parse the reply of azure openai"), 1, 200, 0)
+            detail_prefix("could not parse llm reply: "), 1, 200, 0)
 # a body cut short is a transport error: retried like a reset connection
 failed_turn("truncated body", "[truncated]", 502,
             detail_prefix("could not read the reply of azure openai: "), 3, 200, 2)
@@ -381,6 +391,29 @@ t.eq((st, frames(b) if st == 200 else b),
      (200, [{"event": "error", "data": None,
              "error": 'azure openai is rate limiting model "gpt-4o" (429)'}]),
      "stream failing before any content: 200 with one error frame (reference §1.4)")
+
+# ---- the turn fails after a billed call: the usage row stays (D2) ------------------------
+pg.sql("REVOKE INSERT ON messages FROM ingenious_app", role="owner")
+sim.reset()
+rid = new_rid("db-refuses")
+st, h, b, secs = chat(srv.port, "Hello while the database refuses turns", rid)
+pg.sql("GRANT INSERT ON messages TO ingenious_app", role="owner")
+t.eq((st, b), (500, err_body("could not store the conversation", rid)),
+     "the database refuses the turn after the LLM call: 500, no database text")
+u = usage(rid)
+t.ok(attempts()[0] == 1 and len(u) == 1 and u[0]["status"] == 200 and u[0]["total"] > 0
+     and u[0]["message_id"] == "" and threads(u[0]["thread_id"]) == 0,
+     "the billed call's usage row is committed, unlinked; no thread, no messages", u)
+
+# a thread id the database would refuse is refused before any token is spent
+sim.reset()
+rid = new_rid("long-thread")
+st, h, b, secs = chat(srv.port, "Hello", rid, "t" * 129)
+t.eq((st, b, attempts()[0], usage(rid)),
+     (400, b'{"detail":"thread_id is longer than 128 characters"}', 0, []),
+     "a 129-character thread_id: 400 before the LLM call, no usage row")
+st, h, b, secs = chat(srv.port, "Hello", new_rid("max-thread"), "t" * 128)
+t.ok(st == 200 and json.loads(b)["thread_id"] == "t" * 128, "128 characters are fine", b)
 
 # ---- concurrency: a slow upstream, 200 chats at once ---------------------------------------
 sim.reset()
@@ -506,10 +539,19 @@ for method, extra, counter in (
     env.update(extra)
     ent = Server(t, workers=2, env=env).start()
     sim.reset()
-    sts = [chat(ent.port, "Token question %d" % i, new_rid(method))[0] for i in range(8)]
+    # concurrent first chats race for the token: each worker still fetches one
+    sts = [None] * 12
+    ths = [threading.Thread(target=lambda i=i: sts.__setitem__(
+        i, chat(ent.port, "[slow] token question %d" % i, new_rid(method))[0]))
+        for i in range(12)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(20)
+    sts += [chat(ent.port, "Token question %d" % i, new_rid(method))[0] for i in range(4)]
     ss = sim.stats()
     workers = served_by(ent)
-    t.eq(sts, [200] * 8, "%s: 8 chats answered through a bearer token" % method)
+    t.eq(sts, [200] * 16, "%s: 16 chats answered through a bearer token" % method)
     t.ok(ss["tokens_issued"][counter] == len(workers) and ss["tokens_issued"]["total"] == len(workers)
          and ss["auth_failures"] == 0,
          "%s: one token request per worker (%d tokens, %d workers served)"
