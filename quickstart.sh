@@ -55,6 +55,14 @@ if [ -z "${INGENIOUS_MODELS:-}${INGENIOUS_MODELS__0__API_KEY:-}${INGENIOUS_MODEL
 		--rules "$top/tests/simulator/rules.json" --docs "$top/tests/simulator/docs.json" \
 		--pidfile "$state/sim.pid" --quiet &
 	sim_pid=$!
+	i=0
+	until curl -sf http://127.0.0.1:8001/sim/stats >/dev/null 2>&1; do
+		if ! kill -0 "$sim_pid" 2>/dev/null || [ $i -ge 100 ]; then
+			echo "quickstart: the Azure OpenAI simulator did not start (is port 8001 in use?)" >&2
+			exit 1
+		fi
+		i=$((i + 1)); sleep 0.05
+	done
 	export INGENIOUS_MODELS__0__MODEL=gpt-4.1-nano
 	export INGENIOUS_MODELS__0__API_TYPE=rest
 	export INGENIOUS_MODELS__0__API_VERSION=2024-12-01-preview

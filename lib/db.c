@@ -56,6 +56,9 @@ enum db_stmt {
 	DB_STMT_PING = 0,
 	DB_STMT_IDEM_INSERT,
 	DB_STMT_IDEM_GET,
+	DB_STMT_IDEM_CLAIM,
+	DB_STMT_IDEM_RELEASE,
+	DB_STMT_IDEM_EXPIRE,
 	DB_STMT_THREAD_INSERT,
 	DB_STMT_THREAD_ADVANCE,
 	DB_STMT_MESSAGE_INSERT,
@@ -89,6 +92,18 @@ static const struct db_stmt_def db_stmts[DB_STMT_COUNT] = {
 	[DB_STMT_IDEM_GET] = { "ing_idem_get", 2,
 	    "SELECT status, response, request_hash, thread_id, message_id"
 	    " FROM idempotency_keys WHERE owner = $1 AND key = $2" },
+	/* A claim: status 102 (DB_IDEMPOTENCY_PENDING), the token as body. */
+	[DB_STMT_IDEM_CLAIM] = { "ing_idem_claim", 3,
+	    "INSERT INTO idempotency_keys (owner, key, status, response)"
+	    " VALUES ($1, $2, 102, $3)"
+	    " ON CONFLICT (owner, key) DO NOTHING" },
+	[DB_STMT_IDEM_RELEASE] = { "ing_idem_release", 3,
+	    "DELETE FROM idempotency_keys"
+	    " WHERE owner = $1 AND key = $2 AND status = 102 AND response = $3" },
+	[DB_STMT_IDEM_EXPIRE] = { "ing_idem_expire", 3,
+	    "DELETE FROM idempotency_keys"
+	    " WHERE owner = $1 AND key = $2 AND status = 102"
+	    " AND created_at < now() - $3::integer * interval '1 millisecond'" },
 	[DB_STMT_THREAD_INSERT] = { "ing_thread_insert", 3,
 	    "INSERT INTO threads (id, owner, flow) VALUES ($1, $2, $3)"
 	    " ON CONFLICT (id) DO NOTHING" },
@@ -851,6 +866,16 @@ db_turn_work(struct db_call *call, void *arg, struct err *e)
 		const char *v[7] = { t->owner, t->idempotency_key, t->request_hash,
 		    status, t->reply_body, j->thread_id, reply };
 
+		if (t->idempotency_claim != NULL) {
+			/* our claim gives way to the reply, in this transaction */
+			const char *c[3] = { t->owner, t->idempotency_key,
+			    t->idempotency_claim };
+
+			res = db_exec(call, DB_STMT_IDEM_RELEASE, c, e);
+			if (res == NULL)
+				return DB_ERROR;
+			PQclear(res);
+		}
 		snprintf(status, sizeof(status), "%d", t->reply_status);
 		res = db_exec(call, DB_STMT_IDEM_INSERT, v, e);
 		if (res == NULL)
@@ -997,6 +1022,9 @@ db_save_turn(struct db_pool *p, const struct db_turn *t, struct arena *a,
 	if (t->idempotency_key != NULL && t->reply_body == NULL)
 		return err_set(e, 500, "could not save the turn: an idempotency "
 		    "key needs the reply body"), DB_ERROR;
+	if (t->idempotency_claim != NULL && t->idempotency_key == NULL)
+		return err_set(e, 500, "could not save the turn: a claim "
+		    "needs its idempotency key"), DB_ERROR;
 	for (i = 0; i < t->n_messages; i++) {
 		if (t->messages[i].role == NULL)
 			return err_set(e, 500, "could not save the turn: message %zu "
@@ -1137,6 +1165,84 @@ db_idempotency_get(struct db_pool *p, const char *owner, const char *key,
 
 	memset(out, 0, sizeof(*out));
 	return db_run(p, "while looking up an idempotency key", db_idem_work, &j, e);
+}
+
+struct db_claim_job {
+	const char *owner, *key, *token;
+	int stale_ms;
+};
+
+/* One autocommitted INSERT, so that every other worker sees the claim at
+ * once; a stale claim is deleted and the INSERT tried once more. */
+static enum db_status
+db_claim_work(struct db_call *call, void *arg, struct err *e)
+{
+	struct db_claim_job *j = arg;
+	const char *v[3] = { j->owner, j->key, j->token };
+	const char *x[3] = { j->owner, j->key, NULL };
+	char ms[16];
+	PGresult *res;
+	bool done;
+	int attempt;
+
+	snprintf(ms, sizeof(ms), "%d", j->stale_ms < 0 ? 0 : j->stale_ms);
+	x[2] = ms;
+	for (attempt = 0; attempt < 2; attempt++) {
+		res = db_exec(call, DB_STMT_IDEM_CLAIM, v, e);
+		if (res == NULL)
+			return DB_ERROR;
+		done = strcmp(PQcmdTuples(res), "1") == 0;
+		PQclear(res);
+		if (done)
+			return DB_OK;
+		if (attempt > 0)
+			break;
+		res = db_exec(call, DB_STMT_IDEM_EXPIRE, x, e);
+		if (res == NULL)
+			return DB_ERROR;
+		done = strcmp(PQcmdTuples(res), "1") == 0;
+		PQclear(res);
+		if (!done)
+			break;
+		log_warn(call->action, "took over an idempotency key whose turn "
+		    "did not finish");
+	}
+	return DB_EXISTS;
+}
+
+enum db_status
+db_idempotency_claim(struct db_pool *p, const char *owner, const char *key,
+    const char *token, int stale_ms, struct err *e)
+{
+	struct db_claim_job j = { owner, key, token, stale_ms };
+
+	if (key == NULL || key[0] == '\0' || strlen(key) > DB_IDEMPOTENCY_KEY_MAX)
+		return err_set(e, 400, "Idempotency-Key must be 1 to %d characters",
+		    DB_IDEMPOTENCY_KEY_MAX), DB_ERROR;
+	return db_run(p, "while claiming an idempotency key", db_claim_work, &j, e);
+}
+
+static enum db_status
+db_release_work(struct db_call *call, void *arg, struct err *e)
+{
+	struct db_claim_job *j = arg;
+	const char *v[3] = { j->owner, j->key, j->token };
+	PGresult *res = db_exec(call, DB_STMT_IDEM_RELEASE, v, e);
+
+	if (res == NULL)
+		return DB_ERROR;
+	PQclear(res);
+	return DB_OK;
+}
+
+int
+db_idempotency_release(struct db_pool *p, const char *owner, const char *key,
+    const char *token, struct err *e)
+{
+	struct db_claim_job j = { owner, key, token, 0 };
+
+	return db_run(p, "while releasing an idempotency key", db_release_work,
+	    &j, e) == DB_OK ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ */

@@ -136,6 +136,8 @@ struct db_turn {
 	const char *request_hash;     /* stored with the key (may be NULL) */
 	int reply_status;             /* stored with the key */
 	const char *reply_body;       /* stored with the key; required with a key */
+	const char *idempotency_claim;  /* token of db_idempotency_claim: the claim
+	                                 * is replaced by the reply (NULL = none) */
 };
 
 /* What db_save_turn did (DB_OK) or found (DB_REPLAYED). */
@@ -211,13 +213,41 @@ struct db_idempotent {
 	const char *message_id;
 };
 
+/* The status of a claimed key whose turn is still running (HTTP 102
+ * Processing); its stored body is the claim's token, never a reply. */
+#define DB_IDEMPOTENCY_PENDING 102
+
 /*
- * Look up the reply stored for (owner, key).  Returns DB_OK (out filled),
+ * Look up the reply stored for (owner, key).  Returns DB_OK (out filled;
+ * status DB_IDEMPOTENCY_PENDING: a turn holds a claim and has not finished),
  * DB_NOT_FOUND or DB_ERROR.  Any thread.
  */
 enum db_status db_idempotency_get(struct db_pool *p, const char *owner,
     const char *key, struct arena *a, struct db_idempotent *out,
     struct err *e) ING_WUR;
+
+/*
+ * Claim (owner, key) for a turn about to run, so that a concurrent retry
+ * with the same key waits for it instead of running the turn (and its LLM
+ * calls) a second time.  The claim is a committed row with status
+ * DB_IDEMPOTENCY_PENDING that carries `token` (a fresh UUID of the caller).
+ * A claim older than stale_ms is taken over: its holder died or hung.
+ * Returns DB_OK (claimed: the caller runs the turn, then either saves it
+ * with db_turn.idempotency_claim = token, or calls db_idempotency_release),
+ * DB_EXISTS (another request holds the key or has finished: read it with
+ * db_idempotency_get) or DB_ERROR.  Any thread.
+ */
+enum db_status db_idempotency_claim(struct db_pool *p, const char *owner,
+    const char *key, const char *token, int stale_ms, struct err *e) ING_WUR;
+
+/*
+ * Drop the claim `token` holds on (owner, key), when its turn failed or
+ * stored nothing, so that a retry runs the turn again.  A claim that was
+ * already replaced by a reply, or taken over, is left alone.  Returns 0 or
+ * -1 (the claim then expires after the claimant's stale_ms).  Any thread.
+ */
+int db_idempotency_release(struct db_pool *p, const char *owner,
+    const char *key, const char *token, struct err *e) ING_WUR;
 
 /*
  * The last `limit` messages of a thread (1..DB_HISTORY_MAX), oldest first,

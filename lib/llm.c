@@ -1143,7 +1143,8 @@ llm_chat(struct llm_client *c, const struct llm_request *req,
 			/* billed: whatever happens next, the tokens were spent */
 			billed_final = out != LLM_OUTCOME_RETRY ||
 			    attempt >= max_retries || at.delivered;
-			report_usage(req, m, reply, (long)(now - att_start),
+			/* the call's wall time, waits included (llm_usage.latency_ms) */
+			report_usage(req, m, reply, (long)(now - start),
 			    (int)status, attempt, true, billed_final);
 		}
 		wait = at.retry_after_ms;

@@ -79,7 +79,7 @@ struct llm_usage {
 	long prompt_tokens;
 	long completion_tokens;
 	long total_tokens;
-	long latency_ms;            /* this attempt (billed) or the whole call (failed) */
+	long latency_ms;            /* since the call began: retries and waits included */
 	int http_status;            /* upstream status; 0 = no HTTP response */
 	int retries;                /* retries made before this attempt */
 	bool billed;

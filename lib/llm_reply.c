@@ -235,7 +235,7 @@ reply_take_tool_calls(const cJSON *calls, struct arena *a,
 	if (n == 0)
 		return 0;
 	if (n > LLM_REPLY_MAX_TOOL_CALLS)
-		return err_set(e, 502, "could not parse llm reply: %zu tool calls",
+		return err_set(e, 502, "could not parse the language model's reply (azure openai): %zu tool calls",
 		    n);
 	r->tool_calls = arena_zalloc(a, n * sizeof(*r->tool_calls));
 	cJSON_ArrayForEach(c, calls) {
@@ -244,7 +244,7 @@ reply_take_tool_calls(const cJSON *calls, struct arena *a,
 		name = json_str(fn, "name");
 		args = json_str(fn, "arguments");
 		if (id == NULL || name == NULL)
-			return err_set(e, 502, "could not parse llm reply: tool "
+			return err_set(e, 502, "could not parse the language model's reply (azure openai): tool "
 			    "call %zu has no id or function name", i);
 		r->tool_calls[i].id = arena_strdup(a, id);
 		r->tool_calls[i].name = arena_strdup(a, name);
@@ -266,14 +266,14 @@ llm_reply_parse(const char *body, size_t len, struct arena *a,
 
 	root = cJSON_ParseWithLength(body, len);
 	if (!cJSON_IsObject(root)) {
-		err_set(e, 502, "could not parse llm reply: not a JSON object");
+		err_set(e, 502, "could not parse the language model's reply (azure openai): not a JSON object");
 		goto out;
 	}
 	reply_take_head(root, a, r);
 	choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
 	choice = cJSON_IsArray(choices) ? cJSON_GetArrayItem(choices, 0) : NULL;
 	if (!cJSON_IsObject(choice)) {
-		err_set(e, 502, "could not parse llm reply: no choices");
+		err_set(e, 502, "could not parse the language model's reply (azure openai): no choices");
 		goto out;
 	}
 	if ((fr = json_str(choice, "finish_reason")) != NULL)
@@ -290,7 +290,7 @@ llm_reply_parse(const char *body, size_t len, struct arena *a,
 		goto out;
 	if (r->content == NULL && r->n_tool_calls == 0 &&
 	    (fr == NULL || strcmp(fr, "content_filter") != 0)) {
-		err_set(e, 502, "could not parse llm reply: a choice without "
+		err_set(e, 502, "could not parse the language model's reply (azure openai): a choice without "
 		    "content or tool calls");
 		goto out;
 	}

@@ -169,6 +169,9 @@ check_PROGRAMS += tests/unit/test_throttle
 tests_unit_test_throttle_SOURCES = tests/unit/test_throttle.c tests/unit/tap.h
 tests_unit_test_throttle_LDADD = $(INGEN_LIBS)
 TESTS += tests/unit/test_throttle
+TESTS += tests/e2e/test_auth.py tests/e2e/test_auth_throttle.py tests/e2e/test_auth_keys.py
+EXTRA_DIST += tests/e2e/lib/authkit.py tests/e2e/test_auth.py \
+	tests/e2e/test_auth_throttle.py tests/e2e/test_auth_keys.py docs/auth.md
 
 # --- the schema check of `ingen serve` (lead)
 TESTS += tests/e2e/test_serve_schema.py
@@ -183,3 +186,8 @@ tests_unit_test_uuid_log_LDADD = $(INGEN_LIBS)
 tests_unit_test_pool_sb_SOURCES = tests/unit/test_pool_sb.c tests/unit/tap.h worker/pool.c worker/pool.h
 tests_unit_test_pool_sb_LDADD = $(INGEN_LIBS)
 TESTS += tests/unit/test_arena_buf tests/unit/test_uuid_log tests/unit/test_pool_sb
+
+# --- issue 4 through the server: chat turns against the simulator's faults,
+# the upstream attempts, and the messages and llm_usage rows in PostgreSQL
+TESTS += tests/e2e/test_chat_llm.py
+EXTRA_DIST += tests/e2e/test_chat_llm.py

@@ -337,7 +337,7 @@ conn_request_done(struct conn *c)
 		f[2] = LOG_INT("status", x->status);
 		f[3] = LOG_INT("dur_us", dur);
 		f[4] = LOG_INT("bytes_in", x->body_len);
-		f[5] = LOG_INT("bytes_out", x->resp.len);
+		f[5] = LOG_INT("bytes_out", x->streaming ? x->streamed_bytes : x->resp.len);
 		f[6] = LOG_STR("client", c->peer);
 		log_set_request_id(x->request_id);
 		log_emit(LOG_LEVEL_INFO, "serving request", f, 7, "request completed");
@@ -704,6 +704,7 @@ conn_on_exchange(struct http_exchange *x)
 	done = x->done;
 	x->stream_notified = false;
 	if (!c->dead && x->stream.len > x->stream.off) {
+		x->streamed_bytes += buf_rlen(&x->stream);
 		buf_append(&c->out, buf_rptr(&x->stream), buf_rlen(&x->stream));
 		buf_reset(&x->stream);
 	}

@@ -70,6 +70,7 @@ struct http_exchange {
 	bool streaming;               /* head sent as chunked */
 	bool stream_notified;         /* queued for the loop already */
 	bool client_gone;             /* the loop lost the client */
+	size_t streamed_bytes;        /* handed to the connection (loop only) */
 
 	/* loop-private */
 	struct conn *conn;

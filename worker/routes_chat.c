@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "flows/ctx.h"
 #include "flows/registry.h"
@@ -25,6 +26,8 @@
 #define CHAT_STREAM_CHUNK 100      /* characters per content frame (reference) */
 #define CHAT_MEMORY_CHARS 200      /* per message in thread_memory (reference) */
 #define CHAT_IDEMPOTENCY_MAX 255
+#define CHAT_CLAIM_POLL_MS 50      /* a retry polls its key's first request */
+#define CHAT_CLAIM_SLACK_MS 5000   /* a claim outlives its turn's deadlines by this */
 
 struct chat_request {
 	const char *user_prompt;
@@ -63,6 +66,7 @@ chat_parse(struct http_exchange *x, struct chat_request *cr)
 	struct err e;
 	bool b;
 	enum json_get g;
+	char msg[64];
 
 	memset(cr, 0, sizeof(*cr));
 	cr->memory_record = true;
@@ -117,8 +121,17 @@ chat_parse(struct http_exchange *x, struct chat_request *cr)
 		cr->user_id = "unspecified_user";
 	if (cr->thread_id != NULL && cr->thread_id[0] == '\0')
 		cr->thread_id = NULL;
-	if (cr->thread_id != NULL && strlen(cr->thread_id) > 256) {
-		xchg_detail(x, 400, "thread_id is longer than 256 characters");
+	/* what the database would refuse only after the flow spent its tokens */
+	if (cr->thread_id != NULL && strlen(cr->thread_id) > DB_THREAD_ID_MAX) {
+		snprintf(msg, sizeof(msg), "thread_id is longer than %d characters",
+		    DB_THREAD_ID_MAX);
+		xchg_detail(x, 400, msg);
+		return false;
+	}
+	if (x->user == NULL && strlen(cr->user_id) > DB_OWNER_MAX) {
+		snprintf(msg, sizeof(msg), "user_id is longer than %d characters",
+		    DB_OWNER_MAX);
+		xchg_detail(x, 400, msg);
 		return false;
 	}
 	return true;
@@ -203,6 +216,55 @@ chat_filtered(const struct db_history *h)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * Claim the Idempotency-Key for this turn, or answer with the reply of the
+ * first request that used it: at once when that one has finished, after
+ * waiting for it while it runs (up to the LLM deadline, then 409).  True
+ * when this request holds the claim and must run the turn; false when a
+ * response was set.
+ */
+static bool
+chat_claim(struct http_exchange *x, const char *owner, const char *idem,
+    char claim[DB_UUID_LEN])
+{
+	struct db_pool *db = x->w->db;
+	struct db_idempotent prev;
+	struct err e;
+	int64_t deadline = llm_clock_ms() + x->cfg->llm.timeout_ms;
+	int stale = x->cfg->llm.timeout_ms + x->cfg->chat_history.statement_timeout_ms +
+	    CHAT_CLAIM_SLACK_MS;
+	struct timespec poll = { 0, CHAT_CLAIM_POLL_MS * 1000000L };
+	enum db_status ds;
+
+	db_new_uuid(claim);
+	for (;;) {
+		err_clear(&e);
+		ds = db_idempotency_claim(db, owner, idem, claim, stale, &e);
+		if (ds == DB_OK)
+			return true;
+		if (ds == DB_EXISTS)
+			ds = db_idempotency_get(db, owner, idem, x->arena, &prev, &e);
+		if (ds == DB_ERROR) {
+			chat_db_error(x, &e);
+			return false;
+		}
+		if (ds == DB_OK && prev.status != DB_IDEMPOTENCY_PENDING) {
+			xchg_json(x, prev.status, prev.body);
+			xchg_header(x, "Idempotent-Replayed", "true");
+			return false;
+		}
+		if (llm_clock_ms() >= deadline) {
+			xchg_error(x, 409, "a request with this Idempotency-Key is still "
+			    "in progress");
+			xchg_header(x, "Retry-After", "1");
+			return false;
+		}
+		/* pending: wait for the first request; gone: it failed, claim again */
+		if (ds == DB_OK)
+			nanosleep(&poll, NULL);
+	}
 }
 
 /* ---- streaming ---------------------------------------------------------- */
@@ -306,6 +368,8 @@ chat_turn(struct http_exchange *x, bool stream)
 	struct err e;
 	const char *owner, *idem, *body, *agent;
 	char thread_id[DB_UUID_LEN], user_msg_id[DB_UUID_LEN], reply_id[DB_UUID_LEN];
+	char claim[DB_UUID_LEN];
+	bool claimed = false, saved = false;
 	char flow_name[128];
 	enum db_status ds;
 	size_t i;
@@ -335,18 +399,11 @@ chat_turn(struct http_exchange *x, bool stream)
 	}
 	err_clear(&e);
 	if (idem != NULL && !stream) {
-		struct db_idempotent prev;
-
-		ds = db_idempotency_get(w->db, owner, idem, x->arena, &prev, &e);
-		if (ds == DB_ERROR) {
-			chat_db_error(x, &e);
+		/* a retry waits for the first request instead of running it again;
+		 * every exit below releases the claim unless the turn was saved */
+		if (!chat_claim(x, owner, idem, claim))
 			return;
-		}
-		if (ds == DB_OK) {
-			xchg_json(x, prev.status, prev.body);
-			xchg_header(x, "Idempotent-Replayed", "true");
-			return;
-		}
+		claimed = true;
 	}
 
 	if (cr.thread_id != NULL)
@@ -359,15 +416,15 @@ chat_turn(struct http_exchange *x, bool stream)
 		    x->arena, &hist, &e);
 		if (ds == DB_ERROR) {
 			chat_db_error(x, &e);
-			return;
+			goto out;
 		}
 		if (ds == DB_NOT_OWNER) {
 			xchg_detail(x, 404, "Not Found");
-			return;
+			goto out;
 		}
 		if (chat_filtered(&hist)) {
 			xchg_detail(x, 406, LLM_MSG_CONTENT_FILTER);
-			return;
+			goto out;
 		}
 	}
 	db_new_uuid(user_msg_id);
@@ -416,7 +473,7 @@ chat_turn(struct http_exchange *x, bool stream)
 		log_warn("running flow", "flow %s failed with %d: %s", flow_name, status, msg);
 		if (stream) {
 			chat_stream_error(&st, msg);
-			return;
+			goto out;
 		}
 		if (status == 406 || status == 413 || status == 400)
 			xchg_detail(x, status, msg);
@@ -428,7 +485,7 @@ chat_turn(struct http_exchange *x, bool stream)
 			snprintf(ra, sizeof(ra), "%d", ctx.retry_after);
 			x->headers[x->n_headers - 1].value = arena_strdup(x->arena, ra);
 		}
-		return;
+		goto out;
 	}
 	agent = reply.agent_name ? reply.agent_name : flow_name;
 	body = chat_response_body(x, req.thread_id, reply_id, &reply, ctx.total_tokens);
@@ -458,34 +515,43 @@ chat_turn(struct http_exchange *x, bool stream)
 			turn.idempotency_key = idem;
 			turn.reply_status = 200;
 			turn.reply_body = body;
+			turn.idempotency_claim = claimed ? claim : NULL;
 		}
 		memset(&res, 0, sizeof(res));
 		ds = db_save_turn(w->db, &turn, x->arena, &res, &e);
+		if (ds == DB_REPLAYED && res.replay_status == DB_IDEMPOTENCY_PENDING) {
+			/* our claim expired and another request holds the key now */
+			xchg_error(x, 409, "a request with this Idempotency-Key is still "
+			    "in progress");
+			xchg_header(x, "Retry-After", "1");
+			goto out;
+		}
 		if (ds == DB_REPLAYED) {
 			/* a concurrent retry with the same key won the race */
 			xchg_json(x, res.replay_status, res.replay_body);
 			xchg_header(x, "Idempotent-Replayed", "true");
-			return;
+			goto out;
 		}
 		if (ds == DB_NOT_OWNER) {
 			if (stream)
 				chat_stream_error(&st, "Not Found");
 			else
 				xchg_detail(x, 404, "Not Found");
-			return;
+			goto out;
 		}
 		if (ds != DB_OK) {
 			if (stream)
 				chat_stream_error(&st, "chat history database unavailable, retry later");
 			else
 				chat_db_error(x, &e);
-			return;
+			goto out;
 		}
+		saved = true;
 	}
 
 	if (!stream) {
 		xchg_json(x, 200, body);
-		return;
+		goto out;
 	}
 	/* flows that did not stream their answer send it in 100-character pieces */
 	if (!st.started) {
@@ -497,6 +563,11 @@ chat_turn(struct http_exchange *x, bool stream)
 	}
 	chat_stream_chunk(&st, "final", "", ctx.total_tokens, reply.memory_summary, true);
 	chat_stream_frame(&st, "{\"event\":\"done\",\"data\":null,\"error\":null}");
+out:
+	/* a failed or unsaved turn lets go of its key: a retry runs it again */
+	if (claimed && !saved && db_idempotency_release(w->db, owner, idem, claim, &e) != 0)
+		log_warn("releasing an idempotency key", "the key stays claimed until "
+		    "it expires: %s", e.msg);
 }
 
 void

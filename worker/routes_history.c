@@ -135,9 +135,19 @@ routes_feedback(struct http_exchange *x)
 
 	err_clear(&e);
 	root = json_parse(x->arena, x->body, x->body_len, x->cfg->server.max_json_depth, &e);
-	if (root == NULL || !cJSON_IsObject(root)) {
-		xchg_error(x, root == NULL ? e.status : 422, root == NULL ? e.msg :
-		    "the body must be a JSON object");
+	if (root == NULL) {
+		/* bad bytes are a 400 (RELIABILITY H2); bad syntax a validation
+		 * error, 422, as the reference's request model answers */
+		if (strstr(e.msg, "UTF-8") || strstr(e.msg, "NUL") ||
+		    strstr(e.msg, "u0000") || strstr(e.msg, "nesting") ||
+		    strstr(e.msg, "surrogate"))
+			xchg_error(x, 400, e.msg);
+		else
+			xchg_error(x, 422, e.msg);
+		return;
+	}
+	if (!cJSON_IsObject(root)) {
+		xchg_error(x, 422, "the body must be a JSON object");
 		return;
 	}
 	if (json_get_string(root, "thread_id", true, &thread_id, &e) == JSON_GET_ERROR ||

@@ -14,8 +14,8 @@ and no secret in the log."""
 import base64
 import json
 import os
+import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -445,7 +445,9 @@ def timed(user):
 samples = {"ghost-user": [], "admin": [], "carol": []}
 for rnd in range(3):
     for _ in range(7):
-        for u in samples:   # interleaved, so load drifts hit all three alike
+        order = list(samples)
+        random.shuffle(order)   # interleaved in random order: drifts hit all alike
+        for u in order:
             dt, st = timed(u)
             if st == 401:
                 samples[u].append(dt)

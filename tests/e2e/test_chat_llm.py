@@ -310,7 +310,7 @@ def detail_prefix(prefix):
 
 
 failed_turn("malformed JSON", "[malformed]", 502,
-            detail_prefix("could not parse llm reply: "), 1, 200, 0)
+            detail_prefix("could not parse the language model's reply (azure openai): "), 1, 200, 0)
 # a body cut short is a transport error: retried like a reset connection
 failed_turn("truncated body", "[truncated]", 502,
             detail_prefix("could not read the reply of azure openai: "), 3, 200, 2)
@@ -552,7 +552,8 @@ for method, extra, counter in (
     ss = sim.stats()
     workers = served_by(ent)
     t.eq(sts, [200] * 16, "%s: 16 chats answered through a bearer token" % method)
-    t.ok(ss["tokens_issued"][counter] == len(workers) and ss["tokens_issued"]["total"] == len(workers)
+    issued = ss["tokens_issued"]
+    t.ok(issued[counter] == len(workers) and issued["total"] == len(workers)
          and ss["auth_failures"] == 0,
          "%s: one token request per worker (%d tokens, %d workers served)"
          % (method, ss["tokens_issued"][counter], len(workers)), ss)
