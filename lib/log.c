@@ -185,8 +185,9 @@ log_value(struct log_line *l, const char *v)
 		log_put(l, "\"", 1);
 }
 
+/* `"key":` or ` key=`, with the separator a field after the first needs. */
 static void
-log_field_str(struct log_line *l, int *first, const char *k, const char *v)
+log_key(struct log_line *l, int *first, const char *k)
 {
 	if (log_fmt == LOG_FORMAT_JSON) {
 		log_puts(l, *first ? "{\"" : ",\"");
@@ -199,6 +200,12 @@ log_field_str(struct log_line *l, int *first, const char *k, const char *v)
 		log_put(l, "=", 1);
 	}
 	*first = 0;
+}
+
+static void
+log_field_str(struct log_line *l, int *first, const char *k, const char *v)
+{
+	log_key(l, first, k);
 	log_value(l, v);
 }
 
@@ -208,17 +215,7 @@ log_field_int(struct log_line *l, int *first, const char *k, long long v)
 	char num[32];
 
 	snprintf(num, sizeof(num), "%lld", v);
-	if (log_fmt == LOG_FORMAT_JSON) {
-		log_puts(l, *first ? "{\"" : ",\"");
-		log_puts(l, k);
-		log_puts(l, "\":");
-	} else {
-		if (!*first)
-			log_put(l, " ", 1);
-		log_puts(l, k);
-		log_put(l, "=", 1);
-	}
-	*first = 0;
+	log_key(l, first, k);
 	log_puts(l, num);
 }
 

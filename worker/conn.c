@@ -953,7 +953,8 @@ xchg_detail(struct http_exchange *x, int status, const char *detail)
 }
 
 void
-xchg_error(struct http_exchange *x, int status, const char *detail)
+xchg_error_retry(struct http_exchange *x, int status, const char *detail,
+    int retry_after)
 {
 	struct buf b = BUF_INIT;
 	char ra[16];
@@ -965,10 +966,35 @@ xchg_error(struct http_exchange *x, int status, const char *detail)
 	buf_putc(&b, '}');
 	xchg_reply(x, status, "application/json", b.data, b.len);
 	buf_free(&b);
-	if (status == 503 || status == 429) {
-		snprintf(ra, sizeof(ra), "%d", x->cfg->server.retry_after);
+	if (retry_after > 0) {
+		snprintf(ra, sizeof(ra), "%d", retry_after);
 		xchg_header(x, "Retry-After", ra);
 	}
+}
+
+void
+xchg_error(struct http_exchange *x, int status, const char *detail)
+{
+	int ra = x->cfg->server.retry_after > 0 ? x->cfg->server.retry_after : 1;
+
+	xchg_error_retry(x, status, detail, status == 503 || status == 429 ? ra : 0);
+}
+
+void
+xchg_validation_error(struct http_exchange *x, const char *message,
+    const char *suggestion)
+{
+	struct buf b = BUF_INIT;
+
+	buf_puts(&b, "{\"error\":{\"code\":\"REQUEST_VALIDATION_ERROR\",\"message\":");
+	buf_json_string(&b, message);
+	buf_puts(&b, ",\"correlation_id\":");
+	buf_json_string(&b, x->request_id);
+	buf_puts(&b, ",\"details\":[],\"recoverable\":false,\"recovery_suggestion\":");
+	buf_json_string(&b, suggestion);
+	buf_puts(&b, "}}");
+	xchg_reply(x, 422, "application/json", b.data, b.len);
+	buf_free(&b);
 }
 
 int

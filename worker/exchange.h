@@ -104,6 +104,17 @@ void xchg_detail(struct http_exchange *x, int status, const char *detail);
  * word exactly carry the request id (DESIGN §3).  503 adds Retry-After. */
 void xchg_error(struct http_exchange *x, int status, const char *detail);
 
+/* xchg_error with an explicit Retry-After (seconds, >= 1), for a 503 or
+ * 429 whose wait is known (the database's reconnect backoff, upstream). */
+void xchg_error_retry(struct http_exchange *x, int status, const char *detail,
+    int retry_after);
+
+/* The reference's 422 envelope: {"error":{"code":"REQUEST_VALIDATION_ERROR",
+ * "message":...,"correlation_id":<request id>,"details":[],"recoverable":false,
+ * "recovery_suggestion":...}} (ingenious-api.md section 1.1). */
+void xchg_validation_error(struct http_exchange *x, const char *message,
+    const char *suggestion);
+
 /*
  * Streaming, from a flow thread only.  xchg_stream_begin sends the head with
  * chunked transfer coding; xchg_stream_write queues one piece of the body and
