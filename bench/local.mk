@@ -5,3 +5,10 @@ EXTRA_DIST += bench/health.sh bench/README.md
 bench: ingen$(EXEEXT)
 	INGEN=$(abs_top_builddir)/ingen$(EXEEXT) $(SHELL) $(srcdir)/bench/health.sh
 .PHONY: bench
+
+# `make bench-chat`: POST /api/v1/chat with its writes against pgbench running
+# the same writes (bench/turn.sql), on the load rig of ../shared/bench
+EXTRA_DIST += bench/chat.sh bench/turn.sql bench/hostmon.py
+bench-chat: ingen$(EXEEXT)
+	INGEN=$(abs_top_builddir)/ingen$(EXEEXT) bash $(srcdir)/bench/chat.sh
+.PHONY: bench-chat

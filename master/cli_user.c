@@ -124,8 +124,8 @@ cli_user_prompt(const char *prompt, char *buf, size_t cap)
 	bool restore;
 	ssize_t n;
 
-	fputs(prompt, stderr);
-	fflush(stderr);
+	/* echo goes off before the prompt shows, so nothing typed after the
+	 * prompt can be echoed (getpass does the same) */
 	restore = tcgetattr(STDIN_FILENO, &old) == 0;
 	if (restore) {
 		quiet = old;
@@ -133,6 +133,8 @@ cli_user_prompt(const char *prompt, char *buf, size_t cap)
 		quiet.c_lflag |= ECHONL;
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
 	}
+	fputs(prompt, stderr);
+	fflush(stderr);
 	n = cli_user_read_line(stdin, buf, cap);
 	if (restore)
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);

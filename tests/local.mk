@@ -191,3 +191,9 @@ TESTS += tests/unit/test_arena_buf tests/unit/test_uuid_log tests/unit/test_pool
 # the upstream attempts, and the messages and llm_usage rows in PostgreSQL
 TESTS += tests/e2e/test_chat_llm.py
 EXTRA_DIST += tests/e2e/test_chat_llm.py
+
+# --- issue 3 through the server: history, feedback, durability, idempotent
+# retries, concurrent turns, the DBA views, streaming (test_chat_db.py), and
+# the database stopped under load or absent at start (test_chat_db_outage.py)
+TESTS += tests/e2e/test_chat_db.py tests/e2e/test_chat_db_outage.py
+EXTRA_DIST += tests/e2e/test_chat_db.py tests/e2e/test_chat_db_outage.py

@@ -154,16 +154,12 @@ auth_reply_throttled(struct http_exchange *x, long retry_after)
 void
 auth_reply_unavailable(struct http_exchange *x, const struct err *e)
 {
-	char ra[16];
-
 	if (e->status != 503) {
 		xchg_error(x, 500, "could not check the credentials");
 		return;
 	}
-	xchg_error(x, 503, "user database unavailable, retry later");
-	/* xchg_error added the generic Retry-After last; the pool knows better */
-	snprintf(ra, sizeof(ra), "%d", db_retry_after(x->w->db));
-	x->headers[x->n_headers - 1].value = arena_strdup(x->arena, ra);
+	xchg_error_retry(x, 503, "user database unavailable, retry later",
+	    db_retry_after(x->w->db));
 }
 
 /* ---- users ------------------------------------------------------------ */

@@ -43,6 +43,9 @@ void routes_chat(struct http_exchange *x);
 void routes_chat_stream(struct http_exchange *x);
 
 /* routes_history.c */
+/* A database failure for the client: 503 with the pool's Retry-After, or
+ * 500 with `what` (never the database's own message). */
+void routes_db_error(struct http_exchange *x, const struct err *e, const char *what);
 void routes_conversation(struct http_exchange *x);
 void routes_feedback(struct http_exchange *x);
 

@@ -28,24 +28,6 @@
 #define ROUTES_AUTH_WRONG_TYPE     "Invalid token type. Expected refresh"
 #define ROUTES_AUTH_INVALID_SUB    "Invalid refresh token"
 
-/* The reference's 422 envelope (ingenious-api.md section 1.1). */
-static void
-routes_auth_invalid(struct http_exchange *x, const char *message,
-    const char *suggestion)
-{
-	struct buf b = BUF_INIT;
-
-	buf_puts(&b, "{\"error\":{\"code\":\"REQUEST_VALIDATION_ERROR\",\"message\":");
-	buf_json_string(&b, message);
-	buf_puts(&b, ",\"correlation_id\":");
-	buf_json_string(&b, x->request_id);
-	buf_puts(&b, ",\"details\":[],\"recoverable\":false,\"recovery_suggestion\":");
-	buf_json_string(&b, suggestion);
-	buf_puts(&b, "}}");
-	xchg_reply(x, 422, "application/json", b.data, b.len);
-	buf_free(&b);
-}
-
 /*
  * The string members `k1` (and `k2` when not NULL) of the JSON object body.
  * False when a 422 (or 400 for bytes that are not text) was answered.
@@ -61,14 +43,14 @@ routes_auth_fields(struct http_exchange *x, const char *k1, const char **v1,
 	root = json_parse(x->arena, x->body, x->body_len,
 	    x->cfg->server.max_json_depth, &e);
 	if (root == NULL || !cJSON_IsObject(root)) {
-		routes_auth_invalid(x, "Invalid request format. Please check your input data.",
+		xchg_validation_error(x, "Invalid request format. Please check your input data.",
 		    suggestion);
 		return false;
 	}
 	if (json_get_string(root, k1, true, v1, &e) == JSON_GET_ERROR ||
 	    (k2 != NULL &&
 	    json_get_string(root, k2, true, v2, &e) == JSON_GET_ERROR)) {
-		routes_auth_invalid(x, e.msg, suggestion);
+		xchg_validation_error(x, e.msg, suggestion);
 		return false;
 	}
 	return true;

@@ -1,7 +1,8 @@
 /*
  * routes_chat.c -- POST /api/v1/chat and POST /api/v1/chat/stream.
  *
- * One turn: validate the ChatRequest, replay an Idempotency-Key, read the
+ * One turn: validate the ChatRequest, claim an Idempotency-Key (or replay
+ * the first request's reply, waiting for it while it runs), read the
  * thread's history, run the flow (its language-model calls record their
  * usage rows at once), then write the turn in one transaction and only then
  * answer 2xx (RELIABILITY D2).  Runs on a flow thread; it never touches a
@@ -15,6 +16,7 @@
 
 #include "flows/ctx.h"
 #include "flows/registry.h"
+#include "lib/crypto.h"
 #include "lib/db.h"
 #include "lib/json.h"
 #include "lib/llm.h"
@@ -40,24 +42,6 @@ struct chat_request {
 	bool memory_record;
 };
 
-/* The reference's 422 envelope (ingenious-api.md §1.1). */
-static void
-chat_validation_error(struct http_exchange *x, const char *message,
-    const char *suggestion)
-{
-	struct buf b = BUF_INIT;
-
-	buf_puts(&b, "{\"error\":{\"code\":\"REQUEST_VALIDATION_ERROR\",\"message\":");
-	buf_json_string(&b, message);
-	buf_puts(&b, ",\"correlation_id\":");
-	buf_json_string(&b, x->request_id);
-	buf_puts(&b, ",\"details\":[],\"recoverable\":false,\"recovery_suggestion\":");
-	buf_json_string(&b, suggestion);
-	buf_puts(&b, "}}");
-	xchg_reply(x, 422, "application/json", b.data, b.len);
-	buf_free(&b);
-}
-
 /* Parse and check the body; false when a response was set. */
 static bool
 chat_parse(struct http_exchange *x, struct chat_request *cr)
@@ -80,20 +64,20 @@ chat_parse(struct http_exchange *x, struct chat_request *cr)
 			xchg_error(x, 400, e.msg);
 			return false;
 		}
-		chat_validation_error(x, "JSON parsing failed. Your request contains malformed JSON.",
+		xchg_validation_error(x, "JSON parsing failed. Your request contains malformed JSON.",
 		    "Check your JSON syntax: quotes, commas and brackets. For a JSON payload "
 		    "inside user_prompt, escape it as a string or send the body from a file "
 		    "(curl -d @file.json).");
 		return false;
 	}
 	if (!cJSON_IsObject(root)) {
-		chat_validation_error(x, "Invalid request format. Please check your input data.",
+		xchg_validation_error(x, "Invalid request format. Please check your input data.",
 		    "Send a JSON object with 'user_prompt' and 'conversation_flow'.");
 		return false;
 	}
 #define CHAT_FIELD(getter, key, req, out) \
 	if ((g = getter(root, key, req, out, &e)) == JSON_GET_ERROR) { \
-		chat_validation_error(x, e.msg, strstr(e.msg, "missing") ? \
+		xchg_validation_error(x, e.msg, strstr(e.msg, "missing") ? \
 		    "Add the missing '" key "' field to your request body and ensure both " \
 		    "'user_prompt' and 'conversation_flow' are provided." : \
 		    "Check the type of '" key "' in your request body."); \
@@ -165,22 +149,6 @@ chat_response_body(struct http_exchange *x, const char *thread_id,
 	return out;
 }
 
-/* A database failure: 503 with Retry-After, or 500. */
-static void
-chat_db_error(struct http_exchange *x, const struct err *e)
-{
-	char ra[16];
-
-	if (e->status == 503) {
-		xchg_error(x, 503, "chat history database unavailable, retry later");
-		snprintf(ra, sizeof(ra), "%d", db_retry_after(x->w->db));
-		/* replace the default Retry-After with the pool's own estimate */
-		x->headers[x->n_headers - 1].value = arena_strdup(x->arena, ra);
-	} else {
-		xchg_error(x, 500, "could not store the conversation");
-	}
-}
-
 /* "user: first 200 chars..." lines, or the reference's text for a new thread. */
 static const char *
 chat_thread_memory(struct http_exchange *x, const struct db_history *h)
@@ -227,7 +195,7 @@ chat_filtered(const struct db_history *h)
  */
 static bool
 chat_claim(struct http_exchange *x, const char *owner, const char *idem,
-    char claim[DB_UUID_LEN])
+    const char *request_hash, char claim[DB_UUID_LEN])
 {
 	struct db_pool *db = x->w->db;
 	struct db_idempotent prev;
@@ -235,7 +203,7 @@ chat_claim(struct http_exchange *x, const char *owner, const char *idem,
 	int64_t deadline = llm_clock_ms() + x->cfg->llm.timeout_ms;
 	int stale = x->cfg->llm.timeout_ms + x->cfg->chat_history.statement_timeout_ms +
 	    CHAT_CLAIM_SLACK_MS;
-	struct timespec poll = { 0, CHAT_CLAIM_POLL_MS * 1000000L };
+	struct timespec nap = { 0, CHAT_CLAIM_POLL_MS * 1000000L };
 	enum db_status ds;
 
 	db_new_uuid(claim);
@@ -247,10 +215,17 @@ chat_claim(struct http_exchange *x, const char *owner, const char *idem,
 		if (ds == DB_EXISTS)
 			ds = db_idempotency_get(db, owner, idem, x->arena, &prev, &e);
 		if (ds == DB_ERROR) {
-			chat_db_error(x, &e);
+			routes_db_error(x, &e, "could not store the conversation");
 			return false;
 		}
 		if (ds == DB_OK && prev.status != DB_IDEMPOTENCY_PENDING) {
+			/* the same key with another body is a client bug, not a retry */
+			if (prev.request_hash != NULL && request_hash != NULL &&
+			    strcmp(prev.request_hash, request_hash) != 0) {
+				xchg_detail(x, 422, "Idempotency-Key was already used with a "
+				    "different request body");
+				return false;
+			}
 			xchg_json(x, prev.status, prev.body);
 			xchg_header(x, "Idempotent-Replayed", "true");
 			return false;
@@ -263,7 +238,7 @@ chat_claim(struct http_exchange *x, const char *owner, const char *idem,
 		}
 		/* pending: wait for the first request; gone: it failed, claim again */
 		if (ds == DB_OK)
-			nanosleep(&poll, NULL);
+			nanosleep(&nap, NULL);
 	}
 }
 
@@ -368,7 +343,7 @@ chat_turn(struct http_exchange *x, bool stream)
 	struct err e;
 	const char *owner, *idem, *body, *agent;
 	char thread_id[DB_UUID_LEN], user_msg_id[DB_UUID_LEN], reply_id[DB_UUID_LEN];
-	char claim[DB_UUID_LEN];
+	char claim[DB_UUID_LEN], request_hash[CRYPTO_SHA256_HEX_LEN + 1];
 	bool claimed = false, saved = false;
 	char flow_name[128];
 	enum db_status ds;
@@ -401,7 +376,11 @@ chat_turn(struct http_exchange *x, bool stream)
 	if (idem != NULL && !stream) {
 		/* a retry waits for the first request instead of running it again;
 		 * every exit below releases the claim unless the turn was saved */
-		if (!chat_claim(x, owner, idem, claim))
+		if (crypto_sha256_hex(x->body, x->body_len, request_hash, &e) != 0) {
+			xchg_error(x, 500, "could not hash the request");
+			return;
+		}
+		if (!chat_claim(x, owner, idem, request_hash, claim))
 			return;
 		claimed = true;
 	}
@@ -415,7 +394,7 @@ chat_turn(struct http_exchange *x, bool stream)
 		ds = db_thread_history(w->db, cr.thread_id, x->user, x->cfg->chat_history.history_limit,
 		    x->arena, &hist, &e);
 		if (ds == DB_ERROR) {
-			chat_db_error(x, &e);
+			routes_db_error(x, &e, "could not store the conversation");
 			goto out;
 		}
 		if (ds == DB_NOT_OWNER) {
@@ -426,6 +405,12 @@ chat_turn(struct http_exchange *x, bool stream)
 			xchg_detail(x, 406, LLM_MSG_CONTENT_FILTER);
 			goto out;
 		}
+	} else if (cr.memory_record && !claimed && !db_ready(w->db)) {
+		/* nothing has asked the database yet: a turn that cannot be
+		 * stored answers 503 now, before the flow spends tokens (D1) */
+		err_set(&e, 503, "database unavailable");
+		routes_db_error(x, &e, "could not store the conversation");
+		goto out;
 	}
 	db_new_uuid(user_msg_id);
 	db_new_uuid(reply_id);
@@ -477,14 +462,10 @@ chat_turn(struct http_exchange *x, bool stream)
 		}
 		if (status == 406 || status == 413 || status == 400)
 			xchg_detail(x, status, msg);
+		else if (status == 503 && ctx.retry_after > 0)
+			xchg_error_retry(x, status, msg, ctx.retry_after);
 		else
 			xchg_error(x, status, msg);
-		if (status == 503 && ctx.retry_after > 0) {
-			char ra[16];
-
-			snprintf(ra, sizeof(ra), "%d", ctx.retry_after);
-			x->headers[x->n_headers - 1].value = arena_strdup(x->arena, ra);
-		}
 		goto out;
 	}
 	agent = reply.agent_name ? reply.agent_name : flow_name;
@@ -513,6 +494,7 @@ chat_turn(struct http_exchange *x, bool stream)
 		turn.n_usage_ids = ctx.n_usage_ids;
 		if (!stream && idem != NULL) {
 			turn.idempotency_key = idem;
+			turn.request_hash = request_hash;
 			turn.reply_status = 200;
 			turn.reply_body = body;
 			turn.idempotency_claim = claimed ? claim : NULL;
@@ -543,7 +525,7 @@ chat_turn(struct http_exchange *x, bool stream)
 			if (stream)
 				chat_stream_error(&st, "chat history database unavailable, retry later");
 			else
-				chat_db_error(x, &e);
+				routes_db_error(x, &e, "could not store the conversation");
 			goto out;
 		}
 		saved = true;

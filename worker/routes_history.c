@@ -19,18 +19,14 @@
 
 #define HISTORY_DEFAULT_LIMIT 5    /* the reference's last five */
 
-static void
-history_db_error(struct http_exchange *x, const struct err *e)
+void
+routes_db_error(struct http_exchange *x, const struct err *e, const char *what)
 {
-	char ra[16];
-
-	if (e->status == 503) {
-		xchg_error(x, 503, "chat history database unavailable, retry later");
-		snprintf(ra, sizeof(ra), "%d", db_retry_after(x->w->db));
-		x->headers[x->n_headers - 1].value = arena_strdup(x->arena, ra);
-	} else {
-		xchg_error(x, 500, "could not read the conversation");
-	}
+	if (e->status == 503)
+		xchg_error_retry(x, 503, "chat history database unavailable, retry later",
+		    db_retry_after(x->w->db));
+	else
+		xchg_error(x, 500, what);
 }
 
 /* ?limit=N (1..DB_HISTORY_MAX); -1 when malformed. */
@@ -80,7 +76,7 @@ routes_conversation(struct http_exchange *x)
 	err_clear(&e);
 	ds = db_thread_messages(x->w->db, thread_id, x->user, limit, x->arena, &m, &n, &e);
 	if (ds == DB_ERROR) {
-		history_db_error(x, &e);
+		routes_db_error(x, &e, "could not read the conversation");
 		return;
 	}
 	if (ds == DB_NOT_OWNER) {
@@ -188,7 +184,7 @@ routes_feedback(struct http_exchange *x)
 		xchg_detail(x, 404, "Not Found");
 		return;
 	default:
-		history_db_error(x, &e);
+		routes_db_error(x, &e, "could not read the conversation");
 		return;
 	}
 }

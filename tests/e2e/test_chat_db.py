@@ -46,6 +46,7 @@ sys.excepthook = on_exception
 KEY = "chat-db-sim-key-83d1"
 FLOW = "classification-agent"
 FLOW_STORED = "classification_agent"
+LLM_TIMEOUT_MS = 2500       # also how long a retry waits for its key's first request
 FIELDS = ["user_id", "thread_id", "message_id", "positive_feedback", "timestamp", "role",
           "content", "content_filter_results", "tool_calls", "tool_call_id",
           "tool_call_function"]
@@ -107,6 +108,7 @@ srv = Server(t, workers=2, env={
     "INGENIOUS_MODELS__0__BASE_URL": sim.url + "/",
     "INGENIOUS_CHAT_HISTORY__DATABASE_URL": pg.url("app"),
     "INGENIOUS_LLM__MAX_RETRIES": "0",
+    "INGENIOUS_LLM__TIMEOUT_MS": str(LLM_TIMEOUT_MS),
 }).start()
 rid_seq = [0]
 
@@ -318,6 +320,8 @@ st, _, b = chat("Is the shop open on Sunday?")          # no user_id: unspecifie
 F = jbody(b) or {}
 FT, FM = F.get("thread_id", ""), F.get("message_id", "")
 t.ok(st == 200 and FM, "feedback: a chat without user_id", b)
+t.eq(sorted({m["user_id"] for m in messages(FT)}), ["unspecified_user"],
+     "feedback: its messages are stored with user_id unspecified_user")
 
 
 def feedback(path_id, body, raw=False):
@@ -466,6 +470,9 @@ st3, _, b3 = chat("Reserve a Domane for Saturday", user_id="frank",
                   headers={"Idempotency-Key": K})
 t.ok(st3 == 200 and (jbody(b3) or {}).get("thread_id") != r1.get("thread_id"),
      "idempotency: the same key of another user is another turn", b3)
+st, _, b = chat("Reserve a Trek instead", user_id="erin", headers={"Idempotency-Key": K})
+t.eq((st, b), (422, b'{"detail":"Idempotency-Key was already used with a different request body"}'),
+     "idempotency: the same key with another body is refused, not replayed")
 st, _, b = chat("key too long", headers={"Idempotency-Key": "k" * 256})
 t.eq(st, 400, "idempotency: a key over 255 characters is a 400")
 
@@ -498,6 +505,47 @@ t.ok(len(results) == 6 and all(s == 200 for s, _, _ in results) and len(bodies) 
 t.eq(count("SELECT count(*) FROM messages") - n0, 2,
      "idempotency: concurrent retries store one set of rows")
 t.eq(llm_calls(), 1, "idempotency: concurrent retries make one LLM call")
+t.eq(sum(1 for _, h, _ in results if h.get("idempotent-replayed") == "true"), 5,
+     "idempotency: five of them are replays of the first")
+
+# a failed turn lets go of its key: the retry runs again (and fails again)
+K3 = "idem-" + uuid.uuid4().hex
+sim.reset()
+st1, _, b1 = chat("Say something awful [cf-completion]", user_id="erin",
+                  headers={"Idempotency-Key": K3})
+st2, _, b2 = chat("Say something awful [cf-completion]", user_id="erin",
+                  headers={"Idempotency-Key": K3})
+t.ok(st1 == 406 and st2 == 406 and llm_calls() == 2,
+     "idempotency: a failed turn is not replayed; its retry runs again", (st1, st2, b2))
+t.eq(count("SELECT count(*) FROM idempotency_keys WHERE key = %s" % q(K3)), 0,
+     "idempotency: and the failed turn leaves no key behind")
+
+# a claim whose holder died (older than its deadlines) is taken over
+K4 = "idem-" + uuid.uuid4().hex
+pg.sql("INSERT INTO idempotency_keys (owner, key, status, response, created_at) "
+       "VALUES ('erin', %s, 102, 'dead-claim', now() - interval '1 hour')" % q(K4))
+st, _, b = chat("Book a fitting", user_id="erin", headers={"Idempotency-Key": K4})
+t.ok(st == 200 and pg.value("SELECT status || ' ' || (message_id::text = %s) FROM "
+                            "idempotency_keys WHERE key = %s"
+                            % (q((jbody(b) or {}).get("message_id", "")), q(K4))) == "200 true",
+     "idempotency: a stale claim is taken over and the turn stored under the key", (st, b))
+
+# a live claim of another request: the retry waits up to the LLM deadline, then 409
+K5 = "idem-" + uuid.uuid4().hex
+pg.sql("INSERT INTO idempotency_keys (owner, key, status, response) "
+       "VALUES ('erin', %s, 102, 'live-claim')" % q(K5))
+sim.reset()
+t0 = time.time()
+st, h, b = chat("Book a fitting too", user_id="erin", headers={"Idempotency-Key": K5})
+secs = time.time() - t0
+t.ok(st == 409 and h.get("retry-after") == "1" and "in progress" in (jbody(b) or {}).get(
+    "detail", ""), "idempotency: a key still in progress elsewhere -> 409 with Retry-After",
+     (st, h, b))
+t.ok(LLM_TIMEOUT_MS / 1000 - 0.1 <= secs < LLM_TIMEOUT_MS / 1000 + 2,
+     "idempotency: after waiting for it up to the LLM deadline (%.2f s)" % secs)
+t.eq(llm_calls(), 0, "idempotency: without an LLM call")
+t.eq(count("SELECT count(*) FROM idempotency_keys WHERE status = 102"), 1,
+     "idempotency: no claim is left behind but the foreign one")
 
 # ======================================================================================
 # 6. 50 concurrent turns on one (new, client-chosen) thread

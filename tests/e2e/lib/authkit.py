@@ -133,3 +133,45 @@ def worker_conns(srv, want=2, source=None, tries=300):
         if c not in conns.values():
             c.close()
     return conns
+
+
+def ingen_user_tty(args, answers, env=None, timeout=30):
+    """`ingen user ARGS` on a pseudo-terminal: each answer is typed after
+    the next prompt (a line ending in ': ').  Returns (exit code, everything
+    the terminal showed)."""
+    import os
+    import pty
+    import select
+    master, slave = pty.openpty()
+    p = subprocess.Popen([INGEN, "user"] + list(args), stdin=slave, stdout=slave,
+                         stderr=slave, env=env or clean_env(), start_new_session=True)
+    os.close(slave)
+    out = b""
+    deadline = time.time() + timeout
+
+    def read_some(wait):
+        nonlocal out
+        r, _, _ = select.select([master], [], [], wait)
+        if r:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return False
+            out += chunk
+            return bool(chunk)
+        return True
+
+    for a in answers:
+        seen = out.count(b": ")
+        while out.count(b": ") == seen and time.time() < deadline and p.poll() is None:
+            read_some(0.1)
+        os.write(master, a.encode() + b"\n")
+    try:
+        p.wait(max(1, deadline - time.time()))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    while read_some(0.2):
+        pass
+    os.close(master)
+    return p.returncode, out.decode(errors="replace")
