@@ -30,7 +30,7 @@ top=$(cd "$here/.." && pwd)
 RIG=${BENCH_RIG:-$(cd "$top/.." && pwd)/shared/bench}
 INGEN=${INGEN:-$top/_build/ingen}
 DUR=8 WARM=2 ROUNDS=3 CONNS="64 256" LATS="0 50" WORKERS=2 POOL=4 PORT=${CHAT_PORT:-18711} LIMIT=1
-MAX_OTHERS=15 BUDGET=270
+MAX_OTHERS=15 BUDGET=200
 usage() { sed -n '7,9p' "$0" >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in

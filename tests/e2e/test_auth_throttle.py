@@ -61,10 +61,13 @@ pids = sorted(conns)
 t.ok(len(pids) == 2, "connections pinned to both workers (%s)" % pids)
 served = {p: 0 for p in pids}
 statuses = []
+hashed = []
+first = time.time()
 for i in range(10):
     pid = pids[i % len(pids)]
     st, h, b, by = attempt(srv, conns[pid], "admin", "wrong-%d" % i, "login" if i % 3 else "basic")
     statuses.append((st, b == INCORRECT))
+    hashed.append(float(h.get("x-processing-time", "0s")[:-1]))
     if by is not None:
         served[by] = served.get(by, 0) + 1
 t.eq(statuses, [(401, True)] * 10, "10 wrong passwords (login and Basic): ten 401s")
@@ -72,9 +75,14 @@ t.ok(len(pids) == 2 and all(served[p] == 5 for p in pids),
      "the failures were spread over both workers (%s)" % served)
 r = attempt(srv, conns[pids[0]], "admin", "the-admin-password", "login")
 ra = is_429(r, "the 11th attempt, with the right password, is refused: 429 + Retry-After", 900)
-t.ok(ra is not None and ra > 890, "Retry-After counts down the 900 s window (%s)" % ra)
+elapsed = time.time() - first
+t.ok(ra is not None and 900 - elapsed - 2 <= ra <= 900,
+     "Retry-After counts down the 900 s window opened by the first failure "
+     "(%s, %.1f s later)" % (ra, elapsed))
 took = float(r[1].get("x-processing-time", "9s")[:-1])
-t.ok(took < 0.05, "a throttled attempt is refused before hashing (%.1f ms)" % (took * 1000))
+typical = sorted(hashed)[len(hashed) // 2]
+t.ok(took < typical / 4, "a throttled attempt is refused before hashing (%.1f ms, a failed "
+     "check takes %.1f ms)" % (took * 1000, typical * 1000))
 is_429(attempt(srv, conns[pids[-1]], "admin", "the-admin-password", "basic"),
        "Basic on the other worker is refused as well", 900)
 hc = fresh(srv)
@@ -123,7 +131,7 @@ srv.stop()
 # ---- a short window: success clears the user's count, not the address's ------------------
 srv2 = Server(t, workers=2, env={
     AUTH + "ENABLE": "true", AUTH + "PASSWORD": "pw2",
-    AUTH + "LOGIN_MAX_FAILURES": "3", AUTH + "LOGIN_WINDOW_SECONDS": "4",
+    AUTH + "LOGIN_MAX_FAILURES": "3", AUTH + "LOGIN_WINDOW_SECONDS": "8",
 }).start(timeout=20)
 c = fresh(srv2)
 for i in range(2):
@@ -133,12 +141,12 @@ t.eq(st, 200, "two failures, then the right password: 200")
 st, _, _, _ = attempt(srv2, c, "admin", "bad", "basic")
 t.eq(st, 401, "a third failure from this address (the first for admin since the success)")
 is_429(attempt(srv2, c, "admin", "pw2", "login"),
-       "the address reached 3 (a success does not reset it): 429", 4)
+       "the address reached 3 (a success does not reset it): 429", 8)
 st, _, _, _ = attempt(srv2, fresh(srv2, "127.0.0.2"), "admin", "pw2", "login")
 t.eq(st, 200, "admin from another address: 200 (the success reset admin's own count)")
 r = attempt(srv2, fresh(srv2), "admin", "pw2", "login")
-ra = is_429(r, "still refused from the throttled address", 4)
-time.sleep((ra or 4) + 0.3)
+ra = is_429(r, "still refused from the throttled address", 8)
+time.sleep((ra or 8) + 0.3)
 st, _, b, _ = attempt(srv2, fresh(srv2), "admin", "pw2", "login")
 t.ok(st == 200 and b"access_token" in b, "after Retry-After seconds the window is over: 200")
 t.done()
