@@ -385,10 +385,8 @@ chat_turn(struct http_exchange *x, bool stream)
 		claimed = true;
 	}
 
-	if (cr.thread_id != NULL)
-		snprintf(thread_id, sizeof(thread_id), "%.36s", cr.thread_id);
-	else
-		db_new_uuid(thread_id);
+	if (cr.thread_id == NULL)
+		db_new_uuid(thread_id);   /* a new thread */
 	memset(&hist, 0, sizeof(hist));
 	if (cr.thread_id != NULL) {
 		ds = db_thread_history(w->db, cr.thread_id, x->user, x->cfg->chat_history.history_limit,
