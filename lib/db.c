@@ -1455,6 +1455,24 @@ db_user_work(struct db_call *call, void *arg, struct err *e)
 	return DB_OK;
 }
 
+bool
+db_user_name_valid(const char *name)
+{
+	size_t n;
+
+	for (n = 0; name[n] != '\0'; n++) {
+		char c = name[n];
+
+		if (n >= DB_USER_NAME_MAX)
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' ||
+		    c == '-'))
+			return false;
+	}
+	return n > 0;
+}
+
 enum db_status
 db_user_add(struct db_pool *p, const char *username, const char *password_hash,
     struct err *e)

@@ -299,6 +299,13 @@ struct db_user {
 	bool disabled;
 };
 
+/* Longest username the users table holds. */
+#define DB_USER_NAME_MAX 128
+
+/* True if the users table can hold `name` (its CHECK: 1..DB_USER_NAME_MAX of
+ * [A-Za-z0-9._@-]).  Pure; any thread. */
+bool db_user_name_valid(const char *name);
+
 /* Add a user.  Returns DB_OK, DB_EXISTS, or DB_ERROR (400 for a username the
  * schema refuses: 1..128 of [A-Za-z0-9._@-]). */
 enum db_status db_user_add(struct db_pool *p, const char *username,

@@ -32,7 +32,6 @@
 #define CLI_USER_EXIT_FAILURE  1
 #define CLI_USER_EXIT_USAGE    2
 #define CLI_USER_PASSWORD_MAX  1024   /* bytes; longer input is refused */
-#define CLI_USER_NAME_MAX      128    /* the users table's limit */
 
 static const char cli_user_usage[] =
 "Usage: ingen user COMMAND [NAME] [OPTIONS]\n"
@@ -77,24 +76,6 @@ cli_user_config(const char *config_file)
 		fprintf(stderr, "ingen: %s\n", probs.lines[i]);
 	config_problems_free(&probs);
 	return cfg;
-}
-
-static bool
-cli_user_name_valid(const char *s)
-{
-	size_t n;
-
-	for (n = 0; s[n] != '\0'; n++) {
-		char c = s[n];
-
-		if (n >= CLI_USER_NAME_MAX)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' ||
-		    c == '-'))
-			return false;
-	}
-	return n > 0;
 }
 
 /* Read one line of at most CLI_USER_PASSWORD_MAX bytes into buf (the
@@ -333,9 +314,9 @@ cli_user_main(int argc, char **argv)
 		fprintf(stderr, "ingen user %s: a user name is required\n", cmd);
 		return CLI_USER_EXIT_USAGE;
 	}
-	if (needs_name && !cli_user_name_valid(name)) {
+	if (needs_name && !db_user_name_valid(name)) {
 		fprintf(stderr, "ingen user %s: invalid user name \"%.*s\" (1 to %d of A-Z a-z 0-9 . _ @ -)\n",
-		    cmd, CLI_USER_NAME_MAX, name, CLI_USER_NAME_MAX);
+		    cmd, DB_USER_NAME_MAX, name, DB_USER_NAME_MAX);
 		return CLI_USER_EXIT_USAGE;
 	}
 	if ((cfg = cli_user_config(config_file)) == NULL)

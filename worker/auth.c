@@ -31,7 +31,6 @@
 #include "worker/http.h"
 #include "worker/worker.h"
 
-#define AUTH_USER_MAX     128   /* the users table's limit on names */
 #define AUTH_LOG_USER_MAX 64    /* characters of a user name in a log line */
 
 /* ---- the success cache ------------------------------------------------ */
@@ -164,25 +163,6 @@ auth_reply_unavailable(struct http_exchange *x, const struct err *e)
 
 /* ---- users ------------------------------------------------------------ */
 
-/* Names the users table can hold (its CHECK: ^[A-Za-z0-9._@-]{1,128}$). */
-static bool
-auth_user_name_valid(const char *s)
-{
-	size_t n;
-
-	for (n = 0; s[n] != '\0'; n++) {
-		char c = s[n];
-
-		if (n >= AUTH_USER_MAX)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' ||
-		    c == '-'))
-			return false;
-	}
-	return n > 0;
-}
-
 static bool
 auth_is_configured_user(const struct http_exchange *x, const char *user)
 {
@@ -209,7 +189,7 @@ auth_lookup(struct http_exchange *x, const char *user, const char **stored,
 		*stored = h != NULL && h[0] != '\0' ? h : NULL;
 		return AUTH_OK;
 	}
-	if (!auth_user_name_valid(user))
+	if (!db_user_name_valid(user))
 		return AUTH_OK;   /* cannot be in the table: unknown */
 	switch (db_user_get(x->w->db, user, x->arena, &u, e)) {
 	case DB_OK:
