@@ -8,6 +8,20 @@
 #ifndef INGEN_CLI_H
 #define INGEN_CLI_H
 
+struct config;
+struct config_overrides;
+
+/*
+ * Load the configuration from every source (main.c): every problem is
+ * printed to stderr as "ingen: <problem>", warnings as "ingen: warning: ...".
+ * Returns NULL when there was a problem (exit with 2).  The caller frees
+ * the config with config_free.
+ */
+struct config *cli_config_load(const struct config_overrides *ov);
+
+/* Same, with only a configuration file given (NULL = the usual search). */
+struct config *cli_config_load_file(const char *config_file);
+
 /* ingen db migrate|status|init-local|start-local|stop-local ... (cli_db.c) */
 int cli_db_main(int argc, char **argv);
 

@@ -65,25 +65,6 @@ struct cli_db_opts {
 };
 
 /* Load the configuration only when a default is needed from it. */
-static struct config *
-cli_db_config(const struct cli_db_opts *o)
-{
-	struct config_overrides ov;
-	struct config_problems probs = { NULL, 0 };
-	struct config *cfg;
-	size_t i;
-
-	memset(&ov, 0, sizeof(ov));
-	ov.config_file = o->config_file;
-	ov.port = -1;
-	ov.workers = -1;
-	cfg = config_load(&ov, NULL, NULL, &probs);
-	for (i = 0; i < probs.n; i++)
-		fprintf(stderr, "ingen: %s\n", probs.lines[i]);
-	config_problems_free(&probs);
-	return cfg;
-}
-
 /* The directory of the local cluster: the argument, else the default. */
 static char *
 cli_db_dir(const struct cli_db_opts *o)
@@ -94,7 +75,7 @@ cli_db_dir(const struct cli_db_opts *o)
 
 	if (o->dir != NULL)
 		return xstrdup(o->dir);
-	cfg = cli_db_config(o);
+	cfg = cli_config_load_file(o->config_file);
 	if (cfg == NULL)
 		return NULL;
 	err_clear(&e);
@@ -118,7 +99,7 @@ cli_db_target(const struct cli_db_opts *o, int *connect_timeout,
 		*source = "--database-url";
 		return xstrdup(o->database_url);
 	}
-	cfg = cli_db_config(o);
+	cfg = cli_config_load_file(o->config_file);
 	if (cfg == NULL)
 		return NULL;
 	if (cfg->chat_history.connect_timeout > 0)

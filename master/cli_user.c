@@ -61,23 +61,6 @@ static const char cli_user_usage[] =
 "Exit codes: 0 ok, 1 failure (no such user, user exists, database error),\n"
 "2 usage or configuration.\n";
 
-static struct config *
-cli_user_config(const char *config_file)
-{
-	struct config_overrides ov = CONFIG_OVERRIDES_INIT;
-	struct config_problems probs;
-	struct config *cfg;
-	size_t i;
-
-	memset(&probs, 0, sizeof(probs));
-	ov.config_file = config_file;
-	cfg = config_load(&ov, NULL, NULL, &probs);
-	for (i = 0; i < probs.n; i++)
-		fprintf(stderr, "ingen: %s\n", probs.lines[i]);
-	config_problems_free(&probs);
-	return cfg;
-}
-
 /* Read one line of at most CLI_USER_PASSWORD_MAX bytes into buf (the
  * newline removed).  Returns its length, or -1 at EOF or when too long. */
 static ssize_t
@@ -319,7 +302,7 @@ cli_user_main(int argc, char **argv)
 		    cmd, DB_USER_NAME_MAX, name, DB_USER_NAME_MAX);
 		return CLI_USER_EXIT_USAGE;
 	}
-	if ((cfg = cli_user_config(config_file)) == NULL)
+	if ((cfg = cli_config_load_file(config_file)) == NULL)
 		return CLI_USER_EXIT_USAGE;
 	rc = cli_user_run(cmd, name, cfg);
 	config_free(cfg);

@@ -1,7 +1,7 @@
 # master/local.mk -- the `ingen` program (master, command line), included by Makefile.am.
 bin_PROGRAMS += ingen
 ingen_SOURCES = \
-	master/main.c master/cli.h \
+	master/main.c master/cli.h master/cli_config.c \
 	master/master.c master/master.h \
 	master/listen.c master/listen.h \
 	master/notify.c master/notify.h

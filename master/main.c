@@ -122,24 +122,6 @@ main_parse_server_options(int argc, char **argv, struct config_overrides *ov)
 	return 0;
 }
 
-/* Load every source; print every problem, one line each. */
-static struct config *
-main_load_config(const struct config_overrides *ov)
-{
-	struct config_problems probs;
-	struct config *cfg;
-	size_t i;
-
-	memset(&probs, 0, sizeof(probs));
-	cfg = config_load(ov, NULL, NULL, &probs);
-	for (i = 0; i < probs.n; i++)
-		fprintf(stderr, "ingen: %s\n", probs.lines[i]);
-	for (i = 0; i < probs.n_warnings; i++)
-		fprintf(stderr, "ingen: warning: %s\n", probs.warnings[i]);
-	config_problems_free(&probs);
-	return cfg;
-}
-
 static int
 main_configure_logging(const struct config *cfg)
 {
@@ -225,7 +207,7 @@ main_serve(int argc, char **argv)
 
 	if (main_parse_server_options(argc, argv, &ov) != 0)
 		return PROC_EXIT_CONFIG;
-	if ((cfg = main_load_config(&ov)) == NULL)
+	if ((cfg = cli_config_load(&ov)) == NULL)
 		return PROC_EXIT_CONFIG;
 	if (main_configure_logging(cfg) != 0) {
 		config_free(cfg);
@@ -246,7 +228,7 @@ main_validate(int argc, char **argv)
 
 	if (main_parse_server_options(argc, argv, &ov) != 0)
 		return PROC_EXIT_CONFIG;
-	if ((cfg = main_load_config(&ov)) == NULL)
+	if ((cfg = cli_config_load(&ov)) == NULL)
 		return PROC_EXIT_CONFIG;
 	printf("configuration is valid\n");
 	if (cfg->source_file != NULL)

@@ -154,7 +154,7 @@ TESTS += tests/unit/test_config tests/unit/test_config_doc
 # tests/db_probe drives lib/db.c for the e2e tests, which run against a private
 # cluster made by `ingen db init-local` (tests/e2e/lib/pgcluster.py)
 check_PROGRAMS += tests/db_probe
-tests_db_probe_SOURCES = tests/db_probe.c master/cli_db.c master/cli.h
+tests_db_probe_SOURCES = tests/db_probe.c master/cli_db.c master/cli_config.c master/cli.h
 tests_db_probe_LDADD = $(INGEN_LIBS)
 TESTS += tests/e2e/test_db_migrate.py tests/e2e/test_db_roles.py \
 	tests/e2e/test_db_layer.py tests/e2e/test_db_outage.py \
