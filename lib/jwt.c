@@ -251,9 +251,20 @@ jwt_verify(const struct keys *ring, const char *token, size_t len,
 		err_set(e, 401, "invalid token: typ is not JWT");
 		goto out;
 	}
-	if (jwt_string_claim(header, "kid", claims.kid, sizeof(claims.kid), 1, e) < 0)
+	/*
+	 * A token without a kid (as PyJWT and the Python product issue them
+	 * with the shared secret) is checked against the current signing key
+	 * only; a kid that is present must name a key of the ring.  Neither
+	 * case touches the file system or the network.
+	 */
+	if (jwt_string_claim(header, "kid", claims.kid, sizeof(claims.kid), 0, e) < 0)
 		goto out;
-	key = keys_find(ring, claims.kid, strlen(claims.kid), now);
+	if (cJSON_GetObjectItemCaseSensitive(header, "kid") == NULL)
+		key = keys_current(ring);
+	else if (claims.kid[0] == '\0')
+		key = NULL;
+	else
+		key = keys_find(ring, claims.kid, strlen(claims.kid), now);
 	if (key == NULL) {
 		err_set(e, 401, "invalid token: unknown or retired key id");
 		goto out;

@@ -56,7 +56,8 @@ int jwt_issue(const struct keys *ring, const char *sub, const char *type,
  * `expected_type` is not NULL, that its type claim equals it.  Every rule:
  * 1..JWT_TOKEN_MAX bytes; exactly three segments; strict base64url without
  * padding; a header that is a JSON object with alg exactly "HS256", a kid the
- * ring knows and has not retired, typ absent or "JWT", no jku, jwk, x5u, x5c,
+ * ring knows and has not retired (no kid at all: the current key, for tokens
+ * minted with the shared secret by other issuers), typ absent or "JWT", no jku, jwk, x5u, x5c,
  * x5t, x5t#S256 or crit member, no duplicate member; an HMAC-SHA256 signature
  * of exactly 32 bytes that matches (compared in constant time); a payload
  * that is a JSON object without duplicate members whose exp and iat are

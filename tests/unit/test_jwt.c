@@ -251,8 +251,12 @@ test_key_headers(void)
 	}
 	ok(rejected(craft("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"nope\"}", good_payload, secret1)),
 	    "unknown kid is rejected");
-	ok(rejected(craft("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", good_payload, secret1)),
-	    "missing kid is rejected");
+	ok(accepted(craft("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", good_payload, secret1)),
+	    "no kid (a PyJWT token with the shared secret): the current key verifies it");
+	ok(rejected(craft("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", good_payload, secret2)),
+	    "no kid signed with another secret is rejected");
+	ok(rejected(craft("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"\"}", good_payload, secret1)),
+	    "an empty kid is rejected");
 	ok(rejected(craft("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":1}", good_payload, secret1)),
 	    "numeric kid is rejected");
 	ok(rejected(craft("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"../../etc/passwd\"}", good_payload, secret1)),
