@@ -13,7 +13,7 @@
 # services it had to start (stopped with the rig's own stop scripts).  Never
 # stops a rig service it did not start, never kills by name, never listens
 # anywhere but 127.0.0.1.  Every wrk or pgbench run lasts <= 20 s; the default
-# run takes about 4 minutes.
+# run takes 4-5 minutes (a few runs disturbed by other work are repeated).
 #
 # Prints RESULT lines (load.sh's for the chat loads, kind=turn for pgbench
 # running bench/turn.sql, label=db-limit for the rig's pg/limit.sh), a row

@@ -8,7 +8,7 @@ bench: ingen$(EXEEXT)
 
 # `make bench-chat`: POST /api/v1/chat with its writes against pgbench running
 # the same writes (bench/turn.sql), on the load rig of ../shared/bench
-EXTRA_DIST += bench/chat.sh bench/turn.sql bench/hostmon.py
+EXTRA_DIST += bench/chat.sh bench/turn.sql bench/turn-cte.sql bench/hostmon.py
 bench-chat: ingen$(EXEEXT)
 	INGEN=$(abs_top_builddir)/ingen$(EXEEXT) bash $(srcdir)/bench/chat.sh
 .PHONY: bench-chat
