@@ -37,7 +37,8 @@
 #define SIM_READ_CHUNK        16384
 #define SIM_MAX_BODY          (32 * 1024 * 1024)
 #define SIM_IDLE_TIMEOUT_MS   120000
-#define SIM_MAX_CONNECTIONS   512
+#define SIM_MAX_CONNECTIONS   8192  /* enough for servers holding thousands in flight */
+#define SIM_THREAD_STACK      (256 * 1024)
 #define SIM_ACCEPT_POLL_MS    200
 
 static volatile sig_atomic_t sim_stop;
@@ -725,7 +726,7 @@ sim_listen(const char *host, int port, int *actual_port, struct err *e)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, 128) == 0)
+		    listen(fd, 4096) == 0)
 			break;
 		close(fd);
 		fd = -1;
@@ -914,6 +915,7 @@ main(int argc, char **argv)
 		c->sim = &s;
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&attr, SIM_THREAD_STACK);
 		if (pthread_create(&tid, &attr, sim_conn_thread, c) != 0) {
 			close(cfd);
 			free(c);
