@@ -1,15 +1,18 @@
 -- bench/turn-cte.sql -- a what-if, NOT what the server does: the same rows as
 -- bench/turn.sql (one usage row, a new thread, 2 messages, a memory summary,
--- the usage link), but db_save_turn's transaction written as ONE statement
--- (2 round trips and 2 commits per turn instead of 9 and 2).
+-- the usage link), with db_save_turn's transaction written as ONE plain
+-- statement of data-modifying CTEs instead of the server's call of
+-- ingenious_save_turn() (both: 2 round trips and 2 commits per turn; before
+-- sql/004_save_turn.sql the server made 9 round trips).
 --
 -- Owns: nothing but this script.  Run it like turn.sql (same -D variables):
 --   pgbench -n -M prepared -f bench/turn-cte.sql -D prompt=... ... ingenious_c
--- It measures what the database would do if lib/db.c wrote a turn this way
--- (bench/README.md, "Where the server's time goes").  The thread upsert both
--- creates a new thread and locks and advances an existing one; its WHERE makes
--- a thread of another owner return no row, so nothing else is written (the
--- server would answer 404, as DB_NOT_OWNER does today).
+-- It measures what the database would do without the function's overhead
+-- (bench/README.md).  The thread upsert both creates a new thread and locks
+-- and advances an existing one; its WHERE makes a thread of another owner
+-- return no row, so nothing else is written.  It has no idempotency key:
+-- a key that must be rolled back when the thread turns out to be foreign is
+-- what the server's function raises an error for.
 
 \set t1 random(0, 4611686018427387903)
 \set t2 random(0, 4611686018427387903)

@@ -59,11 +59,7 @@ enum db_stmt {
 	DB_STMT_IDEM_CLAIM,
 	DB_STMT_IDEM_RELEASE,
 	DB_STMT_IDEM_EXPIRE,
-	DB_STMT_THREAD_INSERT,
-	DB_STMT_THREAD_ADVANCE,
-	DB_STMT_MESSAGE_INSERT,
-	DB_STMT_SUMMARY_INSERT,
-	DB_STMT_USAGE_LINK,
+	DB_STMT_SAVE_TURN,
 	DB_STMT_USAGE_INSERT,
 	DB_STMT_THREAD_MESSAGES,
 	DB_STMT_FEEDBACK_FIND,
@@ -84,11 +80,6 @@ struct db_stmt_def {
 
 static const struct db_stmt_def db_stmts[DB_STMT_COUNT] = {
 	[DB_STMT_PING] = { "ing_ping", 0, "SELECT 1" },
-	[DB_STMT_IDEM_INSERT] = { "ing_idem_insert", 7,
-	    "INSERT INTO idempotency_keys"
-	    " (owner, key, request_hash, status, response, thread_id, message_id)"
-	    " VALUES ($1, $2, $3, $4::smallint, $5, $6, $7::uuid)"
-	    " ON CONFLICT (owner, key) DO NOTHING" },
 	[DB_STMT_IDEM_GET] = { "ing_idem_get", 2,
 	    "SELECT status, response, request_hash, thread_id, message_id"
 	    " FROM idempotency_keys WHERE owner = $1 AND key = $2" },
@@ -104,27 +95,15 @@ static const struct db_stmt_def db_stmts[DB_STMT_COUNT] = {
 	    "DELETE FROM idempotency_keys"
 	    " WHERE owner = $1 AND key = $2 AND status = 102"
 	    " AND created_at < now() - $3::integer * interval '1 millisecond'" },
-	[DB_STMT_THREAD_INSERT] = { "ing_thread_insert", 3,
-	    "INSERT INTO threads (id, owner, flow) VALUES ($1, $2, $3)"
-	    " ON CONFLICT (id) DO NOTHING" },
-	/* The row lock taken here orders concurrent turns of one thread; the
-	 * timestamp never goes backwards, so created_at follows seq. */
-	[DB_STMT_THREAD_ADVANCE] = { "ing_thread_advance", 2,
-	    "UPDATE threads SET last_seq = last_seq + $2::integer,"
-	    " updated_at = greatest(updated_at, now())"
-	    " WHERE id = $1 RETURNING owner, last_seq, updated_at" },
-	[DB_STMT_MESSAGE_INSERT] = { "ing_message_insert", 12,
-	    "INSERT INTO messages (id, thread_id, seq, user_id, role, agent_name,"
-	    " content, tool_calls, tool_call_id, tool_call_function,"
-	    " content_filter_results, created_at)"
-	    " VALUES ($1::uuid, $2, $3::integer, $4, $5, $6, $7, $8::jsonb, $9,"
-	    " $10::jsonb, $11::jsonb, $12::timestamptz)" },
-	[DB_STMT_SUMMARY_INSERT] = { "ing_summary_insert", 5,
-	    "INSERT INTO memory_summaries (thread_id, message_id, user_id, content,"
-	    " created_at) VALUES ($1, $2::uuid, $3, $4, $5::timestamptz)" },
-	[DB_STMT_USAGE_LINK] = { "ing_usage_link", 3,
-	    "UPDATE llm_usage SET message_id = $1::uuid, thread_id = $2"
-	    " WHERE id = ANY ($3::bigint[]) AND message_id IS NULL" },
+	/* The whole turn, one statement in its own implicit transaction
+	 * (sql/004_save_turn.sql): its result arrives after the commit. */
+	[DB_STMT_SAVE_TURN] = { "ing_save_turn", 21,
+	    "SELECT outcome, first_seq, new_thread, replay_status, replay_response,"
+	    " replay_request_hash, replay_thread_id, replay_message_id"
+	    " FROM ingenious_save_turn($1, $2, $3::boolean, $4, $5, $6::uuid[],"
+	    " $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[],"
+	    " $12::jsonb[], $13::jsonb[], $14::uuid, $15, $16::bigint[], $17, $18,"
+	    " $19::smallint, $20, $21)" },
 	[DB_STMT_USAGE_INSERT] = { "ing_usage_insert", 13,
 	    "INSERT INTO llm_usage (request_id, user_id, thread_id, flow,"
 	    " agent_name, model, deployment, prompt_tokens, completion_tokens,"
@@ -624,17 +603,24 @@ db_fail(struct db_call *call, PGresult *res, const char *what, struct err *e)
 		err_set(e, 500, "database error");
 }
 
-/* Run prepared statement `st`; returns its result (the caller PQclears) or
- * NULL with `e` set. */
+/*
+ * Run prepared statement `st`; returns its result (the caller PQclears) or
+ * NULL with `e` set.  A failure with SQLSTATE `quiet` (NULL: none) is an
+ * outcome the caller handles rather than an error: it is not logged, `e` is
+ * left alone, and *hit is set.
+ */
 static PGresult *
-db_exec(struct db_call *call, enum db_stmt st, const char *const *values,
-    struct err *e)
+db_exec_quiet(struct db_call *call, enum db_stmt st, const char *const *values,
+    const char *quiet, bool *hit, struct err *e)
 {
 	const struct db_stmt_def *d = &db_stmts[st];
 	PGconn *pg = call->c->pg;
 	PGresult *res;
 	ExecStatusType s;
+	const char *state;
 
+	if (hit != NULL)
+		*hit = false;
 	if (!call->c->prepared[st]) {
 		res = PQprepare(pg, d->name, d->sql, d->nparams, NULL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -649,7 +635,16 @@ db_exec(struct db_call *call, enum db_stmt st, const char *const *values,
 	res = PQexecPrepared(pg, d->name, d->nparams, values, NULL, NULL, 0);
 	s = PQresultStatus(res);
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-		db_fail(call, res, "run a statement", e);
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (quiet != NULL && state != NULL && strcmp(state, quiet) == 0 &&
+		    PQstatus(pg) == CONNECTION_OK) {
+			snprintf(call->sqlstate, sizeof(call->sqlstate), "%s", state);
+			call->round_trips++;
+			if (hit != NULL)
+				*hit = true;
+		} else {
+			db_fail(call, res, "run a statement", e);
+		}
 		PQclear(res);
 		return NULL;
 	}
@@ -657,27 +652,11 @@ db_exec(struct db_call *call, enum db_stmt st, const char *const *values,
 	return res;
 }
 
-/* BEGIN, COMMIT or ROLLBACK. */
-static int
-db_simple(struct db_call *call, const char *sql, struct err *e)
+static PGresult *
+db_exec(struct db_call *call, enum db_stmt st, const char *const *values,
+    struct err *e)
 {
-	PGresult *res = PQexec(call->c->pg, sql);
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		db_fail(call, res, strcmp(sql, "COMMIT") == 0 ? "commit" :
-		    strcmp(sql, "BEGIN") == 0 ? "start a transaction" : "roll back", e);
-		PQclear(res);
-		return -1;
-	}
-	/* COMMIT of a failed transaction reports success with tag ROLLBACK */
-	if (strcmp(sql, "COMMIT") == 0 && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-		PQclear(res);
-		log_error(call->action, "could not commit: the transaction was rolled back");
-		return err_set(e, 500, "database error");
-	}
-	PQclear(res);
-	call->round_trips++;
-	return 0;
+	return db_exec_quiet(call, st, values, NULL, NULL, e);
 }
 
 /* Acquire, work, release; retry once when the first round trip found a
@@ -810,13 +789,32 @@ db_bool(PGresult *res, int row, int col)
 /* Turns                                                               */
 /* ------------------------------------------------------------------ */
 
+/*
+ * A turn is ONE statement, the call of ingenious_save_turn()
+ * (sql/004_save_turn.sql), sent outside any explicit transaction: the
+ * statement's implicit transaction is the turn's, so every row of it
+ * commits together or none does, and PQexecPrepared returns only after the
+ * server has committed it (the ReadyForQuery that follows the commit), so
+ * the 2xx still goes out after COMMIT.  The function does what nine round
+ * trips did before (BEGIN, claim and key, thread insert, thread lock and
+ * seq allocation, one insert per message, summary, usage link, COMMIT), in
+ * the same order and under the same row lock.  Its outcomes: saved;
+ * replayed (the key was there: nothing written, the stored reply returned,
+ * read with a snapshot taken after the wait for its holder); replay_missing
+ * (the key row vanished: read it once more in a new transaction); SQLSTATE
+ * DB_SQLSTATE_NOT_OWNER (raised, so the whole turn is rolled back).
+ */
+#define DB_SQLSTATE_NOT_OWNER "IG404"
+
 struct db_turn_job {
 	const struct db_turn *t;
 	struct arena *a;
 	struct db_turn_result *out;
 	const char *thread_id;
 	const char **ids;
-	const char *usage_array;       /* "{1,2}" or NULL */
+	const char *reply_id;
+	const char *values[21];        /* the parameters of DB_STMT_SAVE_TURN */
+	char reply_status[16];
 };
 
 static enum db_status
@@ -841,153 +839,112 @@ db_replay_fetch(struct db_call *call, const char *owner, const char *key,
 	return DB_OK;
 }
 
+/*
+ * A one-dimensional array literal of the n strings of v, for a text[],
+ * uuid[] or jsonb[] parameter: every element double-quoted with " and \
+ * escaped, so any text survives (commas, braces, blanks, quotes), and a NULL
+ * pointer as NULL.  Lives in `a`.
+ */
+static const char *
+db_array_literal(struct arena *a, const char *const *v, size_t n)
+{
+	const char *q;
+	size_t i, len = 2;
+	char *s, *w;
+
+	for (i = 0; i < n; i++) {
+		len += 1;                       /* the comma */
+		if (v[i] == NULL) {
+			len += 4;
+			continue;
+		}
+		len += 2;
+		for (q = v[i]; *q != '\0'; q++)
+			len += (*q == '"' || *q == '\\') ? 2 : 1;
+	}
+	s = w = arena_alloc(a, len + 1);
+	*w++ = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*w++ = ',';
+		if (v[i] == NULL) {
+			memcpy(w, "NULL", 4);
+			w += 4;
+			continue;
+		}
+		*w++ = '"';
+		for (q = v[i]; *q != '\0'; q++) {
+			if (*q == '"' || *q == '\\')
+				*w++ = '\\';
+			*w++ = *q;
+		}
+		*w++ = '"';
+	}
+	*w++ = '}';
+	*w = '\0';
+	return s;
+}
+
 static enum db_status
 db_turn_work(struct db_call *call, void *arg, struct err *e)
 {
 	struct db_turn_job *j = arg;
 	const struct db_turn *t = j->t;
-	const struct db_message *m;
 	struct db_idempotent idem;
 	PGresult *res;
-	char status[16], nbuf[16], seqbuf[16];
-	const char *owner, *ts, *reply;
-	bool new_thread;
-	int last, first;
-	size_t i;
+	const char *outcome;
+	bool not_owner;
 	enum db_status rc;
 
-	reply = j->ids[t->reply_index];
-	if (db_simple(call, "BEGIN", e) < 0)
-		return DB_ERROR;
-
-	if (t->idempotency_key != NULL) {
-		/* First, so a concurrent turn with the same key waits here
-		 * for ours to commit and then finds it. */
-		const char *v[7] = { t->owner, t->idempotency_key, t->request_hash,
-		    status, t->reply_body, j->thread_id, reply };
-
-		if (t->idempotency_claim != NULL) {
-			/* our claim gives way to the reply, in this transaction */
-			const char *c[3] = { t->owner, t->idempotency_key,
-			    t->idempotency_claim };
-
-			res = db_exec(call, DB_STMT_IDEM_RELEASE, c, e);
-			if (res == NULL)
-				return DB_ERROR;
-			PQclear(res);
-		}
-		snprintf(status, sizeof(status), "%d", t->reply_status);
-		res = db_exec(call, DB_STMT_IDEM_INSERT, v, e);
-		if (res == NULL)
-			return DB_ERROR;
-		if (strcmp(PQcmdTuples(res), "1") != 0) {
-			PQclear(res);
-			if (db_simple(call, "ROLLBACK", e) < 0)
-				return DB_ERROR;
-			memset(&idem, 0, sizeof(idem));
-			rc = db_replay_fetch(call, t->owner, t->idempotency_key, j->a,
-			    &idem, e);
-			if (rc == DB_ERROR)
-				return DB_ERROR;
-			if (rc == DB_NOT_FOUND) {
-				/* purged between the two statements: a retry will do */
-				return err_set(e, 503, "database busy"), DB_ERROR;
-			}
-			j->out->replay_status = idem.status;
-			j->out->replay_body = idem.body;
-			j->out->replay_request_hash = idem.request_hash;
-			j->out->thread_id = idem.thread_id;
-			j->out->reply_id = idem.message_id;
-			return DB_REPLAYED;
-		}
+	res = db_exec_quiet(call, DB_STMT_SAVE_TURN, j->values,
+	    DB_SQLSTATE_NOT_OWNER, &not_owner, e);
+	if (res == NULL)
+		return not_owner ? DB_NOT_OWNER : DB_ERROR;
+	if (PQntuples(res) != 1 || PQnfields(res) != 8 || PQgetisnull(res, 0, 0) ||
+	    PQtransactionStatus(call->c->pg) != PQTRANS_IDLE) {
 		PQclear(res);
+		log_error(call->action, "could not save the turn: unexpected reply "
+		    "of ingenious_save_turn");
+		return err_set(e, 500, "database error"), DB_ERROR;
 	}
-
-	{
-		const char *v[3] = { j->thread_id, t->owner, t->flow };
-
-		res = db_exec(call, DB_STMT_THREAD_INSERT, v, e);
-		if (res == NULL)
-			return DB_ERROR;
-		new_thread = strcmp(PQcmdTuples(res), "1") == 0;
+	outcome = PQgetvalue(res, 0, 0);
+	if (strcmp(outcome, "saved") == 0) {
+		j->out->thread_id = j->thread_id;
+		j->out->message_ids = j->ids;
+		j->out->n_message_ids = t->n_messages;
+		j->out->reply_id = j->reply_id;
+		j->out->first_seq = atoi(PQgetvalue(res, 0, 1));
+		j->out->new_thread = PQgetvalue(res, 0, 2)[0] == 't';
 		PQclear(res);
+		return DB_OK;
 	}
-	{
-		const char *v[2] = { j->thread_id, nbuf };
-
-		snprintf(nbuf, sizeof(nbuf), "%zu", t->n_messages);
-		res = db_exec(call, DB_STMT_THREAD_ADVANCE, v, e);
-		if (res == NULL)
+	memset(&idem, 0, sizeof(idem));
+	if (strcmp(outcome, "replayed") == 0) {
+		idem.status = atoi(PQgetvalue(res, 0, 3));
+		idem.body = db_val(res, 0, 4, j->a);
+		idem.request_hash = db_val(res, 0, 5, j->a);
+		idem.thread_id = db_val(res, 0, 6, j->a);
+		idem.message_id = db_val(res, 0, 7, j->a);
+		PQclear(res);
+	} else {
+		/* replay_missing: purged after the conflict, or not yet
+		 * visible; a look in a new transaction decides */
+		PQclear(res);
+		rc = db_replay_fetch(call, t->owner, t->idempotency_key, j->a,
+		    &idem, e);
+		if (rc == DB_ERROR)
 			return DB_ERROR;
-		if (PQntuples(res) != 1) {
-			PQclear(res);
-			log_error(call->action, "could not lock the thread: row vanished");
+		if (rc == DB_NOT_FOUND) {
+			/* purged between the two statements: a retry will do */
 			return err_set(e, 503, "database busy"), DB_ERROR;
 		}
-		owner = db_val(res, 0, 0, j->a);
-		last = atoi(PQgetvalue(res, 0, 1));
-		ts = db_val(res, 0, 2, j->a);
-		PQclear(res);
 	}
-	if (t->enforce_owner && strcmp(owner, t->owner) != 0) {
-		if (db_simple(call, "ROLLBACK", e) < 0)
-			return DB_ERROR;
-		return DB_NOT_OWNER;
-	}
-
-	first = last - (int)t->n_messages + 1;
-	for (i = 0; i < t->n_messages; i++) {
-		const char *v[12];
-
-		m = &t->messages[i];
-		snprintf(seqbuf, sizeof(seqbuf), "%d", first + (int)i);
-		v[0] = j->ids[i];
-		v[1] = j->thread_id;
-		v[2] = seqbuf;
-		v[3] = t->user_id;
-		v[4] = m->role;
-		v[5] = m->agent_name;
-		v[6] = m->content != NULL ? m->content : "";
-		v[7] = m->tool_calls;
-		v[8] = m->tool_call_id;
-		v[9] = m->tool_call_function;
-		v[10] = m->content_filter_results;
-		v[11] = ts;
-		res = db_exec(call, DB_STMT_MESSAGE_INSERT, v, e);
-		if (res == NULL)
-			return DB_ERROR;
-		PQclear(res);
-	}
-
-	if (t->memory_summary != NULL && t->memory_summary[0] != '\0') {
-		const char *v[5] = { j->thread_id, reply, t->user_id,
-		    t->memory_summary, ts };
-
-		res = db_exec(call, DB_STMT_SUMMARY_INSERT, v, e);
-		if (res == NULL)
-			return DB_ERROR;
-		PQclear(res);
-	}
-
-	if (j->usage_array != NULL) {
-		const char *v[3] = { reply, j->thread_id, j->usage_array };
-
-		res = db_exec(call, DB_STMT_USAGE_LINK, v, e);
-		if (res == NULL)
-			return DB_ERROR;
-		PQclear(res);
-	}
-
-	if (db_simple(call, "COMMIT", e) < 0)
-		return DB_ERROR;
-
-	j->out->thread_id = j->thread_id;
-	j->out->message_ids = j->ids;
-	j->out->n_message_ids = t->n_messages;
-	j->out->reply_id = reply;
-	j->out->first_seq = first;
-	j->out->new_thread = new_thread;
-	return DB_OK;
+	j->out->replay_status = idem.status;
+	j->out->replay_body = idem.body;
+	j->out->replay_request_hash = idem.request_hash;
+	j->out->thread_id = idem.thread_id;
+	j->out->reply_id = idem.message_id;
+	return DB_REPLAYED;
 }
 
 enum db_status
@@ -995,7 +952,10 @@ db_save_turn(struct db_pool *p, const struct db_turn *t, struct arena *a,
     struct db_turn_result *out, struct err *e)
 {
 	struct db_turn_job j;
+	const struct db_message *m;
+	const char *col[8][DB_TURN_MAX_MESSAGES];
 	char uuid[DB_UUID_LEN];
+	const char **v;
 	size_t i, len, cap;
 	char *s;
 
@@ -1034,6 +994,10 @@ db_save_turn(struct db_pool *p, const struct db_turn *t, struct arena *a,
 			    "id is not a uuid", i), DB_ERROR;
 	}
 
+	/* Every id is fixed here, before the first attempt: if db_run retries
+	 * on a fresh connection after the first one broke, a turn that did
+	 * commit cannot be written twice (messages.id is the primary key; with
+	 * a key, the retry replays it). */
 	memset(&j, 0, sizeof(j));
 	j.t = t;
 	j.a = a;
@@ -1046,13 +1010,37 @@ db_save_turn(struct db_pool *p, const struct db_turn *t, struct arena *a,
 	}
 	j.ids = arena_alloc(a, t->n_messages * sizeof(*j.ids));
 	for (i = 0; i < t->n_messages; i++) {
-		if (t->messages[i].id != NULL) {
-			j.ids[i] = t->messages[i].id;
+		m = &t->messages[i];
+		if (m->id != NULL) {
+			j.ids[i] = m->id;
 		} else {
 			db_new_uuid(uuid);
 			j.ids[i] = arena_strdup(a, uuid);
 		}
+		/* the columns of messages, one array each, in thread order */
+		col[0][i] = j.ids[i];
+		col[1][i] = m->role;
+		col[2][i] = m->agent_name;
+		col[3][i] = m->content != NULL ? m->content : "";
+		col[4][i] = m->tool_calls;
+		col[5][i] = m->tool_call_id;
+		col[6][i] = m->tool_call_function;
+		col[7][i] = m->content_filter_results;
 	}
+	j.reply_id = j.ids[t->reply_index];
+
+	v = j.values;
+	v[0] = j.thread_id;
+	v[1] = t->owner;
+	v[2] = t->enforce_owner ? "true" : "false";
+	v[3] = t->flow;
+	v[4] = t->user_id;
+	for (i = 0; i < 8; i++)
+		v[5 + i] = db_array_literal(a, col[i], t->n_messages);
+	v[13] = j.reply_id;
+	v[14] = t->memory_summary != NULL && t->memory_summary[0] != '\0' ?
+	    t->memory_summary : NULL;
+	v[15] = NULL;
 	if (t->n_usage_ids > 0) {
 		/* "{1,2,3}": 21 characters per id at most */
 		cap = t->n_usage_ids * 21 + 3;
@@ -1064,8 +1052,14 @@ db_save_turn(struct db_pool *p, const struct db_turn *t, struct arena *a,
 			    i > 0 ? "," : "", t->usage_ids[i]);
 		s[len++] = '}';
 		s[len] = '\0';
-		j.usage_array = s;
+		v[15] = s;
 	}
+	v[16] = t->idempotency_key;
+	v[17] = t->idempotency_key != NULL ? t->request_hash : NULL;
+	snprintf(j.reply_status, sizeof(j.reply_status), "%d", t->reply_status);
+	v[18] = t->idempotency_key != NULL ? j.reply_status : NULL;
+	v[19] = t->idempotency_key != NULL ? t->reply_body : NULL;
+	v[20] = t->idempotency_claim;
 	return db_run(p, "while saving a chat turn", db_turn_work, &j, e);
 }
 

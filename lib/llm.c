@@ -4,7 +4,8 @@
  * retries with deadlines, and the mapping of upstream failures to client
  * statuses (RELIABILITY U1-U3).
  *
- * It owns a worker's curl share and token cache.  It never logs a secret, a
+ * It owns a worker's curl share and token cache, and the easy handle each
+ * calling thread keeps between its calls.  It never logs a secret, a
  * prompt or a reply (those stay at debug level and even then only sizes),
  * never retries a 400, and never waits past the caller's deadline.  JSON in
  * and out is the business of llm_reply.c.
@@ -95,6 +96,11 @@ struct llm_attempt {
 static pthread_once_t llm_once = PTHREAD_ONCE_INIT;
 static _Thread_local uint64_t llm_rng;
 
+/* The calling thread's idle easy handle (see llm_easy_take). */
+static pthread_once_t llm_easy_once = PTHREAD_ONCE_INIT;
+static pthread_key_t llm_easy_key;
+static bool llm_easy_key_ok;
+
 int64_t
 llm_clock_ms(void)
 {
@@ -123,6 +129,66 @@ void
 llm_global_init(void)
 {
 	pthread_once(&llm_once, llm_global_init_once);
+}
+
+/*
+ * One curl easy handle per thread that calls llm_chat (the flow threads),
+ * kept between calls.  Creating a handle for every call cost a wake-up
+ * socketpair, its fcntl()s and close()s, and the handle's internal multi
+ * handle each time (~5 % of a worker's CPU at 0 ms upstream latency); a
+ * kept handle keeps those.  Between calls the handle is idle: reset (no
+ * option, callback pointer or header list of the last call survives) and
+ * detached from the client's share, so it never outlives a share it is
+ * attached to (llm_client_destroy stays free to clean the share up) and
+ * the next call, of whichever client, attaches its own share again
+ * (easy_common).  Connections, DNS and TLS sessions live in the share, as
+ * before, not in the handle.  The handle is freed when its thread exits
+ * (the key's destructor); a thread that never exits (a process's main
+ * thread) keeps it until the process ends.  No process that forks calls
+ * llm_chat before it (the master never touches libcurl; workers make their
+ * handles after the fork).  A call takes the handle out of
+ * the slot while it runs, so a nested call (from a callback) would simply
+ * use a handle of its own.
+ */
+static void
+llm_easy_free(void *easy)
+{
+	curl_easy_cleanup(easy);
+}
+
+static void
+llm_easy_key_init(void)
+{
+	llm_easy_key_ok = pthread_key_create(&llm_easy_key, llm_easy_free) == 0;
+}
+
+/* A handle for one call: the thread's kept one, else a new one (NULL when
+ * curl cannot make one). */
+static CURL *
+llm_easy_take(void)
+{
+	CURL *easy;
+
+	pthread_once(&llm_easy_once, llm_easy_key_init);
+	if (llm_easy_key_ok) {
+		easy = pthread_getspecific(llm_easy_key);
+		if (easy != NULL) {
+			pthread_setspecific(llm_easy_key, NULL);
+			return easy;
+		}
+	}
+	return curl_easy_init();
+}
+
+/* Back into the thread's slot, idle; freed if the slot is taken. */
+static void
+llm_easy_give_back(CURL *easy)
+{
+	curl_easy_reset(easy);
+	curl_easy_setopt(easy, CURLOPT_SHARE, NULL);
+	if (!llm_easy_key_ok || pthread_getspecific(llm_easy_key) != NULL ||
+	    pthread_setspecific(llm_easy_key, easy) != 0)
+		curl_easy_cleanup(easy);
 }
 
 /* xorshift64*, seeded per thread: jitter only, not a secret. */
@@ -561,10 +627,12 @@ form_add(CURL *easy, struct buf *form, const char *name, const char *value)
  * Resolve how `m` authenticates with a bearer token and return that token
  * (a heap copy the caller wipes and frees), fetching it when the cache has
  * none or it is due for refresh.  The slot's lock is held during a fetch.
+ * esc_handle (the call's own handle) only serves curl_easy_escape; a fetch
+ * uses a handle of its own.
  */
 static char *
 token_get(struct llm_client *c, const struct config_model *m,
-    int64_t deadline, struct err *e)
+    CURL *esc_handle, int64_t deadline, struct err *e)
 {
 	enum llm_auth auth = model_auth(m);
 	const char *tenant = NULL, *client_id = NULL, *secret = NULL;
@@ -572,7 +640,6 @@ token_get(struct llm_client *c, const struct config_model *m,
 	struct buf key = BUF_INIT, url = BUF_INIT, form = BUF_INIT;
 	struct llm_token *t;
 	char *copy = NULL;
-	CURL *esc_handle = NULL;
 	bool use_secret = false;
 
 	if (auth == LLM_AUTH_CLIENT_SECRET) {
@@ -602,11 +669,6 @@ token_get(struct llm_client *c, const struct config_model *m,
 	    c->env_authority : LLM_DEFAULT_AUTHORITY;
 	imds = !str_empty(c->cfg->llm.imds_endpoint) ?
 	    c->cfg->llm.imds_endpoint : LLM_DEFAULT_IMDS;
-	esc_handle = curl_easy_init();
-	if (esc_handle == NULL) {
-		err_set(e, 502, "could not create curl handle");
-		goto out;
-	}
 	if (use_secret) {
 		buf_puts(&url, authority);
 		trim_slashes(&url);
@@ -653,8 +715,6 @@ out:
 	buf_free(&form);
 	buf_free(&url);
 	buf_free(&key);
-	if (esc_handle != NULL)
-		curl_easy_cleanup(esc_handle);
 	return copy;
 }
 
@@ -943,7 +1003,7 @@ attempt_run(struct llm_client *c, const struct config_model *m,
 		    xasprintf("Authorization: Bearer %s", m->api_key) :
 		    xasprintf("api-key: %s", m->api_key);
 	} else if (auth != LLM_AUTH_NONE) {
-		bearer = token_get(c, m, call_deadline, e);
+		bearer = token_get(c, m, at->easy, call_deadline, e);
 		if (bearer == NULL) {
 			out = e->status == 504 ? LLM_OUTCOME_TIMEOUT :
 			    LLM_OUTCOME_FAIL;
@@ -1117,7 +1177,7 @@ llm_chat(struct llm_client *c, const struct llm_request *req,
 	if (llm_reply_build_body(req, model_is_openai(m) ? m->model : NULL,
 	    &body, e) != 0)
 		goto out;
-	easy = curl_easy_init();
+	easy = llm_easy_take();
 	if (easy == NULL) {
 		err_set(e, 502, "could not create curl handle");
 		goto out;
@@ -1198,7 +1258,7 @@ out:
 		    "(%d): %s", m->model ? m->model : "", reply->attempts,
 		    reply->attempts == 1 ? "" : "s", e->status, e->msg);
 	if (easy != NULL)
-		curl_easy_cleanup(easy);
+		llm_easy_give_back(easy);
 	buf_free(&url);
 	buf_free(&body);
 	return rc;

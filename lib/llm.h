@@ -7,7 +7,9 @@
  * sessions) and a cache of Entra ID / managed-identity tokens, both locked.
  * A call (llm_chat) is synchronous and runs on the calling flow thread; it
  * retries per RELIABILITY U2 and maps upstream failures to the statuses of
- * U3.  Reply memory lives in a caller-supplied arena.  Only lib/llm.* include
+ * U3.  Each calling thread keeps one curl easy handle from its first call
+ * on, reset and detached from the share between calls, and freed when the
+ * thread exits (a main thread keeps it until the process ends).  Reply memory lives in a caller-supplied arena.  Only lib/llm.* include
  * <curl/curl.h>; this header does not, so flows never see curl.
  *
  * Secrets (API keys, client secrets, access tokens) never reach a log line or
@@ -183,7 +185,8 @@ int llm_model_find(const struct config *cfg, const char *role);
  *   500  a bad request (no model, no messages)
  * `reply` is filled as far as known either way.  req->on_usage is called on
  * this thread for every billed attempt and once more for a failed call.
- * Thread-safe; blocks up to the deadline.
+ * Thread-safe; blocks up to the deadline.  Reuses the calling thread's easy
+ * handle (created at the thread's first call, freed at its exit).
  */
 int llm_chat(struct llm_client *c, const struct llm_request *req,
     struct arena *a, struct llm_reply *reply, struct err *e) ING_WUR;

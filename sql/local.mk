@@ -6,7 +6,8 @@
 SQL_FILES = \
 	sql/001_schema.sql \
 	sql/002_roles.sql \
-	sql/003_views.sql
+	sql/003_views.sql \
+	sql/004_save_turn.sql
 dist_sql_DATA += $(SQL_FILES)
 EXTRA_DIST += sql/embed.sh docs/dba.md
 nodist_libingen_a_SOURCES = sql/embedded.c

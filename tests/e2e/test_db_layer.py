@@ -5,6 +5,8 @@ a failed turn leaves nothing, idempotency keys, usage rows that survive a
 failed turn and are linked by a committed one, the reference's feedback
 cases, history and memory, users, and the DBA views' sums for a known set
 of calls.  The rows are checked with SQL as the read-only role."""
+import hashlib
+import json
 import os
 import sys
 import uuid
@@ -83,6 +85,27 @@ r = db.cmd(["save-turn", "--thread", T, "--owner", "eve", "--enforce"])
 tap.eq(r["status"], "not_owner", "another owner cannot add a turn to the thread")
 tap.eq(ro("SELECT count(*) FROM messages WHERE thread_id = %s" % q(T)), [["102"]],
        "and nothing was written")
+r = db.cmd(["save-turn", "--thread", T, "--owner", "eve", "--enforce", "--idem", "eve-key"])
+tap.eq(r["status"], "not_owner", "not_owner also for a turn with an idempotency key")
+tap.eq(ro("SELECT (SELECT count(*) FROM idempotency_keys WHERE owner = 'eve'), "
+          "(SELECT last_seq FROM threads WHERE id = %s)" % q(T)), [["0", "102"]],
+       "and neither its key nor a seq advance was kept")
+
+# --- any text survives the turn's array parameters (sql/004_save_turn.sql)
+ODD = ('quotes " and \\ backslash \\", {braces}, a, b, NULL, \'single\', tab\t, '
+       'newline\n, unicode \u00e9 \u6f22\u5b57 \U0001f680, trailing blank ')
+TOOLS = json.dumps([{"id": "c\"1", "type": "function",
+                     "function": {"name": "f", "arguments": "{\"a\": \"b,c}\\\\\"}"}}])
+r = db.cmd(["save-turn", "--owner", "bob", "--prompt", ODD, "--reply", "NULL",
+            "--summary", ODD, "--tool-calls", TOOLS])
+tap.ok(r["status"] == "ok", "a turn with quotes, backslashes, braces and NULL as text", r)
+tap.eq(ro("SELECT role, md5(content), content IS NULL, tool_calls = %s::jsonb, agent_name "
+          "FROM messages WHERE thread_id = %s ORDER BY seq" % (q(TOOLS), q(r["thread_id"]))),
+       [["user", hashlib.md5(ODD.encode()).hexdigest(), "f", "", ""],
+        ["assistant", hashlib.md5(b"NULL").hexdigest(), "f", "t", "classification_agent"]],
+       "is stored byte for byte (the reply \"NULL\" is text, the tool calls are the JSON sent)")
+tap.eq(ro("SELECT md5(content) FROM memory_summaries WHERE thread_id = %s" % q(r["thread_id"])),
+       [[hashlib.md5(ODD.encode()).hexdigest()]], "and so is its memory summary")
 
 # --- a failed turn leaves no half-written rows
 F = "failed-" + uuid.uuid4().hex

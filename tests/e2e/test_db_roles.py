@@ -70,6 +70,23 @@ denied("DELETE FROM schema_migrations", "app", "app cannot touch schema_migratio
 denied("CREATE SCHEMA app_schema", "app", "app cannot CREATE SCHEMA")
 denied("CREATE TEMP TABLE app_tmp (a int)", "app", "app cannot create temporary tables")
 
+# --- the turn function of sql/004_save_turn.sql: the app's alone, run with the caller's rights
+SAVE_TURN = ("ingenious_save_turn(text, text, boolean, text, text, uuid[], text[], text[], "
+             "text[], jsonb[], text[], jsonb[], jsonb[], uuid, text, bigint[], text, text, "
+             "smallint, text, text)")
+tap.eq(pg.sql("SELECT has_function_privilege('ingenious_app', p.oid, 'EXECUTE'), "
+              "has_function_privilege('ingenious_readonly', p.oid, 'EXECUTE'), "
+              "has_function_privilege('ingenious_sqlagent', p.oid, 'EXECUTE'), "
+              "has_function_privilege('public', p.oid, 'EXECUTE'), p.prosecdef, "
+              "obj_description(p.oid, 'pg_proc') IS NOT NULL "
+              "FROM pg_proc p WHERE p.oid = '%s'::regprocedure" % SAVE_TURN),
+       [["t", "f", "f", "f", "f", "t"]],
+       "ingenious_save_turn: EXECUTE for the app only, SECURITY INVOKER, commented")
+denied("SELECT outcome FROM ingenious_save_turn('t-ro', 'bob', false, 'f', NULL, "
+       "'{00000000-0000-4000-8000-000000000001}', '{user}', '{NULL}', '{x}', '{NULL}', "
+       "'{NULL}', '{NULL}', '{NULL}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+       "readonly", "readonly cannot call ingenious_save_turn")
+
 # --- ingenious_sqlagent: its schema only, read-only
 pg.sql("CREATE TABLE agent_data.bikes (name text, sold int);"
        "INSERT INTO agent_data.bikes VALUES ('roadster', 3);")
