@@ -40,6 +40,8 @@
 #define CONN_ACCEPT_BATCH    128
 #define CONN_STREAM_HIGH     (256 * 1024)   /* flow thread waits above this */
 #define CONN_RATE_GRACE_MS   5000           /* before body_min_rate applies */
+#define CONN_LINGER_MS       2000           /* lingering close, at most */
+#define CONN_LINGER_BYTES    (1024 * 1024)  /* discarded while lingering, at most */
 
 enum conn_state {
 	CONN_IDLE = 0,     /* between requests */
@@ -48,6 +50,7 @@ enum conn_state {
 	CONN_BUSY,         /* handler running on a flow thread */
 	CONN_STREAM,       /* handler streaming its response */
 	CONN_WRITE,        /* writing a complete response */
+	CONN_LINGER,       /* response sent and write side shut: draining input */
 };
 
 struct conn {
@@ -126,7 +129,7 @@ conn_update_events(struct conn *c)
 	uint32_t ev = 0;
 
 	if (c->state == CONN_IDLE || c->state == CONN_HEAD ||
-	    c->state == CONN_BODY)
+	    c->state == CONN_BODY || c->state == CONN_LINGER)
 		ev |= EPOLLIN;
 	if (buf_rlen(&c->out) > 0)
 		ev |= EPOLLOUT;
@@ -583,6 +586,50 @@ out:
 
 /* ---- writing ---------------------------------------------------------- */
 
+/*
+ * Lingering close (nginx lingering_close): closing a socket that still has
+ * unread input makes the kernel send an RST, which can destroy the response
+ * in the client's receive buffer.  So shut the write side (the client sees
+ * EOF after the response), read and discard what still arrives until the
+ * client closes, CONN_LINGER_MS pass, or CONN_LINGER_BYTES were thrown away,
+ * and only then close.
+ */
+static void
+conn_linger(struct conn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+	buf_reset(&c->in);
+	c->state = CONN_LINGER;
+	c->since_ms = sb_now_ms();
+	c->body_bytes = 0;
+	conn_update_events(c);
+}
+
+static void
+conn_linger_read(struct conn *c)
+{
+	char sink[16384];
+	ssize_t n;
+
+	for (;;) {
+		n = recv(c->fd, sink, sizeof(sink), 0);
+		if (n > 0) {
+			c->body_bytes += (uint64_t)n;
+			if (c->body_bytes > CONN_LINGER_BYTES) {
+				conn_close(c);
+				return;
+			}
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		conn_close(c);   /* EOF or an error: the client is done */
+		return;
+	}
+}
+
 static void
 conn_flush(struct conn *c)
 {
@@ -611,10 +658,7 @@ conn_flush(struct conn *c)
 	if (c->state == CONN_WRITE) {
 		conn_request_done(c);
 		if (c->want_close) {
-			/* lingering: a response followed by close must reach the
-			 * client before an RST could discard it */
-			shutdown(c->fd, SHUT_WR);
-			conn_close(c);
+			conn_linger(c);
 			return;
 		}
 		if (c->w->draining && !c->w->graceful) {
@@ -675,6 +719,11 @@ conn_on_event(struct conn *c, uint32_t events)
 {
 	if (c->dead)
 		return;
+	if (c->state == CONN_LINGER) {
+		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+			conn_linger_read(c);
+		return;
+	}
 	if (events & (EPOLLERR | EPOLLHUP)) {
 		if (!(events & EPOLLIN)) {
 			conn_close(c);
@@ -850,6 +899,10 @@ conn_sweep(struct worker *w, int64_t now)
 		case CONN_STREAM:
 			if (buf_rlen(&c->out) > 0 &&
 			    now - c->io_ms > (int64_t)cfg->server.write_timeout * 1000)
+				conn_close(c);
+			break;
+		case CONN_LINGER:
+			if (now - c->since_ms > CONN_LINGER_MS)
 				conn_close(c);
 			break;
 		case CONN_BUSY:
