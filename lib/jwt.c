@@ -269,6 +269,8 @@ jwt_verify(const struct keys *ring, const char *token, size_t len,
 		err_set(e, 401, "invalid token: unknown or retired key id");
 		goto out;
 	}
+	/* the claims name the key that verified the token, given or not */
+	snprintf(claims.kid, sizeof(claims.kid), "%s", key->kid);
 
 	/* Signature over "<header>.<payload>", compared in constant time. */
 	seg = dot2 + 1;

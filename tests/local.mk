@@ -100,7 +100,7 @@ endif
 # --- end-to-end: the real `ingen` against real sockets (tests/e2e/lib/ingen.py
 # is the harness: TAP, private temp dirs, processes stopped by pid)
 TESTS += tests/e2e/test_http.py tests/e2e/test_process.py
-EXTRA_DIST += tests/e2e/lib/ingen.py tests/e2e/test_http.py tests/e2e/test_process.py
+EXTRA_DIST += tests/e2e/lib/ingen.py tests/e2e/lib/chatkit.py tests/e2e/test_http.py tests/e2e/test_process.py
 
 # --- the Azure OpenAI simulator (installed: the quick start uses it when no
 # Azure credentials are set), the LLM client's probe and tests (issue 4)

@@ -11,7 +11,6 @@ The chat route sends no client header upstream, so faults come from the
 simulator's rules file: a marker in the prompt picks the fault.  Every case
 resets the simulator's counters first; its attempts are counted under the
 empty x-sim-key."""
-import codecs
 import http.client
 import json
 import os
@@ -26,6 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from ingen import SRCDIR, Server, Tap, request  # noqa: E402
 from pgcluster import PgCluster, check_sanitizers  # noqa: E402
 from sim import Sim, prompt_tokens, tokens  # noqa: E402
+from chatkit import SYSTEM, sim_reply  # noqa: E402
 
 t = Tap(timeout=150)
 
@@ -64,26 +64,6 @@ RULES = [
     {"match": "[slow]", "fault": "none;latency-ms=400"},
     {"match": "[slower]", "fault": "none;latency-ms=800"},
 ]
-
-
-def classification_system():
-    """The flow's system prompt, read from its source (for exact token counts)."""
-    with open(os.path.join(SRCDIR, "flows", "classification_agent.c")) as f:
-        src = f.read()
-    body = src.split("classification_system[] =", 1)[1].split(";", 1)[0]
-    return "".join(codecs.decode(s, "unicode_escape")
-                   for s in re.findall(r'"((?:[^"\\]|\\.)*)"', body))
-
-
-SYSTEM = classification_system()
-
-
-def sim_reply(user):
-    """The simulator's answer to a last user message without a rule (docs/simulator.md)."""
-    h = 0xcbf29ce484222325
-    for b in user.encode():
-        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
-    return 'Simulated reply to: "%s" (ref %08x)' % (user.encode()[:80].decode(), h & 0xffffffff)
 
 
 def expected_usage(user):
