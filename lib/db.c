@@ -188,6 +188,9 @@ struct db_pool {
 };
 
 /* One call's use of one connection. */
+/* Connection waits a usage row may spend before it is given up (and logged). */
+#define DB_USAGE_ATTEMPTS 3
+
 struct db_call {
 	struct db_pool *p;
 	struct db_conn *c;
@@ -1114,8 +1117,22 @@ db_record_usage(struct db_pool *p, const struct db_usage *u, int64_t *id_out,
 {
 	struct db_usage_job j = { u, 0 };
 	struct log_field f[7];
+	enum db_status ds;
+	int attempt;
 
-	if (db_run(p, "while recording llm usage", db_usage_work, &j, e) != DB_OK) {
+	/*
+	 * A billed call deserves more patience than a read: when every
+	 * connection is busy (503), try again, up to DB_USAGE_ATTEMPTS waits
+	 * for a connection.  A database known to be down fails each attempt
+	 * at once, so this adds no wait then.
+	 */
+	for (attempt = 1;; attempt++) {
+		ds = db_run(p, "while recording llm usage", db_usage_work, &j, e);
+		if (ds == DB_OK || attempt >= DB_USAGE_ATTEMPTS || e == NULL ||
+		    e->status != 503)
+			break;
+	}
+	if (ds != DB_OK) {
 		/* The row is lost: keep what billing needs in the log. */
 		f[0] = LOG_STR("user", u->user_id);
 		f[1] = LOG_STR("thread", u->thread_id);
