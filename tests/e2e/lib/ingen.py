@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 SRCDIR = os.environ.get("INGEN_SRCDIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -37,6 +38,14 @@ class Tap:
         signal.signal(signal.SIGALRM, self._timeout)
         signal.alarm(timeout)
         sys.stdout.reconfigure(line_buffering=True)
+        # an uncaught exception is a failed test; the cleanups still stop
+        # every process the script started
+        sys.excepthook = self._exception
+
+    def _exception(self, tp, val, tb):
+        self.ok(False, "the script ran to its end",
+                "".join(traceback.format_exception(tp, val, tb)))
+        self.done()
 
     def _timeout(self, signo, frame):
         self.ok(False, "script finished within its time limit")
