@@ -52,7 +52,7 @@ sim_pid=""
 if [ -z "${INGENIOUS_MODELS:-}${INGENIOUS_MODELS__0__API_KEY:-}${INGENIOUS_MODELS__0__BASE_URL:-}" ] &&
     ! grep -qi '^ *\(export \)\?INGENIOUS_MODELS' .env 2>/dev/null; then
 	"$SIM" --host 127.0.0.1 --port 8001 --api-key quickstart-sim-key \
-		--rules "$top/tests/simulator/rules.json" --docs "$top/tests/simulator/docs.json" \
+		--rules "$top/sim/rules.json" --docs "$top/sim/docs.json" \
 		--pidfile "$state/sim.pid" --quiet &
 	sim_pid=$!
 	i=0

@@ -7,7 +7,7 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "flows/builtin.h"
+#include "flows/builtin/builtin.h"
 #include "flows/registry.h"
 
 static const struct ing_flow *const registry_builtin[] = {

@@ -9,6 +9,10 @@ libingen_a_SOURCES += \
 	lib/scoreboard.c lib/scoreboard.h \
 	lib/proc.h
 
+# HTTP/1.1 wire format (request parser, response writer) and the router,
+# used by the worker and by the simulator
+libingen_a_SOURCES += lib/http.c lib/http.h lib/router.c lib/router.h
+
 # strict JSON input and cJSON helpers
 libingen_a_SOURCES += lib/json.c lib/json.h
 

@@ -1,6 +1,6 @@
 # tests/local.mk -- included by Makefile.am
 
-# --- HTTP parser, router, strict JSON (worker/http.c, worker/router.c, lib/json.c)
+# --- HTTP parser, router, strict JSON (lib/http.c, lib/router.c, lib/json.c)
 check_PROGRAMS += tests/unit/test_http tests/unit/test_router tests/unit/test_json
 tests_unit_test_http_SOURCES = tests/unit/test_http.c tests/unit/tap.h
 tests_unit_test_http_LDADD = $(INGEN_LIBS)
@@ -31,19 +31,19 @@ check_SCRIPTS += $(FUZZ_TARGETS)
 TESTS += tests/fuzz/run.sh
 
 tests/fuzz/fuzz_http$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_http.c \
-		$(srcdir)/worker/http.c $(srcdir)/worker/http.h \
+		$(srcdir)/lib/http.c $(srcdir)/lib/http.h \
 		$(FUZZ_BASE_SRCS) $(FUZZ_BASE_HDRS) autoconfig.h
 	@$(MKDIR_P) tests/fuzz
 	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ \
-	    $(srcdir)/tests/fuzz/fuzz_http.c $(srcdir)/worker/http.c \
+	    $(srcdir)/tests/fuzz/fuzz_http.c $(srcdir)/lib/http.c \
 	    $(FUZZ_BASE_SRCS)
 
 tests/fuzz/fuzz_chunked$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_chunked.c \
-		$(srcdir)/worker/http.c $(srcdir)/worker/http.h \
+		$(srcdir)/lib/http.c $(srcdir)/lib/http.h \
 		$(FUZZ_BASE_SRCS) $(FUZZ_BASE_HDRS) autoconfig.h
 	@$(MKDIR_P) tests/fuzz
 	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ \
-	    $(srcdir)/tests/fuzz/fuzz_chunked.c $(srcdir)/worker/http.c \
+	    $(srcdir)/tests/fuzz/fuzz_chunked.c $(srcdir)/lib/http.c \
 	    $(FUZZ_BASE_SRCS)
 
 tests/fuzz/fuzz_json$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_json.c \
@@ -104,15 +104,9 @@ EXTRA_DIST += tests/e2e/lib/ingen.py tests/e2e/lib/chatkit.py tests/e2e/test_htt
 
 # --- the Azure OpenAI simulator (installed: the quick start uses it when no
 # Azure credentials are set), the LLM client's probe and tests (issue 4)
-bin_PROGRAMS += ingen-azure-sim
-ingen_azure_sim_SOURCES = tests/simulator/sim.h tests/simulator/sim_main.c \
-	tests/simulator/sim_chat.c tests/simulator/sim_search.c
-ingen_azure_sim_LDADD = $(INGEN_LIBS)
-simulatordir = $(pkgdatadir)/simulator
-dist_simulator_DATA = tests/simulator/rules.json tests/simulator/docs.json
-check_PROGRAMS += tests/llm_probe tests/unit/test_sse tests/unit/test_llm_reply
-tests_llm_probe_SOURCES = tests/llm_probe.c
-tests_llm_probe_LDADD = $(INGEN_LIBS)
+check_PROGRAMS += tests/probe/llm_probe tests/unit/test_sse tests/unit/test_llm_reply
+tests_probe_llm_probe_SOURCES = tests/probe/llm_probe.c
+tests_probe_llm_probe_LDADD = $(INGEN_LIBS)
 tests_unit_test_sse_SOURCES = tests/unit/test_sse.c tests/unit/tap.h
 tests_unit_test_sse_LDADD = $(INGEN_LIBS)
 tests_unit_test_llm_reply_SOURCES = tests/unit/test_llm_reply.c tests/unit/tap.h
@@ -120,7 +114,7 @@ tests_unit_test_llm_reply_LDADD = $(INGEN_LIBS)
 TESTS += tests/unit/test_sse tests/unit/test_llm_reply \
 	tests/e2e/test_simulator.py tests/e2e/test_llm_client.py
 EXTRA_DIST += tests/e2e/lib/sim.py tests/e2e/test_simulator.py \
-	tests/e2e/test_llm_client.py docs/simulator.md \
+	tests/e2e/test_llm_client.py \
 	tests/fuzz/fuzz_sse.c tests/fuzz/fuzz_llm_reply.c
 FUZZ_TARGETS += tests/fuzz/fuzz_sse$(EXEEXT) tests/fuzz/fuzz_llm_reply$(EXEEXT)
 if HAVE_CLANG
@@ -150,12 +144,12 @@ tests_unit_test_config_doc_SOURCES = tests/unit/test_config_doc.c tests/unit/tap
 tests_unit_test_config_doc_LDADD = $(INGEN_LIBS)
 TESTS += tests/unit/test_config tests/unit/test_config_doc
 
-# --- PostgreSQL (lib/db.c, lib/migrate.c, lib/localpg.c, master/cli_db.c):
-# tests/db_probe drives lib/db.c for the e2e tests, which run against a private
+# --- PostgreSQL (lib/db.c, lib/migrate.c, lib/localpg.c, cli/cli_db.c):
+# tests/probe/db_probe drives lib/db.c for the e2e tests, which run against a private
 # cluster made by `ingen db init-local` (tests/e2e/lib/pgcluster.py)
-check_PROGRAMS += tests/db_probe
-tests_db_probe_SOURCES = tests/db_probe.c master/cli_db.c master/cli_config.c master/cli.h
-tests_db_probe_LDADD = $(INGEN_LIBS)
+check_PROGRAMS += tests/probe/db_probe
+tests_probe_db_probe_SOURCES = tests/probe/db_probe.c cli/cli_db.c cli/cli_config.c cli/cli.h
+tests_probe_db_probe_LDADD = $(INGEN_LIBS)
 TESTS += tests/e2e/test_db_migrate.py tests/e2e/test_db_roles.py \
 	tests/e2e/test_db_layer.py tests/e2e/test_db_outage.py \
 	tests/e2e/test_db_local.py

@@ -28,7 +28,7 @@
 #include "lib/xmalloc.h"
 #include "worker/auth.h"
 #include "worker/exchange.h"
-#include "worker/http.h"
+#include "lib/http.h"
 #include "worker/worker.h"
 
 #define AUTH_LOG_USER_MAX 64    /* characters of a user name in a log line */

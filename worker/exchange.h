@@ -21,7 +21,7 @@
 #include "lib/arena.h"
 #include "lib/buf.h"
 #include "lib/uuid.h"
-#include "worker/http.h"
+#include "lib/http.h"
 
 struct worker;
 struct conn;

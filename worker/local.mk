@@ -1,4 +1,12 @@
-# worker/local.mk -- included by Makefile.am
-
-# HTTP/1.1 parser and response writer, router
-libingen_a_SOURCES += worker/http.c worker/http.h worker/router.c worker/router.h
+# worker/local.mk -- the worker side of `ingen` (proc_worker_main and
+# everything under it: the event loop, connections, the exchange, flow
+# threads, authentication and the routes), included by Makefile.am.
+ingen_SOURCES += \
+	worker/worker.c worker/worker.h \
+	worker/conn.c worker/conn.h worker/exchange.h \
+	worker/pool.c worker/pool.h \
+	worker/routes.c worker/routes.h \
+	worker/routes_ops.c \
+	worker/routes_chat.c \
+	worker/routes_history.c \
+	worker/auth.c worker/auth.h worker/routes_auth.c

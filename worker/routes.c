@@ -7,7 +7,7 @@
 
 #include "lib/config.h"
 #include "lib/scoreboard.h"
-#include "worker/router.h"
+#include "lib/router.h"
 #include "worker/routes.h"
 
 static const struct router_route routes_table[] = {

@@ -16,7 +16,7 @@
 
 #include "lib/arena.h"
 #include "lib/err.h"
-#include "worker/http.h"
+#include "lib/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

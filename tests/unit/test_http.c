@@ -1,5 +1,5 @@
 /*
- * test_http.c -- unit tests of worker/http.c: the request-head parser
+ * test_http.c -- unit tests of lib/http.c: the request-head parser
  * (RELIABILITY H1/H2 cases, fed whole and byte by byte), the chunked
  * decoder, the response writer and percent-decoding.  Links the module
  * itself; no sockets.
@@ -15,7 +15,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "tests/unit/tap.h"
-#include "worker/http.h"
+#include "lib/http.h"
 
 static struct http_limits lim;
 

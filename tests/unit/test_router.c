@@ -1,5 +1,5 @@
 /*
- * test_router.c -- unit tests of worker/router.c: parameters, 404, 405 with
+ * test_router.c -- unit tests of lib/router.c: parameters, 404, 405 with
  * Allow, HEAD served by GET routes, percent-encoded paths and bad escapes,
  * and the table check.  The handlers are plain markers: the router never
  * calls them.
@@ -12,8 +12,8 @@
 #include "lib/arena.h"
 #include "lib/err.h"
 #include "tests/unit/tap.h"
-#include "worker/http.h"
-#include "worker/router.h"
+#include "lib/http.h"
+#include "lib/router.h"
 
 static int h_health, h_conv, h_feedback, h_chat, h_chat_stream, h_view,
     h_update, h_list, h_root, h_wf_list, h_wf_status;

@@ -23,7 +23,7 @@ import time
 
 from ingen import BUILDDIR, INGEN, SANITIZER_MARKS, SRCDIR, clean_env
 
-DB_PROBE = os.path.join(BUILDDIR, "tests", "db_probe")
+DB_PROBE = os.path.join(BUILDDIR, "tests", "probe", "db_probe")
 ROLES = ("app", "owner", "readonly", "sqlagent", "superuser")
 PSQL = shutil.which("psql") or "/usr/lib/postgresql/15/bin/psql"
 

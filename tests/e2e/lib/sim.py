@@ -25,7 +25,7 @@ SRCDIR = os.environ.get("INGEN_SRCDIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 BUILDDIR = os.environ.get("INGEN_BUILDDIR") or SRCDIR
 SIM = os.path.join(BUILDDIR, "ingen-azure-sim")
-PROBE = os.path.join(BUILDDIR, "tests", "llm_probe")
+PROBE = os.path.join(BUILDDIR, "tests", "probe", "llm_probe")
 API_VERSION = "2024-12-01-preview"
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:", "ThreadSanitizer")

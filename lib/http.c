@@ -17,7 +17,7 @@
 #include "lib/arena.h"
 #include "lib/buf.h"
 #include "lib/err.h"
-#include "worker/http.h"
+#include "lib/http.h"
 
 /* at most this many empty lines before a request line are ignored */
 #define HTTP_MAX_EMPTY_LINES   4

@@ -24,7 +24,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/xmalloc.h"
-#include "tests/simulator/sim.h"
+#include "sim/sim.h"
 
 #define SIM_ECHO_BYTES        80        /* of the user message, in the default reply */
 #define SIM_TOOL_ECHO_BYTES   200       /* of a tool result, in the default final reply */

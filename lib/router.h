@@ -25,7 +25,7 @@
 
 #include "lib/arena.h"
 #include "lib/err.h"
-#include "worker/http.h"
+#include "lib/http.h"
 
 /* Parameters a pattern may have. */
 #define ROUTER_MAX_PARAMS 8

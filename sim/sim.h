@@ -22,7 +22,7 @@
 #include "lib/arena.h"
 #include "lib/buf.h"
 #include "lib/err.h"
-#include "worker/http.h"
+#include "lib/http.h"
 
 #define SIM_MAX_KEY_TIMES   64      /* attempt times kept per x-sim-key */
 #define SIM_DEFAULT_TTL     3599    /* seconds an issued token lives */

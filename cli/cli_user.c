@@ -26,7 +26,7 @@
 #include "lib/crypto.h"
 #include "lib/db.h"
 #include "lib/xmalloc.h"
-#include "master/cli.h"
+#include "cli/cli.h"
 
 #define CLI_USER_EXIT_OK       0
 #define CLI_USER_EXIT_FAILURE  1

@@ -13,8 +13,8 @@
 
 #include "lib/arena.h"
 #include "lib/err.h"
-#include "worker/http.h"
-#include "worker/router.h"
+#include "lib/http.h"
+#include "lib/router.h"
 
 /* A captured parameter before decoding: a span of the raw path. */
 struct router_span {

@@ -28,7 +28,7 @@
 #include "lib/log.h"
 #include "lib/migrate.h"
 #include "lib/xmalloc.h"
-#include "master/cli.h"
+#include "cli/cli.h"
 
 #define PROBE_MAX_ARGS 64
 

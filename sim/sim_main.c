@@ -1,7 +1,7 @@
 /*
  * sim_main.c -- ingen-azure-sim: the server half of the Azure OpenAI
  * simulator.  It owns the listening socket, one thread per connection (a test
- * tool: simple beats scalable), HTTP framing through worker/http.h, routing,
+ * tool: simple beats scalable), HTTP framing through lib/http.h, routing,
  * the Entra ID and managed-identity token endpoints, API-key checks and the
  * counters behind GET /sim/stats.
  *
@@ -31,8 +31,8 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
-#include "tests/simulator/sim.h"
-#include "worker/http.h"
+#include "sim/sim.h"
+#include "lib/http.h"
 
 #define SIM_READ_CHUNK        16384
 #define SIM_MAX_BODY          (32 * 1024 * 1024)

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "lib/config.h"
-#include "master/cli.h"
+#include "cli/cli.h"
 
 struct config *
 cli_config_load(const struct config_overrides *ov)

@@ -16,7 +16,7 @@
 #include "lib/localpg.h"
 #include "lib/migrate.h"
 #include "lib/xmalloc.h"
-#include "master/cli.h"
+#include "cli/cli.h"
 
 #define CLI_DB_EXIT_OK        0
 #define CLI_DB_EXIT_FAILURE   1

@@ -16,7 +16,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/xmalloc.h"
-#include "tests/simulator/sim.h"
+#include "sim/sim.h"
 
 #define SIM_SEARCH_MAX_TERMS 32
 #define SIM_SEARCH_DEFAULT_TOP 50

@@ -20,7 +20,7 @@
 #include "lib/log.h"
 #include "lib/migrate.h"
 #include "lib/proc.h"
-#include "master/cli.h"
+#include "cli/cli.h"
 #include "master/master.h"
 
 static const char main_usage[] =
