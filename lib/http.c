@@ -17,6 +17,7 @@
 #include "lib/arena.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/hex.h"
 #include "lib/http.h"
 
 /* at most this many empty lines before a request line are ignored */
@@ -122,17 +123,6 @@ http_caseeq(const char *a, const char *b, size_t n)
 /* Does the field name (name, len) equal the lower-case literal `lit`? */
 #define http_name_is(name, len, lit) \
 	((len) == sizeof(lit) - 1 && http_caseeq((name), (lit), sizeof(lit) - 1))
-
-static int
-http_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = http_lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 /* ------------------------------------------------------------------ */
 /* request head                                                        */
@@ -693,7 +683,7 @@ http_chunked_decode(struct http_chunked *c, const char *in, size_t len,
 		switch (c->state) {
 		case HTTP_CHUNK_SIZE_START:
 		case HTTP_CHUNK_SIZE:
-			d = http_hexval(ch);
+			d = hex_digit(ch);
 			if (d >= 0) {
 				if (++c->line_len > HTTP_MAX_CHUNK_DIGITS) {
 					why = "chunk size too long";
@@ -1112,30 +1102,25 @@ char *
 http_percent_decode(struct arena *a, const char *src, size_t n, struct err *e)
 {
 	char *dst = arena_alloc(a, n + 1), *p = dst;
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++) {
-		int hi, lo;
+	while (i < n) {
+		int c;
 
 		if (src[i] == '\0') {
 			err_set(e, 400, "invalid percent-encoding: NUL byte");
 			return NULL;
 		}
-		if (src[i] != '%') {
-			*p++ = src[i];
-			continue;
-		}
-		if (n - i < 3 || (hi = http_hexval((unsigned char)src[i + 1])) < 0 ||
-		    (lo = http_hexval((unsigned char)src[i + 2])) < 0) {
+		c = hex_percent_octet(src, n, &i);
+		if (c < 0) {
 			err_set(e, 400, "invalid percent-encoding: malformed escape");
 			return NULL;
 		}
-		if (hi == 0 && lo == 0) {
+		if (c == 0) {
 			err_set(e, 400, "invalid percent-encoding: encoded NUL");
 			return NULL;
 		}
-		*p++ = (char)(hi << 4 | lo);
-		i += 2;
+		*p++ = (char)c;
 	}
 	*p = '\0';
 	return dst;

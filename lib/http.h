@@ -179,8 +179,9 @@ void http_write_last_chunk(struct buf *out);
 char *http_date(char *out, int64_t t);
 
 /*
- * Percent-decode src[0..n) into a new arena string.  Rejects (returns NULL
- * and sets e, 400) malformed escapes and any decoded NUL.  '+' is kept.
+ * Percent-decode src[0..n) into a new arena string (hex_percent_octet per
+ * octet).  Rejects (returns NULL and sets e, 400) malformed escapes and any
+ * NUL, raw or "%00".  '+' is kept.
  * The result is NUL-terminated; its length is at most n.
  */
 char *http_percent_decode(struct arena *a, const char *src, size_t n,

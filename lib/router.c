@@ -13,6 +13,7 @@
 
 #include "lib/arena.h"
 #include "lib/err.h"
+#include "lib/hex.h"
 #include "lib/http.h"
 #include "lib/router.h"
 
@@ -32,21 +33,10 @@ router_segment_end(const char *s)
 	return s;
 }
 
-static int
-router_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Does the raw path segment raw[0..rn) equal the literal lit[0..ln) once
- * percent-decoded?  A malformed escape never matches.
+ * percent-decoded?  Decoded octet by octet, so nothing is allocated; a
+ * malformed escape never matches, nor does "%00" (a literal has no NUL).
  */
 static bool
 router_segment_eq(const char *lit, size_t ln, const char *raw, size_t rn)
@@ -56,20 +46,9 @@ router_segment_eq(const char *lit, size_t ln, const char *raw, size_t rn)
 	if (memchr(raw, '%', rn) == NULL)
 		return ln == rn && memcmp(lit, raw, ln) == 0;
 	while (j < rn) {
-		char c = raw[j];
+		int c = hex_percent_octet(raw, rn, &j);
 
-		if (c == '%') {
-			int hi, lo;
-
-			if (rn - j < 3 || (hi = router_hexval(raw[j + 1])) < 0 ||
-			    (lo = router_hexval(raw[j + 2])) < 0)
-				return false;
-			c = (char)(hi << 4 | lo);
-			j += 3;
-		} else {
-			j++;
-		}
-		if (i >= ln || lit[i] != c)
+		if (c < 0 || i >= ln || (unsigned char)lit[i] != c)
 			return false;
 		i++;
 	}

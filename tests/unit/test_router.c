@@ -180,6 +180,21 @@ test_encoding(struct arena *a)
 	    ROUTER_NOT_FOUND, "bad escape in a literal segment matches nothing");
 	ok(match(a, HTTP_METHOD_GET, "/api%2Fv1/health", &mt, &e) ==
 	    ROUTER_NOT_FOUND, "encoded '/' never separates segments");
+	ok(match(a, HTTP_METHOD_GET, "/api/v1/%68%65%61%6C%74%68", &mt, &e) ==
+	    ROUTER_FOUND && mt.route->handler == &h_health,
+	    "a literal segment entirely encoded, either case");
+	ok(match(a, HTTP_METHOD_GET, "/api/v1/health%00", &mt, &e) ==
+	    ROUTER_NOT_FOUND, "an encoded NUL never matches a literal");
+	ok(match(a, HTTP_METHOD_GET, "/api/v1/health%", &mt, &e) ==
+	    ROUTER_NOT_FOUND, "a lone '%%' after a literal matches nothing");
+	ok(match(a, HTTP_METHOD_GET, "/api/v1/health%2", &mt, &e) ==
+	    ROUTER_NOT_FOUND, "a truncated escape after a literal matches "
+	    "nothing");
+	ok(match(a, HTTP_METHOD_GET, "/api/v1/%68ealt", &mt, &e) ==
+	    ROUTER_NOT_FOUND, "a decoded prefix of a literal does not match");
+	ok(match(a, HTTP_METHOD_GET, "/api/v1/%68ealthy", &mt, &e) ==
+	    ROUTER_NOT_FOUND, "a decoded literal with more after it does not "
+	    "match");
 }
 
 static void
