@@ -635,8 +635,16 @@ http_header_count(const struct http_request *req, const char *name)
 enum http_chunk_state {
 	HTTP_CHUNK_SIZE_START = 0,  /* first hex digit of a size */
 	HTTP_CHUNK_SIZE,            /* more hex digits */
-	HTTP_CHUNK_SIZE_BWS,        /* whitespace after the size: ';' must follow */
-	HTTP_CHUNK_EXT,             /* a chunk extension, up to CR */
+	/* chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) */
+	HTTP_CHUNK_EXT_BWS,         /* whitespace: ';' must follow */
+	HTTP_CHUNK_EXT_NAME_START,  /* after ';': whitespace, then a token */
+	HTTP_CHUNK_EXT_NAME,        /* in the name token */
+	HTTP_CHUNK_EXT_NAME_BWS,    /* whitespace after a name: '=' or ';' */
+	HTTP_CHUNK_EXT_VALUE_START, /* after '=': whitespace, then the value */
+	HTTP_CHUNK_EXT_VALUE,       /* in a token value */
+	HTTP_CHUNK_EXT_QUOTED,      /* in a quoted-string value */
+	HTTP_CHUNK_EXT_QUOTED_PAIR, /* after a backslash in it */
+	HTTP_CHUNK_EXT_QUOTED_END,  /* after its closing quote */
 	HTTP_CHUNK_SIZE_LF,         /* CR seen at the end of the size line */
 	HTTP_CHUNK_DATA,
 	HTTP_CHUNK_DATA_CR,
@@ -655,6 +663,85 @@ http_chunked_init(struct http_chunked *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->state = HTTP_CHUNK_SIZE_START;
+}
+
+/*
+ * One byte of a chunk extension (RFC 9112 7.1.1; chunk-ext-name a token,
+ * chunk-ext-val a token or a quoted-string, RFC 9110 5.6.4): the next
+ * state, HTTP_CHUNK_SIZE_LF for the CR that may end the line here, or
+ * HTTP_CHUNK_ERROR.
+ */
+static int
+http_chunk_ext_step(int state, unsigned char ch)
+{
+	bool ows = http_is_ows(ch), tchar = http_is_tchar(ch);
+
+	switch (state) {
+	case HTTP_CHUNK_EXT_BWS:
+		if (ows)
+			return state;
+		return ch == ';' ? HTTP_CHUNK_EXT_NAME_START : HTTP_CHUNK_ERROR;
+	case HTTP_CHUNK_EXT_NAME_START:
+		if (ows)
+			return state;
+		return tchar ? HTTP_CHUNK_EXT_NAME : HTTP_CHUNK_ERROR;
+	case HTTP_CHUNK_EXT_NAME:
+	case HTTP_CHUNK_EXT_NAME_BWS:
+		if (tchar && state == HTTP_CHUNK_EXT_NAME)
+			return state;
+		if (ch == '=')
+			return HTTP_CHUNK_EXT_VALUE_START;
+		if (ch == ';')
+			return HTTP_CHUNK_EXT_NAME_START;
+		if (ows)
+			return HTTP_CHUNK_EXT_NAME_BWS;
+		return ch == '\r' && state == HTTP_CHUNK_EXT_NAME ?
+		    HTTP_CHUNK_SIZE_LF : HTTP_CHUNK_ERROR;
+	case HTTP_CHUNK_EXT_VALUE_START:
+		if (ows)
+			return state;
+		if (ch == '"')
+			return HTTP_CHUNK_EXT_QUOTED;
+		return tchar ? HTTP_CHUNK_EXT_VALUE : HTTP_CHUNK_ERROR;
+	case HTTP_CHUNK_EXT_VALUE:
+	case HTTP_CHUNK_EXT_QUOTED_END:
+		if (tchar && state == HTTP_CHUNK_EXT_VALUE)
+			return state;
+		if (ch == ';')
+			return HTTP_CHUNK_EXT_NAME_START;
+		if (ows)
+			return HTTP_CHUNK_EXT_BWS;
+		return ch == '\r' ? HTTP_CHUNK_SIZE_LF : HTTP_CHUNK_ERROR;
+	case HTTP_CHUNK_EXT_QUOTED:
+		if (ch == '"')
+			return HTTP_CHUNK_EXT_QUOTED_END;
+		if (ch == '\\')
+			return HTTP_CHUNK_EXT_QUOTED_PAIR;
+		/* qdtext: HTAB, SP, VCHAR but '"' and '\\', obs-text */
+		return http_is_fval(ch) ? state : HTTP_CHUNK_ERROR;
+	case HTTP_CHUNK_EXT_QUOTED_PAIR:
+		return http_is_fval(ch) ? HTTP_CHUNK_EXT_QUOTED :
+		    HTTP_CHUNK_ERROR;
+	}
+	return HTTP_CHUNK_ERROR;
+}
+
+/* Why byte `ch` cannot follow in chunk extension state `state`. */
+static const char *
+http_chunk_ext_error(int state, unsigned char ch)
+{
+	if (ch == '\n')
+		return "bare LF in chunk size line";
+	switch (state) {
+	case HTTP_CHUNK_EXT_NAME_START:
+		return "missing chunk extension name";
+	case HTTP_CHUNK_EXT_VALUE_START:
+		return "missing chunk extension value";
+	case HTTP_CHUNK_EXT_QUOTED:
+	case HTTP_CHUNK_EXT_QUOTED_PAIR:
+		return "invalid character in a quoted chunk extension value";
+	}
+	return "invalid chunk extension";
 }
 
 enum http_parse_result
@@ -713,10 +800,10 @@ http_chunked_decode(struct http_chunked *c, const char *in, size_t len,
 			if (ch == '\r') {
 				c->state = HTTP_CHUNK_SIZE_LF;
 			} else if (ch == ';') {
-				c->state = HTTP_CHUNK_EXT;
+				c->state = HTTP_CHUNK_EXT_NAME_START;
 				c->ext_len = 1;
 			} else if (http_is_ows(ch)) {
-				c->state = HTTP_CHUNK_SIZE_BWS;
+				c->state = HTTP_CHUNK_EXT_BWS;
 				c->ext_len = 1;
 			} else {
 				why = ch == '\n' ? "bare LF in chunk size line" :
@@ -725,33 +812,27 @@ http_chunked_decode(struct http_chunked *c, const char *in, size_t len,
 			}
 			i++;
 			break;
-		case HTTP_CHUNK_SIZE_BWS:
-		case HTTP_CHUNK_EXT:
-			if (ch == '\r') {
-				if (c->state == HTTP_CHUNK_SIZE_BWS) {
-					why = "invalid chunk extension";
-					goto fail;
-				}
-				c->state = HTTP_CHUNK_SIZE_LF;
-				i++;
-				break;
-			}
-			if (!http_is_fval(ch)) {
-				why = "invalid character in chunk extension";
+		case HTTP_CHUNK_EXT_BWS:
+		case HTTP_CHUNK_EXT_NAME_START:
+		case HTTP_CHUNK_EXT_NAME:
+		case HTTP_CHUNK_EXT_NAME_BWS:
+		case HTTP_CHUNK_EXT_VALUE_START:
+		case HTTP_CHUNK_EXT_VALUE:
+		case HTTP_CHUNK_EXT_QUOTED:
+		case HTTP_CHUNK_EXT_QUOTED_PAIR:
+		case HTTP_CHUNK_EXT_QUOTED_END:
+			d = http_chunk_ext_step(c->state, ch);
+			if (d == HTTP_CHUNK_ERROR) {
+				why = http_chunk_ext_error(c->state, ch);
 				goto fail;
 			}
-			if (c->state == HTTP_CHUNK_SIZE_BWS) {
-				if (ch == ';')
-					c->state = HTTP_CHUNK_EXT;
-				else if (!http_is_ows(ch)) {
-					why = "invalid chunk extension";
-					goto fail;
-				}
-			}
-			if (++c->ext_len > lim->max_chunk_ext) {
+			/* the CR ends the line; every other byte counts */
+			if (d != HTTP_CHUNK_SIZE_LF &&
+			    ++c->ext_len > lim->max_chunk_ext) {
 				why = "chunk extension too long";
 				goto fail;
 			}
+			c->state = d;
 			i++;
 			break;
 		case HTTP_CHUNK_SIZE_LF:

@@ -135,8 +135,11 @@ void http_chunked_init(struct http_chunked *c);
  * INCOMPLETE every byte was consumed, the caller drops them and calls again
  * with what arrives next.  After DONE, bytes past *consumed belong to the
  * next request.  Chunk sizes over 2^63 - 1, empty or non-hex sizes, chunk
- * extensions over max_chunk_ext, a missing CRLF after data, and malformed or
- * oversized (max_trailer_size) trailers are 400.  Trailers are discarded.
+ * extensions that are not *( BWS ";" BWS token [ BWS "=" BWS ( token /
+ * quoted-string ) ] ) (RFC 9112 7.1.1: "5;" and "5;a=" are 400) or longer
+ * than max_chunk_ext bytes, a missing CRLF after data, and malformed or
+ * oversized (max_trailer_size) trailers are 400.  Extensions and trailers
+ * are discarded.
  * `lim` NULL means the defaults.
  */
 enum http_parse_result http_chunked_decode(struct http_chunked *c,

@@ -522,6 +522,78 @@ chunk_reject(const char *name, const char *in, size_t n, size_t max_body,
 #define CHUNK_REJECT(name, lit, status) \
 	chunk_reject(name, lit, sizeof(lit) - 1, 1 << 20, status)
 
+/* The chunk size line `line` (up to its CRLF) before "hello": accepted,
+ * whole and byte by byte, with the payload "hello". */
+static void
+chunk_ext_accept(const char *line)
+{
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	struct err e;
+	size_t consumed;
+	enum http_parse_result r;
+
+	buf_printf(&in, "%s\r\nhello\r\n0\r\n\r\n", line);
+	err_clear(&e);
+	r = chunked_once(buf_rptr(&in), buf_rlen(&in), 1 << 20, &out, &consumed,
+	    &e);
+	ok(r == HTTP_PARSE_DONE && consumed == buf_rlen(&in) &&
+	    buf_rlen(&out) == 5 && memcmp(buf_rptr(&out), "hello", 5) == 0,
+	    "chunk size line \"%s\" accepted", line);
+	if (r != HTTP_PARSE_DONE)
+		printf("#   got result %d status %d (%s)\n", (int)r, e.status,
+		    e.msg);
+	buf_reset(&out);
+	r = chunked_bytewise(buf_rptr(&in), buf_rlen(&in), 1 << 20, &out,
+	    &consumed, &e);
+	ok(r == HTTP_PARSE_DONE && buf_rlen(&out) == 5,
+	    "chunk size line \"%s\" accepted byte by byte", line);
+	buf_free(&in);
+	buf_free(&out);
+}
+
+/* The chunk size line `line` before "hello": 400, whole and byte by byte. */
+static void
+chunk_ext_reject(const char *line)
+{
+	struct buf in = BUF_INIT;
+	char name[96];
+
+	buf_printf(&in, "%s\r\nhello\r\n0\r\n\r\n", line);
+	snprintf(name, sizeof(name), "size line \"%s\"", line);
+	chunk_reject(name, buf_rptr(&in), buf_rlen(&in), 1 << 20, 400);
+	buf_free(&in);
+}
+
+/* chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) */
+static void
+test_chunk_ext(void)
+{
+	static const char *const valid[] = {
+		"5;a", "5;a=b", "5;a=\"x\"", "5;a=b;c", "5;a=\"\"", "5 ;a",
+		"5\t;a", "5; a", "5;a =b", "5;a= b", "5;a = \"v w\"",
+		"5;a;b;c=d", "5;a=\"x\\\"y\"", "5;a=\"\\\\\"", "5;a=\"x\";b",
+		"5;a=\"\t\x80\xff\"", "5;a=\"x\\\xe9\"", "5;name=tok!#$%&'*+-.^_`|~",
+		"5 ; a = b ; c", "5;a=\"x\" ;b",
+	};
+	static const char *const invalid[] = {
+		"5;", "5; ", "5;=x", "5;a=", "5;a= ", "5;;a", "5;a;", "5 ",
+		"5 x", "5;a b", "5;a=b c", "5;a=b ", "5;a ", "5;a=\"x\" ",
+		"5;a=\"x", "5;a=\"x\"y", "5;a==b", "5;a=b=c", "5;a=\"x\x01\"",
+		"5;a=\"x\\\x01\"", "5;a=\"x\x7f\"", "5;(a)", "5;a=(b)",
+		"5;a=b,c", "5;a\x80", "5;a=\"x\",", "5;\"a\"", "5;a=\"\"\"",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
+		chunk_ext_accept(valid[i]);
+	for (i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
+		chunk_ext_reject(invalid[i]);
+	/* a quoted CR or LF cannot hide the end of the line */
+	CHUNK_REJECT("CR inside a quoted value",
+	    "5;a=\"x\r\nhello\r\n0\r\n\r\n", 400);
+	CHUNK_REJECT("bare LF after a name", "5;a\nhello\r\n0\r\n\r\n", 400);
+}
+
 static void
 test_chunked(void)
 {
@@ -738,6 +810,7 @@ main(void)
 	test_pipelining();
 	test_bytewise_same();
 	test_chunked();
+	test_chunk_ext();
 	test_writer();
 	test_percent_decode();
 	return tap_done();
