@@ -3,13 +3,17 @@
  * the response writer (RFC 9112, RELIABILITY H1/H2).
  *
  * It owns the byte-level grammar of a request: where a head ends, what is a
- * valid field, how a body is framed.  It never touches a socket, a thread or
- * a route, and it never guesses: every ambiguity that could let two parsers
- * disagree about where a request ends is an error (no request smuggling).
- * The only clock it reads is time(2), for the Date header.
+ * valid field, the forms of a request-target and of a Host, how a body is
+ * framed (chunk extensions included).  It never touches a socket, a thread
+ * or a route, and it never guesses: every ambiguity that could let two
+ * parsers disagree about where a request ends, or which host it is for, is
+ * an error (no request smuggling).  The only clock it reads is time(2), for
+ * the Date header.
  */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -167,6 +171,149 @@ http_method_lookup(const char *m, size_t n)
 	return HTTP_METHOD_OTHER;
 }
 
+/* unreserved and sub-delims of RFC 3986 2.2-2.3, the bytes of a reg-name
+ * besides its pct-encoded octets */
+static bool
+http_is_regname(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c != '\0' && strchr("-._~!$&'()*+,;=",
+	    c) != NULL);
+}
+
+/*
+ * IP-literal without its brackets (RFC 3986 3.2.2): IPv6address (as
+ * inet_pton reads it: no zone identifier) or IPvFuture ("v" 1*HEXDIG "."
+ * 1*( unreserved / sub-delims / ":" )).
+ */
+static bool
+http_ip_literal_valid(const char *s, size_t n)
+{
+	char tmp[INET6_ADDRSTRLEN];
+	struct in6_addr addr;
+	size_t i;
+
+	if (n > 0 && (s[0] == 'v' || s[0] == 'V')) {
+		for (i = 1; i < n && hex_digit((unsigned char)s[i]) >= 0; i++)
+			;
+		if (i == 1 || i == n || s[i] != '.' || i + 1 == n)
+			return false;
+		for (i++; i < n; i++)
+			if (s[i] != ':' && (s[i] == '%' ||
+			    !http_is_regname((unsigned char)s[i])))
+				return false;
+		return true;
+	}
+	if (n == 0 || n >= sizeof(tmp))
+		return false;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	return inet_pton(AF_INET6, tmp, &addr) == 1;
+}
+
+/*
+ * Is v[0..n) uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2-3.2.3)?
+ * uri-host is an IP-literal in brackets or a reg-name (unreserved,
+ * pct-encoded and sub-delims: an IPv4 address is one); port is *DIGIT.
+ * Sets *host_len to the length of the uri-host: a Host field may have an
+ * empty one, an http(s) URI may not (RFC 9110 4.2.1).
+ */
+static bool
+http_host_valid(const char *v, size_t n, size_t *host_len)
+{
+	size_t i = 0;
+
+	if (n > 0 && v[0] == '[') {
+		const char *close = memchr(v, ']', n);
+
+		if (close == NULL ||
+		    !http_ip_literal_valid(v + 1, (size_t)(close - v) - 1))
+			return false;
+		i = (size_t)(close - v) + 1;
+	} else {
+		while (i < n && v[i] != ':') {
+			if (v[i] == '%') {
+				if (hex_percent_octet(v, n, &i) < 0)
+					return false;
+			} else if (http_is_regname((unsigned char)v[i])) {
+				i++;
+			} else {
+				return false;
+			}
+		}
+	}
+	*host_len = i;
+	if (i == n)
+		return true;
+	if (v[i] != ':')
+		return false;
+	for (i++; i < n; i++)
+		if (v[i] < '0' || v[i] > '9')
+			return false;
+	return true;
+}
+
+/*
+ * The request-target t[0..n) (NUL-terminated at n; its first '?' at q, or
+ * q == SIZE_MAX) in one of the forms of RFC 9112 3.2: origin-form
+ * ("/path?query") and absolute-form ("http://host/path?query", the scheme
+ * http or https in any case, no userinfo) for any method; asterisk-form
+ * ("*") for OPTIONS only; authority-form ("host:port") for CONNECT only,
+ * which is not implemented (501).  Sets req->target, path, query and, for
+ * the absolute-form, host (its authority; an empty path is "/").
+ */
+static int
+http_parse_target(char *t, size_t n, size_t q, struct arena *a,
+    struct http_request *req, struct err *e)
+{
+	size_t hs, he, pe, hl;
+
+	req->target = t;
+	req->query = q == SIZE_MAX ? NULL : t + q + 1;
+	if (t[0] == '/') {
+		req->path = q == SIZE_MAX ? t : arena_strndup(a, t, q);
+		return 0;
+	}
+	if (n == 1 && t[0] == '*') {
+		if (req->method != HTTP_METHOD_OPTIONS)
+			return err_set(e, 400, "invalid request target: "
+			    "'*' is only for OPTIONS");
+		req->path = t;
+		return 0;
+	}
+	if (strcmp(req->method_name, "CONNECT") == 0) {
+		if (!http_host_valid(t, n, &hl) || hl == 0 || hl == n)
+			return err_set(e, 400,
+			    "invalid request target: bad authority-form");
+		return err_set(e, 501, "method CONNECT is not implemented");
+	}
+	if (n >= sizeof("http://") - 1 && http_caseeq(t, "http://",
+	    sizeof("http://") - 1))
+		hs = sizeof("http://") - 1;
+	else if (n >= sizeof("https://") - 1 && http_caseeq(t, "https://",
+	    sizeof("https://") - 1))
+		hs = sizeof("https://") - 1;
+	else
+		return err_set(e, 400, "invalid request target: "
+		    "not origin-form or an http(s) absolute-form");
+	for (he = hs; he < n && t[he] != '/' && t[he] != '?'; he++)
+		;
+	if (memchr(t + hs, '@', he - hs) != NULL)
+		return err_set(e, 400,
+		    "invalid request target: userinfo not allowed");
+	if (!http_host_valid(t + hs, he - hs, &hl) || hl == 0)
+		return err_set(e, 400, "invalid request target: bad host");
+	req->host = arena_strndup(a, t + hs, he - hs);
+	pe = q == SIZE_MAX ? n : q;
+	if (pe == he)
+		req->path = arena_strndup(a, "/", 1);
+	else if (q == SIZE_MAX)
+		req->path = t + he;
+	else
+		req->path = arena_strndup(a, t + he, pe - he);
+	return 0;
+}
+
 /*
  * Parse "method SP request-target SP HTTP-version" in line[0..n), which the
  * caller owns (an arena copy): the method and the target are NUL-terminated
@@ -212,18 +359,8 @@ http_parse_request_line(char *line, size_t n, struct arena *a,
 		    v[5], v[7]);
 	req->version_minor = v[7] - '0';
 
-	req->target = line + tstart;
-	if (req->target[0] != '/')
-		return err_set(e, 400,
-		    "invalid request target: only origin-form is accepted");
-	if (q == SIZE_MAX) {
-		req->path = req->target;
-		req->query = NULL;
-	} else {
-		req->path = arena_strndup(a, req->target, q - tstart);
-		req->query = line + q + 1;
-	}
-	return 0;
+	return http_parse_target(line + tstart, tlen,
+	    q == SIZE_MAX ? SIZE_MAX : q - tstart, a, req, e);
 }
 
 /* Content-Length: 1*DIGIT, no list, no sign, fits in int64. */
@@ -275,6 +412,7 @@ http_scan_connection(const char *v, size_t n, bool *close, bool *keep)
 /* What the field lines said about framing, gathered in one pass. */
 struct http_framing {
 	size_t n_host;
+	struct http_header *host;   /* the first Host field */
 	size_t n_cl;
 	size_t n_te;
 	bool te_chunked;            /* every TE field was exactly "chunked" */
@@ -294,9 +432,11 @@ http_parse_fields(char *p, size_t n, size_t n_fields, struct arena *a,
     struct http_request *req, struct http_framing *fr, struct err *e)
 {
 	struct http_header *h;
-	size_t i = 0, k = 0;
+	size_t i = 0, k = 0, slots, hl;
 
-	req->headers = n_fields ? arena_alloc(a, n_fields * sizeof(*h)) : NULL;
+	/* one slot more for the Host of an absolute-form target */
+	slots = n_fields + (req->host != NULL);
+	req->headers = slots ? arena_alloc(a, slots * sizeof(*h)) : NULL;
 	while (i < n) {
 		size_t ns = i, nl, vs, ve;
 		unsigned char c;
@@ -355,8 +495,13 @@ http_parse_fields(char *p, size_t n, size_t n_fields, struct arena *a,
 
 		switch (nl) {
 		case 4:
-			if (http_name_is(h->name, nl, "host"))
-				fr->n_host++;
+			if (http_name_is(h->name, nl, "host")) {
+				if (!http_host_valid(h->value, h->value_len, &hl))
+					return err_set(e, 400,
+					    "invalid header: bad Host value");
+				if (fr->n_host++ == 0)
+					fr->host = h;
+			}
 			break;
 		case 6:
 			if (http_name_is(h->name, nl, "expect")) {
@@ -448,6 +593,20 @@ http_parse_complete_head(const struct http_head_state *st, const char *data,
 	if (fr.n_host == 0 && req->version_minor == 1) {
 		err_set(e, 400, "invalid header: Host is required in HTTP/1.1");
 		return HTTP_PARSE_ERROR;
+	}
+	if (req->host != NULL) {
+		/* RFC 9112 3.2.2: the absolute-form's authority replaces Host */
+		struct http_header *h = fr.host;
+
+		if (h == NULL) {
+			h = &req->headers[req->n_headers++];
+			h->name = arena_strndup(a, "Host", sizeof("Host") - 1);
+			h->name_len = sizeof("Host") - 1;
+		}
+		h->value = req->host;
+		h->value_len = strlen(req->host);
+	} else if (fr.host != NULL) {
+		req->host = fr.host->value;
 	}
 	if (req->version_minor == 1)
 		req->keep_alive = !fr.conn_close;

@@ -93,6 +93,19 @@ router_match_pattern(const char *pat, const char *path,
 	return true;
 }
 
+/* The bit of route method m in an Allow mask (GET brings HEAD). */
+static unsigned
+router_allow_bits(enum http_method m)
+{
+	unsigned bits = 0;
+
+	if ((unsigned)m < HTTP_METHOD_OTHER)
+		bits |= 1u << m;
+	if (m == HTTP_METHOD_GET)
+		bits |= 1u << HTTP_METHOD_HEAD;
+	return bits;
+}
+
 static bool
 router_method_ok(enum http_method route_m, enum http_method m)
 {
@@ -196,16 +209,22 @@ router_match(const struct router_route *table, size_t n, enum http_method m,
 	unsigned allow = 0;
 
 	memset(out, 0, sizeof(*out));
+	if (strcmp(path, "*") == 0) {
+		/* OPTIONS * (RFC 9112 3.2.4) asks about the server as a whole */
+		for (r = 0; r < n; r++)
+			allow |= router_allow_bits(table[r].method);
+		if (allow == 0)
+			return ROUTER_NOT_FOUND;
+		out->allow = router_allow_text(a, allow);
+		return ROUTER_METHOD_NOT_ALLOWED;
+	}
 	for (r = 0; r < n; r++) {
 		const struct router_route *rt = &table[r];
 
 		if (!router_match_pattern(rt->pattern, path, spans, &np))
 			continue;
 		if (!router_method_ok(rt->method, m)) {
-			if ((unsigned)rt->method < HTTP_METHOD_OTHER)
-				allow |= 1u << rt->method;
-			if (rt->method == HTTP_METHOD_GET)
-				allow |= 1u << HTTP_METHOD_HEAD;
+			allow |= router_allow_bits(rt->method);
 			continue;
 		}
 		out->route = rt;

@@ -143,6 +143,16 @@ test_method_not_allowed(struct arena *a)
 	    ROUTER_METHOD_NOT_ALLOWED, "unknown method on a route is 405");
 	ok(match(a, HTTP_METHOD_POST, "/api/v1/nothing", &mt, &e) ==
 	    ROUTER_NOT_FOUND, "wrong method on an unknown path is 404");
+	/* OPTIONS * (the parser lets only OPTIONS have the path "*") */
+	ok(match(a, HTTP_METHOD_OPTIONS, "*", &mt, &e) ==
+	    ROUTER_METHOD_NOT_ALLOWED && mt.route == NULL,
+	    "\"*\" matches no route: 405");
+	is_str(mt.allow, "GET, HEAD, POST, PUT, DELETE",
+	    "Allow of \"*\" lists every method of the table");
+	ok(router_match(routes, 0, HTTP_METHOD_OPTIONS, "*", a, &mt, &e) ==
+	    ROUTER_NOT_FOUND, "\"*\" with an empty table is 404");
+	ok(match(a, HTTP_METHOD_OPTIONS, "/*", &mt, &e) == ROUTER_NOT_FOUND,
+	    "\"/*\" is an ordinary path");
 }
 
 static void
