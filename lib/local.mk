@@ -13,6 +13,9 @@ libingen_a_SOURCES += \
 # used by the worker and by the simulator
 libingen_a_SOURCES += lib/http.c lib/http.h lib/router.c lib/router.h
 
+# hex digits and strings, the percent-escape (the one decoder of each)
+libingen_a_SOURCES += lib/hex.c lib/hex.h
+
 # strict JSON input and cJSON helpers
 libingen_a_SOURCES += lib/json.c lib/json.h
 
