@@ -921,7 +921,14 @@ config_restart_keys(const struct config *old_cfg,
 	return n;
 }
 
-int
+/*
+ * What server.workers = 0 means is part of that key's definition ("0 = one
+ * per CPU"), so it is answered here, next to the table, and not by each
+ * caller; the value is not stored in the config so that `ingen config`
+ * shows what the operator wrote.  The CPUs are those this process may run
+ * on (its affinity mask, as a container or `taskset` sets it), at least 1.
+ */
+static int
 config_ncpus(void)
 {
 	cpu_set_t set;
@@ -931,4 +938,10 @@ config_ncpus(void)
 		return CPU_COUNT(&set);
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 && n < INT_MAX ? (int)n : 1;
+}
+
+int
+config_workers(const struct config *cfg)
+{
+	return cfg->server.workers > 0 ? cfg->server.workers : config_ncpus();
 }

@@ -9,8 +9,8 @@
  *
  * A struct config is immutable once config_load() returned it: a reload
  * builds a new one, validates it, and swaps (nginx cycles).  Nothing may
- * modify a config that a running thread can read.  Only lib/config.c
- * includes <libconfig.h>.
+ * modify a config that a running thread can read.  The table is
+ * lib/config_keys.c; only lib/config_file.c includes <libconfig.h>.
  *
  * The file: `--config` (config_overrides.config_file), else
  * $INGENIOUS_CONFIG (from the environment, else from `.env`), else
@@ -240,7 +240,7 @@ struct config *config_load(const struct config_overrides *ov,
  * may be NULL.  After loading, server.max_requests_jitter is 10% of
  * max_requests when max_requests > 0 and no source set the jitter, and an
  * empty web.authentication.jwt_key_file becomes "<state_dir>/jwt.key".
- * server.workers stays 0 when so configured: see config_ncpus().
+ * server.workers stays 0 when so configured: see config_workers().
  */
 
 /* Free a config from config_load (NULL is fine). */
@@ -312,8 +312,9 @@ int config_file_walk(const char *path, void (*fn)(void *arg,
     const char *name, int line, const char *value), void *arg,
     struct err *e) ING_WUR;
 
-/* Number of CPUs this process may run on (at least 1), used for
- * server.workers = 0.  Any thread. */
-int config_ncpus(void);
+/* The number of worker processes cfg asks for: server.workers, or when it
+ * is 0 the number of CPUs this process may run on (at least 1).  Any
+ * thread. */
+int config_workers(const struct config *cfg);
 
 #endif

@@ -148,7 +148,7 @@ master_live(const struct master *m)
 static int
 master_workers_wanted(const struct config *cfg)
 {
-	return cfg->server.workers > 0 ? cfg->server.workers : config_ncpus();
+	return config_workers(cfg);
 }
 
 static int

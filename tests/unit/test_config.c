@@ -1042,6 +1042,24 @@ test_table(void)
 	config_problems_free(&p);
 }
 
+static void
+test_workers(void)
+{
+	struct config_problems p;
+	const char *three[] = { "INGENIOUS_SERVER__WORKERS=3", NULL };
+	struct config *cfg = load(NULL, "", &p);
+
+	ok(cfg && cfg->server.workers == 0 && config_workers(cfg) >= 1,
+	    "workers 0: one per CPU, at least 1 (%d)",
+	    cfg ? config_workers(cfg) : 0);
+	config_free(cfg);
+	config_problems_free(&p);
+	cfg = load(three, "", &p);
+	ok(cfg && config_workers(cfg) == 3, "workers 3: three");
+	config_free(cfg);
+	config_problems_free(&p);
+}
+
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -1072,7 +1090,7 @@ main(void)
 	test_derived();
 	test_restart_keys();
 	test_etc_conf();
-	ok(config_ncpus() >= 1, "config_ncpus() >= 1");
+	test_workers();
 	nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	return tap_done();
 }
