@@ -700,6 +700,63 @@ validate(struct config_loader *ld)
 	}
 }
 
+/*
+ * A key that nothing reads yet (KEY_UNUSED) and that a source set to a
+ * value other than its default: a warning naming it, so that an operator
+ * who relies on it learns that it does nothing (yet).  Compared as text
+ * against a defaults-only struct, so an explicit default is no warning.
+ */
+static void
+warn_unused_scope(struct config_loader *ld, enum key_scope scope,
+    const char *base, const char *defaults, const char **src, int index)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < config_n_keys; i++) {
+		const struct config_key *k = &config_keys[i];
+		char *what;
+
+		if (k->scope != scope || !(k->flags & KEY_UNUSED))
+			continue;
+		key_format(k, base, false, &a);
+		key_format(k, defaults, false, &b);
+		if (strcmp(a.data, b.data) == 0)
+			continue;
+		what = config_name_with_index(k->name, index);
+		config_ld_warning(ld, src[i], what, "accepted for compatibility, "
+		    "not used yet: the value has no effect");
+		free(what);
+	}
+	buf_free(&a);
+	buf_free(&b);
+}
+
+static void
+warn_unused(struct config_loader *ld)
+{
+	struct config defaults;
+	size_t li, e, n;
+
+	memset(&defaults, 0, sizeof(defaults));
+	scope_init(SCOPE_MAIN, (char *)&defaults);
+	warn_unused_scope(ld, SCOPE_MAIN, (const char *)ld->cfg,
+	    (const char *)&defaults, ld->src, -1);
+	scope_free(SCOPE_MAIN, (char *)&defaults);
+	for (li = 0; li < CONFIG_N_LISTS; li++) {
+		const struct config_list *d = &config_lists[li];
+		const char *base = config_list_base(ld->cfg, li, &n);
+		char *entry = xcalloc(1, d->elem_size);
+
+		scope_init(d->scope, entry);
+		for (e = 0; e < n; e++)
+			warn_unused_scope(ld, d->scope, base + e * d->elem_size,
+			    entry, &ld->lsrc[li][e * config_n_keys], (int)e);
+		scope_free(d->scope, entry);
+		free(entry);
+	}
+}
+
 /* Values derived from others once every source is in. */
 static void
 finish(struct config_loader *ld)
@@ -751,6 +808,7 @@ config_load(const struct config_overrides *ov, char *const *env,
 	apply_overrides(&ld, ov);
 
 	validate(&ld);
+	warn_unused(&ld);
 	finish(&ld);
 
 	free(dvars);
@@ -842,7 +900,8 @@ config_keys_describe(void (*fn)(void *arg, const struct config_key_info *key),
 		info.max = k->max;
 		info.secret = (k->flags & KEY_SECRET) != 0;
 		info.reloadable = (k->flags & KEY_RESTART) == 0;
-		info.unused = k->scope == SCOPE_UNUSED;
+		info.unused = k->scope == SCOPE_UNUSED ||
+		    (k->flags & KEY_UNUSED) != 0;
 		fn(arg, &info);
 	}
 	buf_free(&env);

@@ -269,7 +269,8 @@ struct config_key_info {
 	long long min, max;           /* int: the bounds */
 	bool secret;                  /* never shown, never in a message */
 	bool reloadable;              /* false: a change needs a restart */
-	bool unused;                  /* accepted for compatibility, no effect */
+	bool unused;                  /* accepted for compatibility, no effect
+	                               * (yet): nothing reads it */
 };
 
 /* Call fn once per key of the table, in table order.  The pointers live as

@@ -883,6 +883,45 @@ test_derived(void)
 	config_problems_free(&p);
 }
 
+/* Keys that nothing reads yet: a value other than the default is named in
+ * a warning (never with a secret's value); the default is silent. */
+static void
+test_unused(void)
+{
+	struct config_problems p;
+	struct config *cfg;
+	const char *set[] = { "KB_POLICY=prefer_local",
+		"INGENIOUS_LOCAL_SQL_DB__DATABASE_URL=postgresql://u:SECRETXYZ@h/d",
+		"INGENIOUS_MODELS__0__MODEL=m", "INGENIOUS_MODELS__0__ENDPOINT=e",
+		NULL };
+	const char *defaults[] = { "INGENIOUS_KB__POLICY=azure_only",
+		"INGENIOUS_SERVER__FLOW_PATH=", NULL };
+
+	cfg = load(set, "", &p);
+	ok(cfg != NULL && p.n == 0 && p.n_warnings == 3,
+	    "unused keys set: the load succeeds with three warnings");
+	ok(has_sub(p.warnings, p.n_warnings, "KB_POLICY: kb.policy: accepted "
+	    "for compatibility, not used yet: the value has no effect"),
+	    "the warning names the variable and the key");
+	ok(has_sub(p.warnings, p.n_warnings, "models.0.endpoint: accepted for "
+	    "compatibility, not used yet"), "a list entry's key, with its index");
+	ok(has_sub(p.warnings, p.n_warnings, "local_sql_db.database_url: "
+	    "accepted") && !has_sub(p.warnings, p.n_warnings, "SECRETXYZ"),
+	    "a secret's warning names it without its value");
+	is_str(cfg ? cfg->kb.policy : NULL, "prefer_local",
+	    "the value is still stored for the flow that will read it");
+	diag_problems(&p);
+	config_free(cfg);
+	config_problems_free(&p);
+
+	cfg = load(defaults, "", &p);
+	ok(cfg != NULL && p.n == 0 && p.n_warnings == 0,
+	    "an unused key set to its default: no warning");
+	diag_problems(&p);
+	config_free(cfg);
+	config_problems_free(&p);
+}
+
 static void
 restart_note(void *arg, const char *name)
 {
@@ -1088,6 +1127,7 @@ main(void)
 	test_secrets_hidden();
 	test_dotenv();
 	test_derived();
+	test_unused();
 	test_restart_keys();
 	test_etc_conf();
 	test_workers();
