@@ -31,8 +31,10 @@
  * names.  A `.env` value applies only when the real environment lacks the
  * same name.  Aliases of the reference (KB_POLICY, KB_MODE, KB_TOPK_DIRECT,
  * KB_TOPK_ASSIST, INGENIOUS_FLOW_PATH, JWT_SECRET_KEY,
- * INGENIOUS_JWT_SECRET_KEY, INGENIOUS_JWT_ALGORITHM, WEB_PORT) lose against
- * the canonical name in the same source.  `NAME_FILE=path` (any name above)
+ * INGENIOUS_JWT_SECRET_KEY, INGENIOUS_JWT_ALGORITHM, WEB_PORT) and of the
+ * Azure SDK (AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
+ * AZURE_AUTHORITY_HOST) lose against the canonical name in the same source.
+ * No other module reads a configuration variable from the environment.  `NAME_FILE=path` (any name above)
  * reads the value from that file, one trailing newline stripped.
  */
 #ifndef INGEN_CONFIG_H
@@ -167,6 +169,15 @@ struct config {
 		char *token_endpoint;         /* Entra ID authority override (tests) */
 		char *imds_endpoint;          /* managed identity endpoint override (tests) */
 	} llm;
+
+	/* the Azure SDK's environment credential (AZURE_CLIENT_ID ...), for
+	 * authentication_method "default_credential"; ours */
+	struct {
+		char *client_id;
+		char *client_secret;          /* secret */
+		char *tenant_id;
+		char *authority_host;         /* Entra ID authority, "" = public cloud */
+	} azure_identity;
 
 	struct config_search *search;
 	size_t n_search;

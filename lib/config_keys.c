@@ -215,6 +215,16 @@ const struct config_key config_keys[] = {
 	K_STR("llm.token_endpoint", C_STR(llm.token_endpoint), "", 0),
 	K_STR("llm.imds_endpoint", C_STR(llm.imds_endpoint), "", 0),
 
+	/* azure_identity: ours, the Azure SDK's AZURE_* variables (aliases) */
+	K_STR("azure_identity.client_id", C_STR(azure_identity.client_id), "",
+	    0),
+	K_STR("azure_identity.client_secret",
+	    C_STR(azure_identity.client_secret), "", KEY_SECRET),
+	K_STR("azure_identity.tenant_id", C_STR(azure_identity.tenant_id), "",
+	    0),
+	K_STR("azure_identity.authority_host",
+	    C_STR(azure_identity.authority_host), "", 0),
+
 	/* azure_search_services[i] */
 	K_STR("azure_search_services.*.service", S_STR(service), "",
 	    KEY_UNUSED),
@@ -339,6 +349,11 @@ const struct config_alias config_aliases[] = {
 	    "web_configuration.authentication.jwt_secret_key" },
 	{ "INGENIOUS_JWT_ALGORITHM",
 	    "web_configuration.authentication.jwt_algorithm" },
+	/* the Azure SDK's EnvironmentCredential */
+	{ "AZURE_CLIENT_ID", "azure_identity.client_id" },
+	{ "AZURE_CLIENT_SECRET", "azure_identity.client_secret" },
+	{ "AZURE_TENANT_ID", "azure_identity.tenant_id" },
+	{ "AZURE_AUTHORITY_HOST", "azure_identity.authority_host" },
 };
 
 const size_t config_n_aliases =

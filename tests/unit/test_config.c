@@ -381,6 +381,27 @@ test_aliases(void)
 	config_problems_free(&p);
 
 	{
+		const char *azure[] = { "AZURE_CLIENT_ID=app-1",
+			"AZURE_CLIENT_SECRET=s3cret", "AZURE_TENANT_ID=t-1",
+			"AZURE_AUTHORITY_HOST=https://login.example",
+			"INGENIOUS_AZURE_IDENTITY__TENANT_ID=t-2", NULL };
+
+		cfg = load(azure, "", &p);
+		ok(cfg && p.n == 0 && p.n_warnings == 0 &&
+		    strcmp(cfg->azure_identity.client_id, "app-1") == 0 &&
+		    strcmp(cfg->azure_identity.client_secret, "s3cret") == 0 &&
+		    strcmp(cfg->azure_identity.authority_host,
+		    "https://login.example") == 0,
+		    "AZURE_CLIENT_ID, _SECRET, AZURE_AUTHORITY_HOST land in "
+		    "azure_identity.*");
+		is_str(cfg ? cfg->azure_identity.tenant_id : NULL, "t-2",
+		    "the nested name beats AZURE_TENANT_ID");
+		diag_problems(&p);
+		config_free(cfg);
+		config_problems_free(&p);
+	}
+
+	{
 		const char *bad[] = { "KB_POLICY=sometimes", NULL };
 
 		expect_problem(bad, "", "KB_POLICY: invalid value \"sometimes\" "
