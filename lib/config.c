@@ -773,9 +773,53 @@ finish(struct config_loader *ld)
 	}
 }
 
-struct config *
-config_load(const struct config_overrides *ov, char *const *env,
-    const char *dotenv_dir, struct config_problems *problems)
+/*
+ * On a reload: a key that cannot change without a restart (KEY_RESTART)
+ * keeps the value of the running generation, with a warning that names it
+ * and both values (PgBouncer CF_NO_RELOAD, PostgreSQL PGC_POSTMASTER).
+ * Runs before validation and derivation, so that derived values (the key
+ * file under state_dir) follow the value kept.
+ */
+static void
+keep_restart_keys(struct config_loader *ld, const struct config *old_cfg)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT, msg = BUF_INIT, why = BUF_INIT;
+	union key_value v;
+	size_t i;
+
+	for (i = 0; i < config_n_keys; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (k->scope != SCOPE_MAIN || !(k->flags & KEY_RESTART))
+			continue;
+		key_format(k, (const char *)old_cfg, false, &a);
+		key_format(k, (const char *)ld->cfg, false, &b);
+		if (strcmp(a.data, b.data) == 0)
+			continue;
+		buf_reset(&msg);
+		buf_puts(&msg, "cannot be changed without restarting the server");
+		if (!(k->flags & KEY_SECRET)) {
+			buf_puts(&msg, ": keeping ");
+			quote_value(&msg, a.data);
+			buf_puts(&msg, ", not ");
+			quote_value(&msg, b.data);
+		}
+		config_ld_warning(ld, ld->src[i], k->name, "%s", buf_cstr(&msg));
+		/* the old value is valid: it passed this same table */
+		buf_reset(&why);
+		if (key_parse(k, a.data, &v, &why) == 0)
+			key_store(k, (char *)ld->cfg, &v);
+	}
+	buf_free(&a);
+	buf_free(&b);
+	buf_free(&msg);
+	buf_free(&why);
+}
+
+static struct config *
+load(const struct config_overrides *ov, char *const *env,
+    const char *dotenv_dir, const struct config *old_cfg,
+    struct config_problems *problems)
 {
 	struct config_loader ld;
 	struct config_dotenv de = { NULL, 0, 0 };
@@ -806,6 +850,8 @@ config_load(const struct config_overrides *ov, char *const *env,
 	config_env_apply(&ld, dvars, n_dot);
 	config_env_apply(&ld, evars, n_env);
 	apply_overrides(&ld, ov);
+	if (old_cfg != NULL)
+		keep_restart_keys(&ld, old_cfg);
 
 	validate(&ld);
 	warn_unused(&ld);
@@ -825,6 +871,21 @@ config_load(const struct config_overrides *ov, char *const *env,
 		return NULL;
 	}
 	return cfg;
+}
+
+struct config *
+config_load(const struct config_overrides *ov, char *const *env,
+    const char *dotenv_dir, struct config_problems *problems)
+{
+	return load(ov, env, dotenv_dir, NULL, problems);
+}
+
+struct config *
+config_reload(const struct config *old_cfg,
+    const struct config_overrides *ov, char *const *env,
+    const char *dotenv_dir, struct config_problems *problems)
+{
+	return load(ov, env, dotenv_dir, old_cfg, problems);
 }
 
 void
@@ -952,32 +1013,6 @@ config_foreach_value(const struct config *cfg, void (*fn)(void *arg,
 			}
 	}
 	buf_free(&val);
-}
-
-size_t
-config_restart_keys(const struct config *old_cfg,
-    const struct config *new_cfg, void (*fn)(void *arg, const char *name),
-    void *arg)
-{
-	struct buf a = BUF_INIT, b = BUF_INIT;
-	size_t i, n = 0;
-
-	for (i = 0; i < config_n_keys; i++) {
-		const struct config_key *k = &config_keys[i];
-
-		if (k->scope != SCOPE_MAIN || !(k->flags & KEY_RESTART))
-			continue;
-		key_format(k, (const char *)old_cfg, false, &a);
-		key_format(k, (const char *)new_cfg, false, &b);
-		if (strcmp(a.data, b.data) != 0) {
-			n++;
-			if (fn)
-				fn(arg, k->name);
-		}
-	}
-	buf_free(&a);
-	buf_free(&b);
-	return n;
 }
 
 /*

@@ -303,14 +303,18 @@ void config_foreach_value(const struct config *cfg, void (*fn)(void *arg,
     const char *name, const char *value, bool secret), void *arg);
 
 /*
- * For a reload: call fn (may be NULL) with the name of every key that
- * differs between `old_cfg` and `new_cfg` and that cannot change without a
- * restart (listen address and port, pidfile, user, state_dir); returns
- * their number.  The new generation still loads; the caller warns.
+ * For a reload (SIGHUP): config_load, except that a key that cannot change
+ * without a restart (the listen address and port, pidfile, user,
+ * state_dir: "(restart)" in etc/ingenious.conf) keeps its value in
+ * `old_cfg`, the running generation, and each one that a source changed
+ * gets a warning line naming the key and both values (never a secret's
+ * value).  Values derived from a kept key (jwt_key_file under state_dir)
+ * follow the kept value.  `old_cfg` is only read.  Same contract as
+ * config_load otherwise.
  */
-size_t config_restart_keys(const struct config *old_cfg,
-    const struct config *new_cfg,
-    void (*fn)(void *arg, const char *name), void *arg);
+struct config *config_reload(const struct config *old_cfg,
+    const struct config_overrides *ov, char *const *env,
+    const char *dotenv_dir, struct config_problems *problems);
 
 /*
  * Walk a libconfig file and call fn for every scalar setting with its

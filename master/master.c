@@ -416,7 +416,8 @@ process_sighup(struct master *m)
 	memset(&probs, 0, sizeof(probs));
 	notify_send("RELOADING=1\nSTATUS=reloading configuration");
 	log_info("reloading", "reloading configuration");
-	ncfg = config_load(m->ov, NULL, NULL, &probs);
+	/* restart-only keys keep their running values, with a warning each */
+	ncfg = config_reload(m->cfg, m->ov, NULL, NULL, &probs);
 	if (ncfg == NULL) {
 		for (i = 0; i < probs.n; i++)
 			log_error("reloading", "%s", probs.lines[i]);

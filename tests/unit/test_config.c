@@ -944,32 +944,66 @@ test_unused(void)
 }
 
 static void
-restart_note(void *arg, const char *name)
-{
-	(void)name;
-	(*(int *)arg)++;
-}
-
-static void
 test_restart_keys(void)
 {
 	struct config_problems p;
-	const char *a[] = { "INGENIOUS_SERVER__FLOW_THREADS=4", NULL };
+	const char *a[] = { "INGENIOUS_SERVER__FLOW_THREADS=4",
+		"INGENIOUS_SERVER__STATE_DIR=/srv/a", NULL };
 	const char *b[] = { "INGENIOUS_WEB_CONFIGURATION__PORT=9001",
 		"INGENIOUS_SERVER__USER=nobody",
+		"INGENIOUS_SERVER__STATE_DIR=/srv/b",
 		"INGENIOUS_SERVER__FLOW_THREADS=8", NULL };
-	struct config *c1 = load(a, "", &p), *c2;
-	int seen = 0;
+	struct config_overrides ov = CONFIG_OVERRIDES_INIT;
+	struct config *c1 = load(a, "", &p), *c2 = NULL;
+	char **env;
+	size_t i, n = 0;
+
+	ov.config_file = "";
 
 	config_problems_free(&p);
-	c2 = load(b, "", &p);
+	while (b[n])
+		n++;
+	env = xcalloc(n + 1, sizeof(*env));
+	for (i = 0; i < n; i++)
+		env[i] = xstrdup(b[i]);
+	if (c1 != NULL)
+		c2 = config_reload(c1, &ov, env, tmpdir, &p);
+	ok(c2 != NULL && p.n == 0 && p.n_warnings == 3,
+	    "a reload that changes port, user and state_dir loads, with three "
+	    "warnings");
+	ok(c2 && c2->web.port == 8000 && strcmp(c2->server.user, "") == 0 &&
+	    strcmp(c2->server.state_dir, "/srv/a") == 0,
+	    "... and keeps the running values of the restart-only keys");
+	is_str(c2 ? c2->web.authentication.jwt_key_file : NULL,
+	    "/srv/a/jwt.key", "the key file still follows the kept state_dir");
+	ok(c2 && c2->server.flow_threads == 8, "flow_threads changes on reload");
+	ok(has_sub(p.warnings, p.n_warnings, "INGENIOUS_SERVER__STATE_DIR: "
+	    "server.state_dir: cannot be changed without restarting the server: "
+	    "keeping \"/srv/a\", not \"/srv/b\""),
+	    "the warning names the key, the source and both values");
+	ok(has_sub(p.warnings, p.n_warnings, "web_configuration.port: cannot be "
+	    "changed without restarting the server: keeping \"8000\", not "
+	    "\"9001\""), "the port too");
+	diag_problems(&p);
 	config_problems_free(&p);
-	ok(c1 && c2 && config_restart_keys(c1, c2, restart_note, &seen) == 2 &&
-	    seen == 2, "port and user need a restart, flow_threads does not");
-	ok(c1 && config_restart_keys(c1, c1, NULL, NULL) == 0,
-	    "no change, no restart");
-	config_free(c1);
 	config_free(c2);
+	for (i = 0; i < n; i++)
+		free(env[i]);
+	free(env);
+
+	/* the same sources again: nothing to keep, nothing to say */
+	env = xcalloc(3, sizeof(*env));
+	env[0] = xstrdup(a[0]);
+	env[1] = xstrdup(a[1]);
+	c2 = c1 ? config_reload(c1, &ov, env, tmpdir, &p) : NULL;
+	ok(c2 != NULL && p.n == 0 && p.n_warnings == 0,
+	    "no change, no restart warning");
+	config_problems_free(&p);
+	config_free(c2);
+	free(env[0]);
+	free(env[1]);
+	free(env);
+	config_free(c1);
 }
 
 static void
