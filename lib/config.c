@@ -1023,7 +1023,7 @@ config_foreach_value(const struct config *cfg, void (*fn)(void *arg,
  * on (its affinity mask, as a container or `taskset` sets it), at least 1.
  */
 static int
-config_ncpus(void)
+cpus_available(void)
 {
 	cpu_set_t set;
 	long n;
@@ -1037,5 +1037,5 @@ config_ncpus(void)
 int
 config_workers(const struct config *cfg)
 {
-	return cfg->server.workers > 0 ? cfg->server.workers : config_ncpus();
+	return cfg->server.workers > 0 ? cfg->server.workers : cpus_available();
 }
