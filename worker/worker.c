@@ -136,6 +136,7 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 	w->keys = ws->keys;
 	w->auth_password_hash = ws->auth_password_hash;
 	w->throttle = ws->throttle;
+	w->flows = ws->flows;
 	w->epfd = w->eventfd = w->signalfd = -1;
 	pthread_mutex_init(&w->done_lock, NULL);
 
