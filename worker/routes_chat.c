@@ -22,6 +22,9 @@
 	"For a JSON payload inside user_prompt, escape it as a string or send the " \
 	"body from a file (curl -d @file.json)."
 #define CHAT_HINT_OBJECT "Send a JSON object with 'user_prompt' and 'conversation_flow'."
+/* streaming switched off: the reference says nothing, so say which key */
+#define CHAT_MSG_NO_STREAMING "streaming is disabled " \
+	"(web_configuration.enable_streaming is false)"
 
 /* Parse and check the body; false when a response was set. */
 static bool
@@ -99,6 +102,10 @@ routes_chat_stream(struct http_exchange *x)
 {
 	struct turn_request cr;
 
+	if (!x->cfg->web.enable_streaming) {
+		xchg_error(x, 400, CHAT_MSG_NO_STREAMING);
+		return;
+	}
 	if (chat_parse(x, &cr))
 		turn_run(x, &cr, TURN_REPLY_STREAM);
 }
