@@ -38,7 +38,12 @@ TL_BODY = ('{"detail":"This chat has exceeded the token limit, '
            'please start a new conversation."}')
 FLOW = "classification-agent"
 
-# a marker in the prompt -> the fault the simulator answers with
+# a reply of 2-, 3- and 4-byte characters in words longer than a stream chunk
+MB_REPLY = ("Ünïcödé→€€€€€ 日本語のテキストです 🚲🚴🚲🚲🚲 "
+            "ÀÉÎÕÜàéîõüçñ " + "€" * 40 + " ok")
+MB_CHUNK = 3                # streaming_chunk_size of the server that streams it
+
+# a marker in the prompt -> the fault (or the answer) the simulator gives
 RULES = [
     {"match": "[429-once]", "fault": "429;retry-after-ms=300;times=1"},
     {"match": "[429-always]", "fault": "429;retry-after-ms=400"},
@@ -54,6 +59,7 @@ RULES = [
     {"match": "[400]", "fault": "400"},
     {"match": "[slow]", "fault": "none;latency-ms=400"},
     {"match": "[slower]", "fault": "none;latency-ms=800"},
+    {"match": "[multibyte]", "content": MB_REPLY},
 ]
 
 
@@ -362,6 +368,48 @@ t.eq((st, frames(b) if st == 200 else b),
      (200, [{"event": "error", "data": None,
              "error": 'azure openai is rate limiting model "gpt-4o" (429)'}]),
      "stream failing before any content: 200 with one error frame (reference §1.4)")
+
+# ---- stream frames: at most streaming_chunk_size characters, never a character cut ------
+chunky = Server(t, workers=1, env=model_env(
+    INGENIOUS_WEB_CONFIGURATION__STREAMING_CHUNK_SIZE=str(MB_CHUNK))).start()
+rid, tid = new_rid("stream-multibyte"), str(uuid.uuid4())
+st, h, b, secs = chat(chunky.port, "Answer in many scripts [multibyte]", rid, tid, stream=True)
+parts = [p for p in b.split(b"\n\n") if p.strip()] if st == 200 else []
+decoded = []
+for p in parts:
+    try:
+        decoded.append(json.loads(p.decode("utf-8", errors="strict")[len("data: "):]))
+    except ValueError as exc:   # UnicodeDecodeError is a ValueError
+        decoded.append({"undecodable": repr(p), "why": str(exc)})
+t.ok(st == 200 and parts and len(decoded) == len(parts)
+     and all("undecodable" not in d for d in decoded),
+     "stream of multi-byte text: every frame is valid UTF-8 JSON on its own",
+     [d for d in decoded if "undecodable" in d][:2])
+mb = [d["data"]["content"] for d in decoded
+      if d.get("event") == "data" and d["data"]["chunk_type"] == "content"]
+t.eq("".join(mb), MB_REPLY, "stream of multi-byte text: the frames concatenate to the reply")
+t.ok(mb and max(len(c) for c in mb) == MB_CHUNK and all(c for c in mb),
+     "stream of multi-byte text: streaming_chunk_size %d honoured (longest frame %d characters, "
+     "%d frames)" % (MB_CHUNK, max(len(c) for c in mb) if mb else 0, len(mb)), mb[:8])
+t.ok(decoded and decoded[-1] == {"event": "done", "data": None, "error": None}
+     and [m[4] for m in messages(tid)] == ["Answer in many scripts [multibyte]", MB_REPLY],
+     "stream of multi-byte text: done, and the whole reply is stored", messages(tid))
+chunky.stop()
+
+# enable_streaming = false: the reference says nothing; the stream route names the key
+quiet = Server(t, workers=1, env=model_env(
+    INGENIOUS_WEB_CONFIGURATION__ENABLE_STREAMING="false")).start()
+sim.reset()
+rid = new_rid("stream-off")
+st, h, b, secs = chat(quiet.port, "Stream while streaming is off", rid, stream=True)
+d = json.loads(b) if b.startswith(b"{") else {}
+t.ok(st == 400 and sorted(d) == ["detail", "request_id"]
+     and "web_configuration.enable_streaming" in d["detail"] and d["request_id"] == rid
+     and attempts()[0] == 0 and usage(rid) == [],
+     "enable_streaming false: /chat/stream is a 400 naming the key, before any LLM call", b)
+st, h, b, secs = chat(quiet.port, "Chat while streaming is off", new_rid("chat-on"))
+t.eq(st, 200, "enable_streaming false: /chat still answers")
+quiet.stop()
 
 # ---- the turn fails after a billed call: the usage row stays (D2) ------------------------
 pg.sql("REVOKE INSERT ON messages FROM ingenious_app", role="owner")
