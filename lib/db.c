@@ -32,7 +32,7 @@
 #include "lib/arena.h"
 #include "lib/config.h"
 #include "lib/db.h"
-#include "lib/localpg.h"
+#include "lib/dburl.h"
 #include "lib/log.h"
 #include "lib/uuid.h"
 #include "lib/xmalloc.h"
@@ -245,7 +245,7 @@ db_pool_create(const struct config *cfg, struct err *e)
 	char *perr = NULL;
 	int size, ct;
 
-	if (localpg_resolve_url(cfg, LOCALPG_ROLE_APP, &url, &source, e) < 0)
+	if (dburl_resolve(cfg, DBURL_ROLE_APP, &url, &source, e) < 0)
 		return NULL;
 	if (url[0] != '\0') {
 		/* libpq's parse message may quote part of the string, which

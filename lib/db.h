@@ -68,7 +68,7 @@ enum db_status {
 /*
  * Create a pool for this process from cfg->chat_history (pool_size,
  * connect_timeout, statement_timeout_ms) and the connection settings found
- * by localpg_resolve_url(): database_url, else the libpq environment (PGHOST
+ * by dburl_resolve(): database_url, else the libpq environment (PGHOST
  * ...), else the local cluster under server.state_dir, else libpq's
  * defaults.  Opens no connection (the first call does), so it succeeds while
  * the database is down.  Call it after fork, never before: connections are

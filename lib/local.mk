@@ -33,10 +33,12 @@ libingen_a_SOURCES += \
 # the one configuration key table and its loader (the only user of libconfig)
 libingen_a_SOURCES += lib/config.c lib/config.h
 
-# PostgreSQL: the pool and sessions (lib/db.c is the only user of libpq), schema
-# migrations (the files of sql/ are compiled in by sql/local.mk), the local cluster
+# PostgreSQL: the pool and sessions (lib/db.c is the only user of libpq), where
+# a role's connection string comes from (lib/dburl.c), schema migrations (the
+# files of sql/ are compiled in by sql/local.mk), the local cluster
 libingen_a_SOURCES += \
 	lib/db.c lib/db.h \
+	lib/dburl.c lib/dburl.h \
 	lib/migrate.c lib/migrate.h \
 	lib/localpg.c lib/localpg.h
 
