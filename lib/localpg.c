@@ -7,8 +7,9 @@
  * as the `postgres` OS user when called as root, with a minimal
  * environment, no inherited descriptors and a hard time limit each.  It
  * never prints a password; passwords live only in DIR/credentials and
- * DIR/database_url (0600).  SQL goes through lib/db.c; the format of the
- * connection strings and the reading of the credentials are lib/dburl.c's.
+ * DIR/database_url (0600).  SQL goes through a session of the database
+ * layer (lib/db_session.h); the format of the connection strings and the
+ * reading of the credentials are lib/dburl.c's.
  */
 #include "autoconfig.h"
 
@@ -31,7 +32,7 @@
 
 #include "lib/arena.h"
 #include "lib/buf.h"
-#include "lib/db.h"
+#include "lib/db_session.h"
 #include "lib/dburl.h"
 #include "lib/localpg.h"
 #include "lib/log.h"

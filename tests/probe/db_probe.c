@@ -1,7 +1,8 @@
 /*
- * db_probe.c -- a driver of lib/db.c and lib/migrate.c for the end-to-end
- * tests (tests/e2e/test_db_*.py): it makes the same calls the server makes,
- * against a real PostgreSQL, and prints one JSON object per command.
+ * db_probe.c -- a driver of the database layer (lib/db.h, lib/migrate.h)
+ * for the end-to-end tests (tests/e2e/test_db_*.py): it makes the same
+ * calls the server makes, against a real PostgreSQL, and prints one JSON
+ * object per command.
  *
  *   db_probe --url URL [--pool N] [--connect-timeout S] [--statement-timeout MS]
  *            COMMAND [--option value ...]
