@@ -14,7 +14,9 @@
  *
  * Errors: -1 / DB_ERROR with `e` set to 503 ("database unavailable" or
  * "database busy": the caller answers with Retry-After: db_retry_after()),
- * 400 where a function says so, or 500.  Error messages never carry SQL text, server messages that may contain
+ * 400 where a function says so, or 500.  Which failures are 503 is decided
+ * in one place, db_failure_classify, for every statement of every call.
+ * Error messages never carry SQL text, server messages that may contain
  * data, or the connection string (which may hold a password); the libpq
  * error is logged at error level without any of those.  Memory returned to
  * the caller lives in the caller's arena.
@@ -48,6 +50,37 @@ enum db_status {
 	DB_REPLAYED,           /* save_turn: the idempotency key was used before */
 	DB_EXISTS,             /* user_add: the username is taken */
 };
+
+/*
+ * What a failed statement means, whatever the route that ran it.  The
+ * connection-class failures end the connection: the pool closes it (and its
+ * idle siblings) and the caller answers 503 with Retry-After.
+ */
+enum db_failure {
+	DB_FAILURE_UNAVAILABLE = 0, /* no SQLSTATE (libpq's own error: the server
+	                             * closed the socket, a send failed), class 08
+	                             * (connection exception), 57P01..57P05 (the
+	                             * server shuts down, crashed, is starting,
+	                             * dropped the database, idle timeout), or a
+	                             * connection whose status is bad: 503 */
+	DB_FAILURE_BUSY,            /* class 53 (resources), 57014 (statement
+	                             * timeout), 40001, 40P01 (serialization,
+	                             * deadlock), 55P03 (lock timeout): 503 */
+	DB_FAILURE_SCHEMA,          /* 42P01, 42703, 42883 (no such table, column,
+	                             * function): 500, run `ingen db migrate` */
+	DB_FAILURE_PERMISSION,      /* 42501: 500, check the role's grants */
+	DB_FAILURE_VALUE,           /* classes 22, 23 (data exception, integrity
+	                             * violation): 500 unless the call knows better */
+	DB_FAILURE_OTHER,           /* anything else: 500 */
+};
+
+/* Classify a failure by its SQLSTATE (NULL or "" when libpq reported none)
+ * and whether the connection is still usable.  Pure; any thread. */
+enum db_failure db_failure_classify(const char *sqlstate, bool connection_ok);
+
+/* The HTTP status a failure gives: 503 for DB_FAILURE_UNAVAILABLE and
+ * DB_FAILURE_BUSY, else 500.  Pure; any thread. */
+int db_failure_status(enum db_failure f);
 
 /* Length of a UUID string with its NUL. */
 #define DB_UUID_LEN 37

@@ -292,6 +292,15 @@ db_turn_work(struct db_call *call, void *arg, struct err *e)
 	    DB_SQLSTATE_NOT_OWNER, &not_owner, e);
 	if (res == NULL)
 		return not_owner ? DB_NOT_OWNER : DB_ERROR;
+	if (PQstatus(call->c->pg) != CONNECTION_OK) {
+		/* the reply came, the connection went: the outcome is unknown,
+		 * and a retry with the same key replays it if it committed */
+		PQclear(res);
+		call->broken = true;
+		log_error(call->action, "could not save the turn: connection lost "
+		    "after the reply");
+		return err_set(e, 503, "database unavailable"), DB_ERROR;
+	}
 	if (PQntuples(res) != 1 || PQnfields(res) != DB_SAVE_TURN_COLUMNS ||
 	    PQgetisnull(res, 0, 0) ||
 	    PQtransactionStatus(call->c->pg) != PQTRANS_IDLE) {

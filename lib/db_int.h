@@ -4,8 +4,8 @@
  * the call discipline (db_run, db_exec).  Included by lib/db_*.c only,
  * never anywhere else: it is how <libpq-fe.h> stays inside the layer.
  *
- *   db_pool.c     the pool, its health and backoff, the mapping of failures
- *                 to 503/500 (db_fail), db_run and db_exec
+ *   db_pool.c     the pool, its health and backoff, the classification of
+ *                 failures (db_fail), db_run and db_exec
  *   db_chat.c     the request path: turns, history, feedback, usage rows,
  *                 idempotency keys
  *   db_users.c    the users table
@@ -106,6 +106,13 @@ PGresult *db_exec_quiet(struct db_call *call, const struct db_stmt_def *st,
     const char *const *values, const char *quiet, bool *hit, struct err *e);
 PGresult *db_exec(struct db_call *call, const struct db_stmt_def *st,
     const char *const *values, struct err *e);
+
+/*
+ * Classify a failed result (NULL allowed: libpq returned none) on
+ * connection pg (NULL allowed: none) with db_failure_classify.  The one
+ * place where libpq's view of a failure becomes the layer's.
+ */
+enum db_failure db_failure_of(const PGresult *res, const PGconn *pg);
 
 /* Copy field (row, col) into the arena; NULL for SQL NULL. */
 const char *db_val(PGresult *res, int row, int col, struct arena *a);

@@ -1,10 +1,11 @@
 /*
  * db_pool.c -- the connection pool of a worker: its connections, its health
- * (up, down with a backoff, probing), the mapping of failures, and
+ * (up, down with a backoff, probing), the classification of failures, and
  * the discipline every call of the layer runs under (db_run, db_exec).
  *
  * It owns the pool's mutex and state, the mapping of libpq's failures to
- * 503/500 (db_fail), and the connection settings.  It never runs a statement of its
+ * 503/500 (db_failure_classify: one rule for every statement of every
+ * route), and the connection settings.  It never runs a statement of its
  * own but the ping, never puts the connection string, SQL text, or a
  * server message that may contain data into an error message, and never
  * logs the connection string.
@@ -419,62 +420,116 @@ db_release(struct db_pool *p, struct db_call *call)
 	call->c = NULL;
 }
 
-/* Classify a failed result (res may be NULL), log it, set `e`. */
+/* ------------------------------------------------------------------ */
+/* What a failure means                                                */
+/* ------------------------------------------------------------------ */
+
+enum db_failure
+db_failure_classify(const char *sqlstate, bool connection_ok)
+{
+	/*
+	 * No SQLSTATE means libpq made the error itself: the server closed the
+	 * socket, a send failed, the reply was cut.  libpq may report a failed
+	 * send while PQstatus still says CONNECTION_OK (it learns that the
+	 * connection is gone only on its next read), so a missing SQLSTATE is
+	 * enough, whatever the status says.
+	 */
+	if (!connection_ok || sqlstate == NULL || sqlstate[0] == '\0' ||
+	    strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57P0", 4) == 0)
+		return DB_FAILURE_UNAVAILABLE;
+	if (strncmp(sqlstate, "53", 2) == 0 || strcmp(sqlstate, "57014") == 0 ||
+	    strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "40P01") == 0 ||
+	    strcmp(sqlstate, "55P03") == 0)
+		return DB_FAILURE_BUSY;
+	if (strcmp(sqlstate, "42P01") == 0 || strcmp(sqlstate, "42703") == 0 ||
+	    strcmp(sqlstate, "42883") == 0)
+		return DB_FAILURE_SCHEMA;
+	if (strcmp(sqlstate, "42501") == 0)
+		return DB_FAILURE_PERMISSION;
+	if (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0)
+		return DB_FAILURE_VALUE;
+	return DB_FAILURE_OTHER;
+}
+
+int
+db_failure_status(enum db_failure f)
+{
+	return f == DB_FAILURE_UNAVAILABLE || f == DB_FAILURE_BUSY ? 503 : 500;
+}
+
+enum db_failure
+db_failure_of(const PGresult *res, const PGconn *pg)
+{
+	return db_failure_classify(res != NULL ?
+	    PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL,
+	    pg != NULL && PQstatus(pg) == CONNECTION_OK);
+}
+
+/* Log a failed result (res may be NULL), set `e`, and mark the connection
+ * broken when the failure says it is. */
 static void
 db_fail(struct db_call *call, PGresult *res, const char *what, struct err *e)
 {
+	PGconn *pg = call->c->pg;
 	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *table = res != NULL ? PQresultErrorField(res, PG_DIAG_TABLE_NAME) : NULL;
 	const char *cons = res != NULL ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
 	const char *primary = res != NULL ?
 	    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	enum db_failure f = db_failure_of(res, pg);
+	const char *msg;
 	char line[DB_LINE_MAX];
-	struct log_field f[3];
+	struct log_field lf[3];
 	size_t nf = 0;
 
 	if (state == NULL)
 		state = "";
 	snprintf(call->sqlstate, sizeof(call->sqlstate), "%s", state);
-	if (call->c->pg == NULL || PQstatus(call->c->pg) != CONNECTION_OK ||
-	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0)
-		call->broken = true;
-
-	f[nf++] = LOG_STR("sqlstate", state);
+	lf[nf++] = LOG_STR("sqlstate", state);
 	if (table != NULL)
-		f[nf++] = LOG_STR("table", table);
+		lf[nf++] = LOG_STR("table", table);
 	if (cons != NULL)
-		f[nf++] = LOG_STR("constraint", cons);
+		lf[nf++] = LOG_STR("constraint", cons);
 
-	if (call->broken) {
-		db_first_line(call->c->pg != NULL ? PQerrorMessage(call->c->pg) : NULL,
-		    line, sizeof(line));
-		log_emit(LOG_LEVEL_ERROR, call->action, f, nf,
-		    "could not %s: connection lost: %s", what, line);
+	switch (f) {
+	case DB_FAILURE_UNAVAILABLE:
+		call->broken = true;
+		/* libpq's words: the connection's, else the result's */
+		msg = pg != NULL ? PQerrorMessage(pg) : NULL;
+		if ((msg == NULL || msg[0] == '\0') && res != NULL)
+			msg = PQresultErrorMessage(res);
+		log_emit(LOG_LEVEL_ERROR, call->action, lf, nf,
+		    "could not %s: connection lost: %s", what,
+		    db_first_line(msg, line, sizeof(line)));
 		err_set(e, 503, "database unavailable");
 		return;
-	}
-	/* Data exceptions and integrity violations may quote values (a
-	 * prompt, an id): log their code and constraint, not their text. */
-	if (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
-		log_emit(LOG_LEVEL_ERROR, call->action, f, nf,
+	case DB_FAILURE_VALUE:
+		/* Data exceptions and integrity violations may quote values (a
+		 * prompt, an id): log their code and constraint, not their text. */
+		log_emit(LOG_LEVEL_ERROR, call->action, lf, nf,
 		    "could not %s: the database refused a value", what);
-	else
-		log_emit(LOG_LEVEL_ERROR, call->action, f, nf, "could not %s: %s",
+		break;
+	default:
+		log_emit(LOG_LEVEL_ERROR, call->action, lf, nf, "could not %s: %s",
 		    what, db_first_line(primary, line, sizeof(line)));
-
-	if (strncmp(state, "53", 2) == 0 || strcmp(state, "57014") == 0 ||
-	    strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-	    strcmp(state, "55P03") == 0 || strcmp(state, "57P03") == 0)
+		break;
+	}
+	switch (f) {
+	case DB_FAILURE_BUSY:
 		err_set(e, 503, "database busy");
-	else if (strcmp(state, "42P01") == 0 || strcmp(state, "42703") == 0 ||
-	    strcmp(state, "42883") == 0)
+		break;
+	case DB_FAILURE_SCHEMA:
 		err_set(e, 500, "database schema missing or out of date "
 		    "(run `ingen db migrate`)");
-	else if (strcmp(state, "42501") == 0)
+		break;
+	case DB_FAILURE_PERMISSION:
 		err_set(e, 500, "database permission denied "
 		    "(check the grants of the server's role)");
-	else
-		err_set(e, 500, "database error");
+		break;
+	default:
+		err_set(e, db_failure_status(f), "database error");
+		break;
+	}
 }
 
 /* ------------------------------------------------------------------ */

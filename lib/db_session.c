@@ -99,6 +99,15 @@ db_session_user(const struct db_session *s)
 	return s->user;
 }
 
+/* 503 when a failed result means the database is unavailable (lost
+ * connection, shutdown, no SQLSTATE: db_failure_classify), else 500.  A
+ * busy database is a 500 here: a migration is not retried by a client. */
+static int
+db_session_status(const struct db_session *s, const PGresult *res)
+{
+	return db_failure_of(res, s->pg) == DB_FAILURE_UNAVAILABLE ? 503 : 500;
+}
+
 /* Run one command; on failure `e` gets "could not <what>: <server message>"
  * (the operator's terminal, not a client). */
 static int
@@ -110,7 +119,7 @@ db_session_exec(struct db_session *s, const char *sql, const char *what,
 	char line[DB_LINE_MAX];
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		err_set(e, PQstatus(s->pg) == CONNECTION_OK ? 500 : 503,
+		err_set(e, db_session_status(s, res),
 		    "could not %s: %s", what,
 		    db_first_line(PQresultErrorMessage(res), line, sizeof(line)));
 		PQclear(res);
@@ -199,7 +208,8 @@ db_migrations_applied(struct db_session *s, struct arena *a,
 	    " to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
 	    " FROM schema_migrations ORDER BY version");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		err_set(e, 500, "could not read schema_migrations: %s",
+		err_set(e, db_session_status(s, res),
+		    "could not read schema_migrations: %s",
 		    db_first_line(PQresultErrorMessage(res), line, sizeof(line)));
 		PQclear(res);
 		return -1;
@@ -259,7 +269,8 @@ db_migration_apply(struct db_session *s, int version, const char *name,
 		if (pos != NULL)
 			snprintf(where, sizeof(where), " at line %d",
 			    db_line_of(sql, atol(pos)));
-		err_set(e, 500, "could not apply %s%s: %s%s%s%s%s", name, where,
+		err_set(e, db_session_status(s, res),
+		    "could not apply %s%s: %s%s%s%s%s", name, where,
 		    db_first_line(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY),
 		    line, sizeof(line)),
 		    hint != NULL ? " (hint: " : "", hint != NULL ? hint : "",
@@ -277,7 +288,8 @@ db_migration_apply(struct db_session *s, int version, const char *name,
 	res = PQexecParams(s->pg, "INSERT INTO schema_migrations (version, name,"
 	    " checksum) VALUES ($1::integer, $2, $3)", 3, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		err_set(e, 500, "could not record %s in schema_migrations: %s", name,
+		err_set(e, db_session_status(s, res), "could not record %s in "
+		    "schema_migrations: %s", name,
 		    db_first_line(PQresultErrorMessage(res), line, sizeof(line)));
 		PQclear(res);
 		PQclear(PQexec(s->pg, "ROLLBACK"));
@@ -302,8 +314,9 @@ db_local_role(struct db_session *s, const struct db_local_role *r,
 	res = PQexecParams(s->pg, "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
 	    1, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		err_set(e, db_session_status(s, res), "could not read pg_roles");
 		PQclear(res);
-		return err_set(e, 500, "could not read pg_roles");
+		return -1;
 	}
 	exists = PQntuples(res) == 1;
 	PQclear(res);
@@ -371,8 +384,9 @@ db_local_bootstrap(struct db_session *s, const struct db_local_setup *setup,
 	res = PQexecParams(s->pg, "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
 	    1, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		err_set(e, db_session_status(s, res), "could not read pg_database");
 		PQclear(res);
-		return err_set(e, 500, "could not read pg_database");
+		return -1;
 	}
 	exists = PQntuples(res) == 1;
 	PQclear(res);

@@ -4,7 +4,8 @@
  * the local cluster (lib/localpg.c).  Never on a request path.
  *
  * Errors: 0 / -1 (or NULL) with `e` set: 503 when the server cannot be
- * reached or the connection is lost, else 500.  Unlike the pool's, these messages carry
+ * reached or the connection is lost (the classification of db.h,
+ * db_failure_classify), else 500.  Unlike the pool's, these messages carry
  * the server's text: they are for the operator's terminal, not for
  * clients.  They never carry the connection string or a password.
  */
