@@ -17,6 +17,7 @@ removed, cluster stopped first, when the test finishes.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -142,6 +143,22 @@ class PgCluster:
         r = ingen_db(["stop-local", self.dir], timeout=90)
         if r.returncode != 0:
             raise RuntimeError("stop-local failed: %s" % (r.stdout + r.stderr))
+
+    def stop_immediate(self, seconds=30):
+        """pg_ctl stop -m immediate as the postmaster sees it (SIGQUIT): the
+        backends quit mid-statement, each with a WARNING and no goodbye.
+        True once this cluster's postmaster has exited."""
+        with open(os.path.join(self.dir, "data", "postmaster.pid")) as f:
+            pid = int(f.readline())
+        os.kill(pid, signal.SIGQUIT)
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.02)
+        return False
 
     def start(self):
         r = ingen_db(["start-local", self.dir], timeout=90)
