@@ -191,3 +191,9 @@ EXTRA_DIST += tests/e2e/test_chat_llm.py
 # the database stopped under load or absent at start (test_chat_db_outage.py)
 TESTS += tests/e2e/test_chat_db.py tests/e2e/test_chat_db_outage.py
 EXTRA_DIST += tests/e2e/test_chat_db.py tests/e2e/test_chat_db_outage.py
+
+# --- the include rules of docs/architecture.md (master/ never sees worker/,
+# lib/ sees nothing above it, each foreign library behind one lib/ family, a
+# flow sees only flows/flow.h), checked on the source tree
+TESTS += tests/check-layering.sh
+EXTRA_DIST += tests/check-layering.sh
