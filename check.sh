@@ -34,9 +34,10 @@ fi
 # and LSAN_OPTIONS for every process it starts, fails a script whose server,
 # simulator or command printed a sanitizer report, and stretches the scripts'
 # time limits (INGEN_SANITIZER=1, slack()).  Long scripts first, for make -j.
-SAN_E2E="tests/e2e/test_chat_llm.py tests/e2e/test_http.py tests/e2e/test_auth.py \
+# SAN_E2E in the environment replaces the list.
+SAN_E2E=${SAN_E2E:-"tests/e2e/test_chat_llm.py tests/e2e/test_http.py tests/e2e/test_auth.py \
 tests/e2e/test_chat_db.py tests/e2e/test_process.py tests/e2e/test_llm_client.py \
-tests/e2e/test_chat_db_outage.py"
+tests/e2e/test_chat_db_outage.py"}
 
 JOBS=$(nproc 2>/dev/null || echo 2)
 [ -x configure ] || autoreconf -fi
