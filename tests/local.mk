@@ -205,3 +205,9 @@ tests_flows_test_classification_SOURCES = tests/flows/test_classification.c \
 	flows/builtin/classification_agent.c flows/builtin/builtin.h
 tests_flows_test_classification_LDADD = $(INGEN_LIBS)
 TESTS += tests/flows/test_classification
+
+# --- the include rules of docs/architecture.md (master/ never sees worker/,
+# lib/ sees nothing above it, each foreign library behind one lib/ family, a
+# flow sees only flows/flow.h), checked on the source tree
+TESTS += tests/check-layering.sh
+EXTRA_DIST += tests/check-layering.sh

@@ -21,7 +21,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from ingen import Server, Tap, request  # noqa: E402
+from ingen import Server, Tap, request, slack  # noqa: E402
 from pgcluster import PgCluster, check_sanitizers  # noqa: E402
 from sim import Sim, prompt_tokens, tokens  # noqa: E402
 from chatkit import SYSTEM, sim_reply  # noqa: E402
@@ -30,7 +30,7 @@ t = Tap(timeout=150)
 
 KEY = "chat-llm-sim-key-5f3a9c"
 SECRET = "chat-llm-client-secret-77e1"
-TIMEOUT_MS = 1500           # INGENIOUS_LLM__TIMEOUT_MS of the main server
+TIMEOUT_MS = int(slack(1500))  # INGENIOUS_LLM__TIMEOUT_MS of the main server
 SLACK = 0.03                # timer slack allowed below a promised gap (s)
 CF_BODY = ('{"detail":"The users prompt violates the content filter, '
            'please start a new conversation."}')
@@ -469,7 +469,7 @@ bad = [results[i][:3] for i in range(N) if i not in good][:3]
 if bad:
     t.diag(bad)
 t.ok(wall < 8, "they finish in %.1fs (2 workers x 64 flow threads)" % wall)
-t.ok(hst == 200 and health_s < 0.3, "/api/v1/health stays fast under that load (%.3fs)" % health_s)
+t.ok(hst == 200 and health_s < slack(0.3), "/api/v1/health stays fast under that load (%.3fs)" % health_s)
 t.eq(attempts()[0], N, "one upstream call each")
 cnt = pg.sql("SELECT count(*), count(message_id) FROM llm_usage WHERE request_id LIKE "
              "'chat-llm-load-%d-%%'" % os.getpid(), role="readonly")[0]
@@ -513,7 +513,7 @@ t.ok(all(r[3] < 0.3 and r[1].get("retry-after") == "1"
          and r[2] == err_body("server busy, retry later", "chat-llm-busy-%d-%d" % (os.getpid(), i))
          for i, r in busy), "the refused ones get 503 with Retry-After at once",
      [(r[0], r[2], round(r[3], 3)) for i, r in busy][:3])
-t.ok(hst == 200 and health_s < 0.3, "/api/v1/health stays fast while the queue is full (%.3fs)"
+t.ok(hst == 200 and health_s < slack(0.3), "/api/v1/health stays fast while the queue is full (%.3fs)"
      % health_s)
 t.eq(small.metrics().get("ingenious_flow_queue_rejections_total"), float(len(busy)),
      "ingenious_flow_queue_rejections_total counts them")

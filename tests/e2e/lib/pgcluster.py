@@ -38,10 +38,15 @@ def note_sanitizer(text, what):
         SANITIZER_REPORTS.append("%s:\n%s" % (what, text[-3000:]))
 
 
-def check_sanitizers(tap):
-    """One TAP line: no ingen or db_probe run printed a sanitizer report."""
+def check_sanitizers(tap, only_failure=False):
+    """One TAP line: no ingen or db_probe run printed a sanitizer report
+    (with only_failure, the line is printed only when one did).  A report is
+    counted once: the next check sees only the reports after this one."""
+    if only_failure and not SANITIZER_REPORTS:
+        return
     tap.ok(not SANITIZER_REPORTS, "no sanitizer report from ingen or db_probe",
            "\n".join(SANITIZER_REPORTS))
+    del SANITIZER_REPORTS[:]
 
 
 def pg_env(extra=None):
@@ -75,6 +80,7 @@ class PgCluster:
         os.chmod(self.tmp, 0o755)
         self.dir = os.path.join(self.tmp, "pg")
         self.removed = False
+        self.tap = tap
         if tap is not None:
             tap.at_exit(self.remove)
         args = ["init-local", self.dir]
@@ -194,6 +200,9 @@ class PgCluster:
             if not stopped:
                 self._kill_postmaster()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        # a report that the script did not check for still fails it
+        if self.tap is not None:
+            check_sanitizers(self.tap, only_failure=True)
 
     def _kill_postmaster(self):
         """Last resort: the pid of *this* cluster's postmaster, from its pid file."""
