@@ -47,7 +47,7 @@ enum conn_state {
 	CONN_IDLE = 0,     /* between requests */
 	CONN_HEAD,         /* part of a request head received */
 	CONN_BODY,         /* reading the body */
-	CONN_BUSY,         /* handler running on a flow thread */
+	CONN_BUSY,         /* handler on a flow thread, or its exchange deferred */
 	CONN_STREAM,       /* handler streaming its response */
 	CONN_WRITE,        /* writing a complete response */
 	CONN_LINGER,       /* response sent and write side shut: draining input */
