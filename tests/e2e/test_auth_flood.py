@@ -70,6 +70,8 @@ wpid = pids[0]
 st, _ = login("127.0.0.1", "admin", "flood-admin-pw")
 t.eq(st, 200, "the right password logs in before the flood")
 before_kb = vm_kb(wpid, "VmHWM")
+with open("/proc/%d/maps" % wpid) as f:
+    sanitized = "libasan" in f.read()
 
 statuses = {}
 bad_503 = []
@@ -120,8 +122,14 @@ t.ok(set(statuses) <= {200, 401, 503}, "every flood login got 200, 401 or 503 (%
 t.ok(statuses.get(401, 0) > 0, "some were checked: 401 (%d)" % statuses.get(401, 0))
 t.ok(statuses.get(503, 0) > 0 and not bad_503,
      "the excess got 503 with Retry-After (%d)" % statuses.get(503, 0), bad_503[:5])
-t.ok(peak_kb < PEAK_LIMIT_KB,
-     "the worker's peak RSS stays under 300 MB (%.1f MB)" % (peak_kb / 1024.0))
+if sanitized:
+    # AddressSanitizer keeps freed blocks in quarantine (256 MB by default)
+    # and adds shadow memory: the bound of a plain build does not apply
+    t.ok(True, "the worker's peak RSS stays under 300 MB # SKIP AddressSanitizer build "
+         "(%.1f MB)" % (peak_kb / 1024.0))
+else:
+    t.ok(peak_kb < PEAK_LIMIT_KB,
+         "the worker's peak RSS stays under 300 MB (%.1f MB)" % (peak_kb / 1024.0))
 t.ok(health and all(st == 200 for st, _ in health) and max(s for _, s in health) < 1.0,
      "health answered during the flood (%d requests, slowest %.3f s)" %
      (len(health), max(s for _, s in health) if health else -1))
