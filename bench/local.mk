@@ -12,3 +12,10 @@ EXTRA_DIST += bench/chat.sh bench/turn.sql bench/turn-cte.sql bench/hostmon.py
 bench-chat: ingen$(EXEEXT)
 	INGEN=$(abs_top_builddir)/ingen$(EXEEXT) bash $(srcdir)/bench/chat.sh
 .PHONY: bench-chat
+
+# `make bench-login-flood`: a login flood against one worker, its peak RSS,
+# and health, token checks and chats answering meanwhile (issue 8, defect f)
+EXTRA_DIST += bench/login_flood.sh
+bench-login-flood: ingen$(EXEEXT) ingen-azure-sim$(EXEEXT)
+	INGEN=$(abs_top_builddir)/ingen$(EXEEXT) $(SHELL) $(srcdir)/bench/login_flood.sh
+.PHONY: bench-login-flood

@@ -100,6 +100,7 @@ struct config {
 			char *jwt_key_file;       /* 0600 file of the master, default under state_dir */
 			int login_max_failures;   /* failures before 429 */
 			int login_window_seconds;
+			int password_hash_concurrency;  /* scrypt checks at once, per worker */
 			bool metrics_require_auth;
 		} authentication;
 	} web;

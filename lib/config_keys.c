@@ -104,6 +104,8 @@ const struct config_key config_keys[] = {
 	    C_INT(web.authentication.login_max_failures), "10", 1, 1000000, 0),
 	K_INT("web_configuration.authentication.login_window_seconds",
 	    C_INT(web.authentication.login_window_seconds), "900", 1, 86400, 0),
+	K_INT("web_configuration.authentication.password_hash_concurrency",
+	    C_INT(web.authentication.password_hash_concurrency), "2", 1, 1024, 0),
 	K_BOOL("web_configuration.authentication.metrics_require_auth",
 	    C_BOOL(web.authentication.metrics_require_auth), "false", 0),
 

@@ -178,18 +178,22 @@ throttle_check(struct throttle *t, enum throttle_kind kind, const void *key,
 	return wait;   /* throttle_find returned an open window: >= 1 */
 }
 
-unsigned
-throttle_fail(struct throttle *t, enum throttle_kind kind, const void *key,
-    size_t len, int window_s, int64_t now_s)
+long
+throttle_take(struct throttle *t, enum throttle_kind kind, const void *key,
+    size_t len, int max_failures, int window_s, int64_t now_s, unsigned *count)
 {
 	struct throttle_set *s;
 	struct throttle_entry *en;
 	uint64_t tag;
-	unsigned n;
+	long wait = 0;
 
 	s = throttle_locate(t, kind, key, len, &tag);
 	throttle_lock(s);
 	en = throttle_find(s, tag, now_s);
+	if (en != NULL && max_failures > 0 && en->failures >= (uint32_t)max_failures) {
+		wait = (long)(en->window_end - now_s);   /* open window: >= 1 */
+		goto out;
+	}
 	if (en == NULL) {
 		en = throttle_victim(s, now_s);
 		en->tag = tag;
@@ -198,9 +202,27 @@ throttle_fail(struct throttle *t, enum throttle_kind kind, const void *key,
 	}
 	if (en->failures < UINT32_MAX)
 		en->failures++;
-	n = en->failures;
+	if (count != NULL)
+		*count = en->failures;
+out:
 	throttle_unlock(s);
-	return n;
+	return wait;
+}
+
+void
+throttle_forgive(struct throttle *t, enum throttle_kind kind, const void *key,
+    size_t len, int64_t now_s)
+{
+	struct throttle_set *s;
+	struct throttle_entry *en;
+	uint64_t tag;
+
+	s = throttle_locate(t, kind, key, len, &tag);
+	throttle_lock(s);
+	en = throttle_find(s, tag, now_s);
+	if (en != NULL && en->failures > 0)
+		en->failures--;
+	throttle_unlock(s);
 }
 
 void
@@ -234,4 +256,19 @@ throttle_failures(struct throttle *t, enum throttle_kind kind, const void *key,
 	n = en != NULL ? en->failures : 0;
 	throttle_unlock(s);
 	return n;
+}
+
+int
+throttle_delay_ms(unsigned failures, int free_failures)
+{
+	uint64_t steps;
+
+	if (free_failures < 0)
+		free_failures = 0;
+	if (failures < (unsigned)free_failures)
+		return 0;
+	steps = (uint64_t)(failures - (unsigned)free_failures) + 1;
+	if (steps >= THROTTLE_DELAY_MAX_MS / THROTTLE_DELAY_STEP_MS)
+		return THROTTLE_DELAY_MAX_MS;
+	return (int)(steps * THROTTLE_DELAY_STEP_MS);
 }

@@ -168,9 +168,11 @@ check_PROGRAMS += tests/unit/test_throttle
 tests_unit_test_throttle_SOURCES = tests/unit/test_throttle.c tests/unit/tap.h
 tests_unit_test_throttle_LDADD = $(INGEN_LIBS)
 TESTS += tests/unit/test_throttle
-TESTS += tests/e2e/test_auth.py tests/e2e/test_auth_throttle.py tests/e2e/test_auth_keys.py
+TESTS += tests/e2e/test_auth.py tests/e2e/test_auth_throttle.py tests/e2e/test_auth_keys.py \
+	tests/e2e/test_auth_flood.py
 EXTRA_DIST += tests/e2e/lib/authkit.py tests/e2e/test_auth.py \
-	tests/e2e/test_auth_throttle.py tests/e2e/test_auth_keys.py docs/auth.md
+	tests/e2e/test_auth_throttle.py tests/e2e/test_auth_keys.py \
+	tests/e2e/test_auth_flood.py docs/auth.md
 
 # --- the schema check of `ingen serve` (lead)
 TESTS += tests/e2e/test_serve_schema.py

@@ -1,15 +1,19 @@
 /*
  * auth.c -- who is calling: the gate of protected routes, password checks,
- * the per-worker cache of successful checks, and the login throttle's use.
+ * the per-worker cache of successful checks, the bound on password hashes
+ * running at once, and the login throttle's policy.
  *
- * It owns the success cache (process memory, one mutex) and the exact 401
- * and 429 answers.  It runs on flow threads only: a password check costs one
- * scrypt (~100 ms of CPU) and may read the users table.  It must never log
- * a password, a token or an Authorization value, and never tell an unknown
- * user from a wrong password, by body or by time.
+ * It owns the success cache and the hash slots (process memory, one mutex
+ * each) and the exact 401 and 429 answers.  It runs on flow threads only: a
+ * password check costs one scrypt (~100 ms of CPU, 32 MiB) and may read the
+ * users table.  A slowed-down attempt is not slept on here: it is deferred
+ * to the event loop's timer (xchg_defer).  It must never log a password, a
+ * token or an Authorization value, and never tell an unknown user from a
+ * wrong password, by body or by time.
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,6 +36,7 @@
 #include "worker/worker.h"
 
 #define AUTH_LOG_USER_MAX 64    /* characters of a user name in a log line */
+#define AUTH_HASH_WARN_EVERY 10 /* seconds between two "saturated" warnings */
 
 /* ---- the success cache ------------------------------------------------ */
 
@@ -131,6 +136,90 @@ auth_cache_put(const unsigned char d[CRYPTO_SHA256_LEN])
 	pthread_mutex_unlock(&auth_cache.lock);
 }
 
+/* ---- hash slots ------------------------------------------------------- */
+
+/*
+ * At most password_hash_concurrency scrypt checks run at once in this
+ * worker, and at most AUTH_HASH_QUEUE_PER_SLOT times as many wait for a
+ * slot, each for AUTH_HASH_WAIT_MS at most; the others are refused at once.
+ * So a flood of logins costs a bounded amount of memory (the slots x 32 MiB)
+ * and holds a bounded number of flow threads, whatever the flood's size.
+ */
+static struct {
+	pthread_once_t once;
+	pthread_mutex_t lock;
+	pthread_cond_t freed;         /* on CLOCK_MONOTONIC */
+	int running, waiting;
+	int64_t warned_s;             /* last saturation warning */
+} auth_hash = { PTHREAD_ONCE_INIT, PTHREAD_MUTEX_INITIALIZER };
+
+static void
+auth_hash_init(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&auth_hash.freed, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* A hash slot, waiting for one if the queue has room; false if none came. */
+static bool
+auth_hash_acquire(const struct config *cfg)
+{
+	int limit = cfg->web.authentication.password_hash_concurrency;
+	struct timespec until;
+	bool got = false, warn = false;
+	int running, waiting;
+
+	pthread_once(&auth_hash.once, auth_hash_init);
+	if (limit < 1)
+		limit = 1;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += AUTH_HASH_WAIT_MS / 1000;
+	until.tv_nsec += (long)(AUTH_HASH_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&auth_hash.lock);
+	/* newcomers queue behind waiters, so that a wait stays bounded */
+	if (auth_hash.running < limit && auth_hash.waiting == 0) {
+		got = true;
+	} else if (auth_hash.waiting < limit * AUTH_HASH_QUEUE_PER_SLOT) {
+		auth_hash.waiting++;
+		while (auth_hash.running >= limit &&
+		    pthread_cond_timedwait(&auth_hash.freed, &auth_hash.lock,
+		    &until) != ETIMEDOUT)
+			;
+		auth_hash.waiting--;
+		got = auth_hash.running < limit;
+	}
+	if (got) {
+		auth_hash.running++;
+	} else if (until.tv_sec - auth_hash.warned_s >= AUTH_HASH_WARN_EVERY) {
+		auth_hash.warned_s = until.tv_sec;
+		warn = true;
+	}
+	running = auth_hash.running;
+	waiting = auth_hash.waiting;
+	pthread_mutex_unlock(&auth_hash.lock);
+	if (warn)
+		log_warn("authenticating", "password checks saturated (%d running, "
+		    "%d waiting), answering 503", running, waiting);
+	return got;
+}
+
+static void
+auth_hash_release(void)
+{
+	pthread_mutex_lock(&auth_hash.lock);
+	auth_hash.running--;
+	pthread_cond_signal(&auth_hash.freed);
+	pthread_mutex_unlock(&auth_hash.lock);
+}
+
 /* ---- answers ---------------------------------------------------------- */
 
 void
@@ -148,6 +237,12 @@ auth_reply_throttled(struct http_exchange *x, long retry_after)
 	xchg_detail(x, 429, AUTH_MSG_THROTTLED);
 	snprintf(ra, sizeof(ra), "%ld", retry_after > 0 ? retry_after : 1);
 	xchg_header(x, "Retry-After", ra);
+}
+
+void
+auth_reply_busy(struct http_exchange *x)
+{
+	xchg_error(x, 503, "too many password checks at once, retry later");
 }
 
 void
@@ -230,40 +325,172 @@ auth_log_failure(const struct http_exchange *x, const char *user,
 	log_emit(LOG_LEVEL_INFO, "authenticating", f, 2, "%s", what);
 }
 
+/* The throttle's keys of one attempt: address, (address, user), user. */
+struct auth_keys {
+	const char *addr, *pair, *user;
+	size_t addr_len, pair_len, user_len;
+	int strict;                   /* login_max_failures */
+	int lock;                     /* refuse the user at this many */
+	int window;
+};
+
+static void
+auth_keys_init(struct auth_keys *k, struct http_exchange *x, const char *user)
+{
+	const struct config *cfg = x->cfg;
+	char *pair;
+
+	k->addr = x->peer;
+	k->addr_len = strlen(x->peer);
+	k->user = user;
+	k->user_len = strlen(user);
+	k->pair_len = k->addr_len + 1 + k->user_len;
+	pair = arena_alloc(x->arena, k->pair_len);
+	memcpy(pair, k->addr, k->addr_len);
+	pair[k->addr_len] = '\0';
+	memcpy(pair + k->addr_len + 1, user, k->user_len);
+	k->pair = pair;
+	k->strict = cfg->web.authentication.login_max_failures;
+	k->lock = k->strict > THROTTLE_LOCK_FAILURES ? k->strict :
+	    THROTTLE_LOCK_FAILURES;
+	k->window = cfg->web.authentication.login_window_seconds;
+}
+
+/* Seconds until the attempt may be made (0: now), counting nothing. */
+static long
+auth_throttle_check(struct throttle *t, const struct auth_keys *k, int64_t now)
+{
+	long ra, worst;
+
+	worst = throttle_check(t, THROTTLE_ADDR, k->addr, k->addr_len, k->strict, now);
+	ra = throttle_check(t, THROTTLE_PAIR, k->pair, k->pair_len, k->strict, now);
+	worst = ra > worst ? ra : worst;
+	ra = throttle_check(t, THROTTLE_USER, k->user, k->user_len, k->lock, now);
+	return ra > worst ? ra : worst;
+}
+
+/*
+ * Count the attempt on all three keys before it is hashed, or on none:
+ * returns 0, or the seconds to wait when one of them is at its limit (the
+ * keys counted already are taken back).
+ */
+static long
+auth_throttle_take(struct throttle *t, const struct auth_keys *k, int64_t now)
+{
+	long ra;
+
+	if ((ra = throttle_take(t, THROTTLE_ADDR, k->addr, k->addr_len,
+	    k->strict, k->window, now, NULL)) > 0)
+		return ra;
+	if ((ra = throttle_take(t, THROTTLE_PAIR, k->pair, k->pair_len,
+	    k->strict, k->window, now, NULL)) > 0)
+		goto undo_addr;
+	if ((ra = throttle_take(t, THROTTLE_USER, k->user, k->user_len,
+	    k->lock, k->window, now, NULL)) > 0)
+		goto undo_pair;
+	return 0;
+
+undo_pair:
+	throttle_forgive(t, THROTTLE_PAIR, k->pair, k->pair_len, now);
+undo_addr:
+	throttle_forgive(t, THROTTLE_ADDR, k->addr, k->addr_len, now);
+	return ra;
+}
+
+/*
+ * The slow-down of an attempt on a user with many failures from all
+ * addresses: logged, then the exchange is deferred on the loop, on the first
+ * run only (the second run goes on at once).  True when deferred.
+ */
+static bool
+auth_slow_down(struct http_exchange *x, struct throttle *t,
+    const struct auth_keys *k, int64_t now)
+{
+	struct log_field f[3];
+	char name[AUTH_LOG_USER_MAX + 1];
+	const char *shown = name;
+	int delay;
+
+	if (x->runs > 1)
+		return false;
+	delay = throttle_delay_ms(throttle_failures(t, THROTTLE_USER, k->user,
+	    k->user_len, now), k->strict);
+	if (delay == 0)
+		return false;
+	snprintf(name, sizeof(name), "%.*s", AUTH_LOG_USER_MAX, k->user);
+	f[0] = LOG_STR("user", shown);
+	f[1] = LOG_STR("client", x->peer);
+	f[2] = LOG_INT("delay_ms", delay);
+	log_emit(LOG_LEVEL_INFO, "authenticating", f, 3,
+	    "many failed logins for this user, attempt slowed down");
+	xchg_defer(x, delay);
+	return true;
+}
+
+/*
+ * The password was right: the user's and the pair's failures are over; the
+ * address keeps its own (an attacker holding one account cannot reset its
+ * address), only this attempt, when it was counted, is taken back.
+ */
+static void
+auth_succeeded(struct throttle *t, const struct auth_keys *k, bool counted,
+    int64_t now)
+{
+	if (t == NULL)
+		return;
+	if (counted)
+		throttle_forgive(t, THROTTLE_ADDR, k->addr, k->addr_len, now);
+	throttle_clear(t, THROTTLE_PAIR, k->pair, k->pair_len);
+	throttle_clear(t, THROTTLE_USER, k->user, k->user_len);
+}
+
 enum auth_result
 auth_password(struct http_exchange *x, const char *user, const char *password,
     long *retry_after, struct err *e)
 {
-	const struct config *cfg = x->cfg;
 	struct throttle *t = x->w->throttle;
 	unsigned char digest[CRYPTO_SHA256_LEN];
 	bool cacheable = false, good = false;
+	struct auth_keys k;
 	const char *stored;
 	struct err ve;
 	int64_t now = auth_mono_seconds();
-	long ra_user, ra_addr;
 	enum auth_result r;
 
 	*retry_after = 0;
-	/* refused before any hashing: a throttled client costs nothing */
+	auth_keys_init(&k, x, user);
 	if (t != NULL) {
-		ra_addr = throttle_check(t, THROTTLE_ADDR, x->peer, strlen(x->peer),
-		    cfg->web.authentication.login_max_failures, now);
-		ra_user = throttle_check(t, THROTTLE_USER, user, strlen(user),
-		    cfg->web.authentication.login_max_failures, now);
-		*retry_after = ra_addr > ra_user ? ra_addr : ra_user;
-		if (*retry_after > 0) {
+		/* refused before any hashing: a throttled client costs nothing */
+		if ((*retry_after = auth_throttle_check(t, &k, now)) > 0) {
 			auth_log_failure(x, user, "too many failed logins, refused");
 			return AUTH_THROTTLED;
 		}
+		if (auth_slow_down(x, t, &k, now))
+			return AUTH_DEFERRED;
 	}
 
 	if ((r = auth_lookup(x, user, &stored, e)) != AUTH_OK)
 		return r;
 	if (stored != NULL) {
 		cacheable = auth_cache_digest(user, password, stored, digest) == 0;
-		if (cacheable && auth_cache_hit(digest))
+		if (cacheable && auth_cache_hit(digest)) {
+			/* a success like any other, counted nowhere: it ends a run of
+			 * failures as the hashed one below does */
+			auth_succeeded(t, &k, false, now);
 			return AUTH_OK;
+		}
+	}
+
+	if (!auth_hash_acquire(x->cfg))
+		return AUTH_BUSY;
+	/* counted before hashing: concurrent attempts cannot pass the limits */
+	now = auth_mono_seconds();
+	if (t != NULL && (*retry_after = auth_throttle_take(t, &k, now)) > 0) {
+		auth_hash_release();
+		auth_log_failure(x, user, "too many failed logins, refused");
+		return AUTH_THROTTLED;
+	}
+	if (stored != NULL) {
 		err_clear(&ve);
 		good = crypto_password_verify(password, stored, &ve) == 0;
 		if (!good && ve.status != 401)
@@ -273,19 +500,13 @@ auth_password(struct http_exchange *x, const char *user, const char *password,
 		/* unknown or disabled: the same time as a wrong password */
 		crypto_password_dummy_verify(password);
 	}
+	auth_hash_release();
 
 	if (good) {
 		if (cacheable)
 			auth_cache_put(digest);
-		if (t != NULL)
-			throttle_clear(t, THROTTLE_USER, user, strlen(user));
+		auth_succeeded(t, &k, true, now);
 		return AUTH_OK;
-	}
-	if (t != NULL) {
-		int window = cfg->web.authentication.login_window_seconds;
-
-		(void)throttle_fail(t, THROTTLE_ADDR, x->peer, strlen(x->peer), window, now);
-		(void)throttle_fail(t, THROTTLE_USER, user, strlen(user), window, now);
 	}
 	auth_log_failure(x, user, "authentication failed");
 	return AUTH_BAD;
@@ -357,6 +578,11 @@ auth_by_basic(struct http_exchange *x, const char *user, char *password)
 		return 0;
 	case AUTH_THROTTLED:
 		auth_reply_throttled(x, retry_after);
+		return -1;
+	case AUTH_DEFERRED:
+		return -1;   /* runs again from the loop's timer */
+	case AUTH_BUSY:
+		auth_reply_busy(x);
 		return -1;
 	case AUTH_UNAVAILABLE:
 		auth_reply_unavailable(x, &e);

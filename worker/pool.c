@@ -102,17 +102,6 @@ pool_submit(struct pool *p, void (*fn)(void *), void *arg)
 	return 0;
 }
 
-size_t
-pool_queued(struct pool *p)
-{
-	size_t n;
-
-	pthread_mutex_lock(&p->lock);
-	n = p->count;
-	pthread_mutex_unlock(&p->lock);
-	return n;
-}
-
 void
 pool_destroy(struct pool *p)
 {

@@ -23,9 +23,6 @@ struct pool *pool_create(int threads, int queue, int stack_kb, struct err *e);
 /* Queue fn(arg).  Returns 0, or -1 when the queue is full (nothing queued). */
 int pool_submit(struct pool *p, void (*fn)(void *), void *arg) ING_WUR;
 
-/* Jobs queued but not started. */
-size_t pool_queued(struct pool *p);
-
 /* Let the queued jobs finish, then join the threads and free the pool. */
 void pool_destroy(struct pool *p);
 

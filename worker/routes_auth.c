@@ -106,6 +106,11 @@ routes_auth_login(struct http_exchange *x)
 	case AUTH_THROTTLED:
 		auth_reply_throttled(x, retry_after);
 		return;
+	case AUTH_DEFERRED:
+		return;   /* slowed down: runs again from the loop's timer */
+	case AUTH_BUSY:
+		auth_reply_busy(x);
+		return;
 	case AUTH_UNAVAILABLE:
 		auth_reply_unavailable(x, &e);
 		return;

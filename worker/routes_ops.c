@@ -2,8 +2,10 @@
  * routes_ops.c -- the operator's routes: liveness (/api/v1/health),
  * readiness (/api/v1/ready) and Prometheus metrics (/metrics).
  *
- * All three run on the event loop (ROUTE_INLINE): they only read memory
- * (the worker state and the shared scoreboard) and must never block.
+ * Health and metrics run on the event loop (ROUTE_INLINE): they only read
+ * memory (the worker state and the shared scoreboard) and must never block.
+ * Readiness may probe the database and runs on a flow thread, and so does
+ * /metrics when it needs credentials (ROUTE_METRICS_AUTH, routes.c).
  */
 #include "autoconfig.h"
 
