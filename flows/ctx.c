@@ -42,7 +42,7 @@ struct ctx_call {
 };
 
 /* One upstream attempt's cost: counted here, recorded at once by the
- * services (RELIABILITY D2). */
+ * services (docs/reliability.md D2). */
 static void
 ctx_on_usage(void *arg, const struct ctx_usage *u)
 {

@@ -23,6 +23,7 @@
 
 #include "lib/b64.h"
 #include "lib/crypto.h"
+#include "lib/hex.h"
 
 #define CRYPTO_SALT_LEN      16
 #define CRYPTO_DK_LEN        32
@@ -81,17 +82,11 @@ int
 crypto_sha256_hex(const void *p, size_t n,
     char out[CRYPTO_SHA256_HEX_LEN + 1], struct err *e)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[CRYPTO_SHA256_LEN];
-	size_t i;
 
 	if (crypto_sha256(p, n, md, e) < 0)
 		return -1;
-	for (i = 0; i < sizeof(md); i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[CRYPTO_SHA256_HEX_LEN] = '\0';
+	hex_encode(md, sizeof(md), out);
 	return 0;
 }
 

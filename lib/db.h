@@ -21,7 +21,7 @@
  * error is logged at error level without any of those.  Memory returned to
  * the caller lives in the caller's arena.
  *
- * Durability (RELIABILITY D2, D3): db_save_turn writes a whole turn in one
+ * Durability (docs/reliability.md D2, D3): db_save_turn writes a whole turn in one
  * transaction or nothing; db_record_usage commits each LLM call's row at
  * once, before the turn, and the turn links those rows to its assistant
  * message when it commits.  Failed turns leave their usage rows with

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "lib/arena.h"
 #include "lib/config.h"
 #include "lib/db_int.h"
@@ -76,14 +77,6 @@ static const struct db_stmt_def db_stmt_ping = {
 	DB_STMT_PING, "ing_ping", 0, "SELECT 1"
 };
 
-static int64_t
-db_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *
 db_first_line(const char *msg, char *buf, size_t size)
@@ -214,7 +207,7 @@ db_close_idle_locked(struct db_pool *p)
 static void
 db_mark_down_locked(struct db_pool *p, const char *why)
 {
-	int64_t now = db_now_ms();
+	int64_t now = clock_now_ms();
 
 	if (!p->down) {
 		log_error("while connecting to the database",
@@ -239,7 +232,7 @@ db_mark_up_locked(struct db_pool *p)
 		log_info("while connecting to the database", "database available again");
 	p->down = false;
 	p->backoff_ms = DB_BACKOFF_FIRST_MS;
-	p->last_ok_ms = db_now_ms();
+	p->last_ok_ms = clock_now_ms();
 }
 
 /* Open c->pg.  Returns 0, or -1 with `e` set (503) and *why filled. */
@@ -310,18 +303,12 @@ db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 	int64_t now;
 	int i, rc;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += p->acquire_timeout_ms / 1000;
-	deadline.tv_nsec += (long)(p->acquire_timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	clock_abs_after(&deadline, p->acquire_timeout_ms);
 
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		if (p->down) {
-			now = db_now_ms();
+			now = clock_now_ms();
 			if (now < p->next_attempt_ms || p->probing) {
 				pthread_mutex_unlock(&p->mu);
 				return err_set(e, 503, "database unavailable");
@@ -629,7 +616,7 @@ db_ready(struct db_pool *p)
 	struct db_call call;
 	struct err e;
 	enum db_status rc;
-	int64_t now = db_now_ms();
+	int64_t now = clock_now_ms();
 	bool known;
 
 	pthread_mutex_lock(&p->mu);
@@ -673,7 +660,7 @@ db_retry_after(struct db_pool *p)
 
 	pthread_mutex_lock(&p->mu);
 	if (p->down) {
-		left = p->next_attempt_ms - db_now_ms();
+		left = p->next_attempt_ms - clock_now_ms();
 		s = left > 0 ? (int)((left + 999) / 1000) : 1;
 	} else {
 		s = p->retry_after_s;

@@ -1,6 +1,6 @@
 /*
  * http.c -- the HTTP/1.1 request-head parser, the chunked body decoder and
- * the response writer (RFC 9112, RELIABILITY H1/H2).
+ * the response writer (RFC 9112, docs/reliability.md H1/H2).
  *
  * It owns the byte-level grammar of a request: where a head ends, what is a
  * valid field, the forms of a request-target and of a Host, how a body is

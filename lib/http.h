@@ -4,7 +4,7 @@
  * Pure code: no sockets, no threads, no clock.  The event loop feeds it the
  * bytes it has buffered; the parser says "need more", "here is a request
  * head, n bytes consumed", or "reject with this status and close".  It is
- * strict per RELIABILITY H1/H2: every framing ambiguity is an error, never a
+ * strict per docs/reliability.md H1/H2: every framing ambiguity is an error, never a
  * guess (no request smuggling).  Used by the worker and by the Azure simulator.
  */
 #ifndef INGEN_HTTP_H
@@ -51,7 +51,7 @@ struct http_limits {
 #define HTTP_DEFAULT_MAX_CHUNK_EXT     1024
 #define HTTP_DEFAULT_MAX_TRAILER_SIZE  16384
 
-/* Fill `lim` with the defaults above (RELIABILITY H2). */
+/* Fill `lim` with the defaults above (docs/reliability.md H2). */
 void http_limits_init(struct http_limits *lim);
 
 struct http_header {

@@ -25,7 +25,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 
-/* The default nesting limit (RELIABILITY H2): containers inside containers. */
+/* The default nesting limit (docs/reliability.md H2): containers inside containers. */
 #define JSON_DEFAULT_MAX_DEPTH 64
 /* Above cJSON's own limit a depth is clamped to it. */
 #define JSON_MAX_DEPTH_CAP CJSON_NESTING_LIMIT

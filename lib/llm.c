@@ -2,7 +2,7 @@
  * llm.c -- the chat-completions client over libcurl: URLs, authentication
  * (API key, Entra ID client credentials, managed identity), the token cache,
  * retries with deadlines, and the mapping of upstream failures to client
- * statuses (RELIABILITY U1-U3).
+ * statuses (docs/reliability.md U1-U3).
  *
  * It owns a worker's curl share and token cache, and the easy handle each
  * calling thread keeps between its calls.  It never logs a secret, a
@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "lib/clock.h"
 #include "lib/buf.h"
 #include "lib/llm.h"
 #include "lib/llm_reply.h"
@@ -55,7 +56,7 @@ struct llm_token {
 	char *key;                  /* kind|endpoint|tenant|client id (no secret) */
 	pthread_mutex_t lock;
 	char *token;                /* secret */
-	int64_t refresh_at_ms;      /* llm_clock_ms() time to fetch a new one */
+	int64_t refresh_at_ms;      /* clock_now_ms() time to fetch a new one */
 };
 
 struct llm_client {
@@ -102,14 +103,6 @@ static pthread_once_t llm_easy_once = PTHREAD_ONCE_INIT;
 static pthread_key_t llm_easy_key;
 static bool llm_easy_key_ok;
 
-int64_t
-llm_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t
 llm_wall_ms(void)
@@ -520,7 +513,7 @@ token_take(struct llm_token *t, const char *body, size_t len, struct err *e)
 		margin = (int64_t)expires_in / 2;
 	token_free_secret(t);
 	t->token = xstrdup(tok->valuestring);
-	t->refresh_at_ms = llm_clock_ms() +
+	t->refresh_at_ms = clock_now_ms() +
 	    ((int64_t)expires_in - margin) * 1000;
 	rc = 0;
 out:
@@ -542,7 +535,7 @@ token_fetch(struct llm_client *c, struct llm_token *t, const char *url,
 	CURLcode rc;
 	long status = 0;
 	int ret = -1;
-	int64_t remaining = deadline - llm_clock_ms();
+	int64_t remaining = deadline - clock_now_ms();
 
 	if (remaining <= 0)
 		return err_set(e, 504, "could not get an access token for azure "
@@ -695,7 +688,7 @@ token_get(struct llm_client *c, const struct config_model *m,
 	}
 	t = token_slot(c, buf_cstr(&key));
 	pthread_mutex_lock(&t->lock);
-	if (t->token == NULL || llm_clock_ms() >= t->refresh_at_ms) {
+	if (t->token == NULL || clock_now_ms() >= t->refresh_at_ms) {
 		if (token_fetch(c, t, buf_cstr(&url),
 		    use_secret ? buf_cstr(&form) : NULL, deadline, e) != 0) {
 			pthread_mutex_unlock(&t->lock);
@@ -983,7 +976,7 @@ attempt_run(struct llm_client *c, const struct config_model *m,
 	char *bearer = NULL, *line = NULL;
 	enum llm_outcome out = LLM_OUTCOME_FAIL;
 	enum llm_auth auth = model_auth(m);
-	int64_t remaining = call_deadline - llm_clock_ms();
+	int64_t remaining = call_deadline - clock_now_ms();
 	CURLcode rc;
 	long status = 0;
 	size_t i;
@@ -1015,7 +1008,7 @@ attempt_run(struct llm_client *c, const struct config_model *m,
 	for (i = 0; i < req->n_extra_headers; i++)
 		hdrs = curl_slist_append(hdrs, req->extra_headers[i]);
 
-	remaining = call_deadline - llm_clock_ms();
+	remaining = call_deadline - clock_now_ms();
 	if (remaining <= 0) {
 		err_set(e, 504, "azure openai did not answer in time");
 		out = LLM_OUTCOME_TIMEOUT;
@@ -1046,7 +1039,7 @@ attempt_run(struct llm_client *c, const struct config_model *m,
 		goto out;
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
-		if (llm_clock_ms() >= call_deadline - LLM_DEADLINE_SLACK_MS) {
+		if (clock_now_ms() >= call_deadline - LLM_DEADLINE_SLACK_MS) {
 			err_set(e, 504, "azure openai did not answer in time");
 			out = LLM_OUTCOME_TIMEOUT;
 		} else {
@@ -1152,7 +1145,7 @@ llm_chat(struct llm_client *c, const struct llm_request *req,
 	int rc = -1;
 
 	memset(reply, 0, sizeof(*reply));
-	start = llm_clock_ms();
+	start = clock_now_ms();
 	if (m == NULL) {
 		if (req->model_index < 0 ||
 		    (size_t)req->model_index >= cfg->n_models)
@@ -1190,12 +1183,12 @@ llm_chat(struct llm_client *c, const struct llm_request *req,
 			curl_easy_reset(easy);
 		}
 		attempt_init(&at, c, req, a, reply, easy);
-		att_start = llm_clock_ms();
+		att_start = clock_now_ms();
 		reply->attempt_start_ms[attempt] = att_start;
 		reply->attempts = attempt + 1;
 		out = attempt_run(c, m, req, buf_cstr(&url), buf_cstr(&body),
 		    call_deadline, &at, &status, e);
-		now = llm_clock_ms();
+		now = clock_now_ms();
 		reply->http_status = (int)status;
 		reply->attempt_status[attempt] = (int)status;
 		if (reply->has_usage) {
@@ -1248,7 +1241,7 @@ llm_chat(struct llm_client *c, const struct llm_request *req,
 	else if (rc != 0 && reply->retry_after_s <= 0)
 		reply->retry_after_s = 1;
 out:
-	reply->latency_ms = (long)(llm_clock_ms() - start);
+	reply->latency_ms = (long)(clock_now_ms() - start);
 	if (rc != 0 && reply->attempts > 0 && !billed_final)
 		report_usage(req, m, reply, reply->latency_ms, (int)status,
 		    reply->attempts - 1, false, true);

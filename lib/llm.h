@@ -6,7 +6,7 @@
  * threads: the client holds a curl share (connection cache, DNS cache, TLS
  * sessions) and a cache of Entra ID / managed-identity tokens, both locked.
  * A call (llm_chat) is synchronous and runs on the calling flow thread; it
- * retries per RELIABILITY U2 and maps upstream failures to the statuses of
+ * retries per docs/reliability.md U2 and maps upstream failures to the statuses of
  * U3.  Each calling thread keeps one curl easy handle from its first call
  * on, reset and detached from the share between calls, and freed when the
  * thread exits (a main thread keeps it until the process ends).  Reply memory lives in a caller-supplied arena.  Only lib/llm.* include
@@ -26,7 +26,7 @@
 #include "lib/config.h"
 #include "lib/err.h"
 
-/* The exact default messages of the reference (ingenious-api.md §1.3, §7.1). */
+/* The exact default messages of the reference (the Python product's API). */
 #define LLM_MSG_CONTENT_FILTER \
 	"The users prompt violates the content filter, please start a new conversation."
 #define LLM_MSG_TOKEN_LIMIT \
@@ -113,7 +113,7 @@ struct llm_request {
 	void *delta_arg;
 	llm_usage_fn on_usage;      /* usage rows (see struct llm_usage); may be NULL */
 	void *usage_arg;
-	int64_t deadline_ms;        /* absolute, llm_clock_ms() time base; 0 = none */
+	int64_t deadline_ms;        /* absolute, clock_now_ms() time base; 0 = none */
 	const char *const *extra_headers;  /* "Name: value" lines (tracing, tests) */
 	size_t n_extra_headers;
 };
@@ -139,14 +139,12 @@ struct llm_reply {
 	const char *deployment;     /* as configured */
 	int http_status;            /* of the last attempt; 0 = no response */
 	int attempts;               /* upstream attempts made, >= 1 */
-	int64_t attempt_start_ms[LLM_MAX_ATTEMPTS];   /* llm_clock_ms() times */
+	int64_t attempt_start_ms[LLM_MAX_ATTEMPTS];   /* clock_now_ms() times */
 	int attempt_status[LLM_MAX_ATTEMPTS];
 	long latency_ms;            /* whole call, retries and waits included */
 	int retry_after_s;          /* with a 503 failure: seconds to tell the client */
 };
 
-/* Monotonic milliseconds, the time base of llm_request.deadline_ms. */
-int64_t llm_clock_ms(void);
 
 /*
  * Global libcurl initialization; call once per process before any thread

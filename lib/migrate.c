@@ -15,9 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "lib/arena.h"
+#include "lib/crypto.h"
 #include "lib/db_session.h"
 #include "lib/log.h"
 #include "lib/migrate.h"
@@ -38,22 +37,11 @@ migrate_state_name(enum migrate_state s)
 	return "?";
 }
 
+/* The checksum of a schema file: its sha-256 as 64 hex digits. */
 static int
 migrate_sha256(const void *p, size_t n, char out[65], struct err *e)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	unsigned int i;
-
-	if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
-		return err_set(e, 500, "could not compute a sha-256 checksum");
-	for (i = 0; i < mdlen; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-	return 0;
+	return crypto_sha256_hex(p, n, out, e);
 }
 
 /* The version of a file name "NNN_something.sql", or -1 if it is not one. */

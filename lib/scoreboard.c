@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "lib/scoreboard.h"
 
 #define SB_MAGIC 0x494e4745u   /* "INGE" */
@@ -32,7 +33,7 @@ sb_create(struct err *e)
 	}
 	memset(sb, 0, sizeof(*sb));
 	sb->magic = SB_MAGIC;
-	sb->master_started_ms = sb_now_ms();
+	sb->master_started_ms = clock_now_ms();
 	return sb;
 }
 
@@ -43,14 +44,6 @@ sb_destroy(struct scoreboard *sb)
 		munmap(sb, sizeof(*sb));
 }
 
-int64_t
-sb_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int
 sb_slot_claim(struct scoreboard *sb, pid_t pid, uint32_t generation)
@@ -65,7 +58,7 @@ sb_slot_claim(struct scoreboard *sb, pid_t pid, uint32_t generation)
 		memset(s, 0, sizeof(*s));
 		s->pid = pid;
 		s->generation = generation;
-		s->started_ms = sb_now_ms();
+		s->started_ms = clock_now_ms();
 		s->heartbeat_ms = s->started_ms;
 		sb_set_state(s, SB_STATE_STARTING);
 		return i;

@@ -89,9 +89,6 @@ int sb_slot_claim(struct scoreboard *sb, pid_t pid, uint32_t generation);
 /* Fold a gone worker's counters into `retired` and free its slot (master). */
 void sb_slot_release(struct scoreboard *sb, int slot);
 
-/* Monotonic milliseconds. */
-int64_t sb_now_ms(void);
-
 enum sb_status sb_status_index(int status);
 int sb_status_code(enum sb_status s);
 

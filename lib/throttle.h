@@ -1,5 +1,5 @@
 /*
- * throttle.h -- counting failed logins across all workers (RELIABILITY A2).
+ * throttle.h -- counting failed logins across all workers (docs/reliability.md A2).
  *
  * The master creates one shared-memory segment before the first fork
  * (throttle_create); every worker inherits the mapping and counts password

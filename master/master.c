@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "flows/registry.h"
+#include "lib/clock.h"
 #include "lib/crypto.h"
 #include "lib/keys.h"
 #include "lib/log.h"
@@ -48,7 +49,7 @@
 #include "master/notify.h"
 
 #define MASTER_TICK_MS          100
-#define MASTER_CRASH_WINDOW_MS  10000   /* RELIABILITY P1: 5 crashes in 10 s */
+#define MASTER_CRASH_WINDOW_MS  10000   /* docs/reliability.md P1: 5 crashes in 10 s */
 #define MASTER_CRASH_LIMIT      5
 #define MASTER_BACKOFF_FIRST_MS 1000
 #define MASTER_BACKOFF_MAX_MS   30000
@@ -224,7 +225,7 @@ master_spawn(struct master *m, struct master_gen *g)
 	m->w[slot].generation = g->id;
 	m->w[slot].retiring = false;
 	m->w[slot].killed_by_watchdog = false;
-	m->w[slot].started_ms = sb_now_ms();
+	m->w[slot].started_ms = clock_now_ms();
 	log_debug("starting worker", "started worker pid %d in slot %d", (int)pid, slot);
 	return 0;
 }
@@ -244,7 +245,7 @@ master_fill_gen(struct master *m, struct master_gen *g)
 static void
 master_fill(struct master *m)
 {
-	int64_t now = sb_now_ms();
+	int64_t now = clock_now_ms();
 
 	if (m->stopping || now < m->respawn_not_before)
 		return;
@@ -431,7 +432,7 @@ master_begin_stop(struct master *m, bool graceful, int exit_code)
 	m->stop_graceful = graceful;
 	if (exit_code != 0)
 		m->exit_code = exit_code;
-	m->stop_deadline = sb_now_ms() +
+	m->stop_deadline = clock_now_ms() +
 	    (graceful ? (int64_t)m->cur->cfg->server.shutdown_timeout * 1000 + 2000 : 0);
 	/* new connections are refused from now on */
 	if (m->listen_fd >= 0) {
@@ -471,7 +472,7 @@ process_sigchld(struct master *m)
 {
 	int status, i;
 	pid_t pid;
-	int64_t now = sb_now_ms();
+	int64_t now = clock_now_ms();
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct master_worker *mw = NULL;
@@ -574,7 +575,7 @@ process_sighup(struct master *m)
 	master_log_keys(&g->keys);
 	m->last_generation = g->id;
 	m->next = g;
-	m->reload_started_ms = sb_now_ms();
+	m->reload_started_ms = clock_now_ms();
 	m->respawn_not_before = 0;
 	log_info("reloading", "starting generation %u with %d workers", g->id,
 	    config_workers(g->cfg));
@@ -588,7 +589,7 @@ master_check_reload(struct master *m)
 {
 	struct master_gen *g = m->next, *old = m->cur;
 	int i, ready = 0, want = config_workers(g->cfg);
-	int64_t now = sb_now_ms();
+	int64_t now = clock_now_ms();
 
 	for (i = 0; i < SB_MAX_SLOTS; i++)
 		if (m->w[i].pid != 0 && m->w[i].generation == g->id &&
@@ -804,7 +805,7 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 				log_error("reopening logs", "%s", e.msg);
 			master_signal_all(&m, SIGUSR1);
 		}
-		now = sb_now_ms();
+		now = clock_now_ms();
 		if (m.stopping) {
 			if (master_live(&m) == 0)
 				break;

@@ -150,7 +150,6 @@ struct sim_req {
 
 /* ---- sim_main.c -------------------------------------------------------- */
 
-int64_t sim_clock_ms(void);
 void sim_sleep_ms(long ms);
 
 /* Write all bytes; -1 when the peer is gone. */

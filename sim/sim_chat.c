@@ -24,6 +24,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/xmalloc.h"
+#include "lib/clock.h"
 #include "sim/sim.h"
 
 #define SIM_ECHO_BYTES        80        /* of the user message, in the default reply */
@@ -885,10 +886,10 @@ sim_stream_frames(const struct sim_answer *ans, bool azure, const char *id,
 static void
 sim_hang(struct sim_conn *c, long max_ms)
 {
-	int64_t end = sim_clock_ms() + max_ms;
+	int64_t end = clock_now_ms() + max_ms;
 	char tmp[512];
 
-	while (sim_clock_ms() < end) {
+	while (clock_now_ms() < end) {
 		struct pollfd pfd = { c->fd, POLLIN, 0 };
 		int rc = poll(&pfd, 1, 200);
 

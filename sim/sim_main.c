@@ -31,6 +31,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
+#include "lib/clock.h"
 #include "sim/sim.h"
 #include "lib/http.h"
 
@@ -53,14 +54,6 @@ static const char sim_401_token[] =
     "Unauthorized. Access token is missing, invalid, audience is incorrect "
     "(https://cognitiveservices.azure.com), or have expired.";
 
-int64_t
-sim_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void
 sim_sleep_ms(long ms)
@@ -190,7 +183,7 @@ sim_count_key(struct sim *s, const char *key)
 	n = ++k->n;
 	if (k->n_times < SIM_MAX_KEY_TIMES)
 		k->times[k->n_times++] =
-		    (double)(sim_clock_ms() - s->start_ms) / 1000.0;
+		    (double)(clock_now_ms() - s->start_ms) / 1000.0;
 	s->chat_requests++;
 	pthread_mutex_unlock(&s->lock);
 	return n;
@@ -205,7 +198,7 @@ sim_stats(struct sim_conn *c, struct sim *s)
 
 	pthread_mutex_lock(&s->lock);
 	cJSON_AddNumberToObject(root, "uptime_ms",
-	    (double)(sim_clock_ms() - s->start_ms));
+	    (double)(clock_now_ms() - s->start_ms));
 	o = cJSON_AddObjectToObject(root, "paths");
 	for (p = s->paths; p != NULL; p = p->next)
 		cJSON_AddNumberToObject(o, p->name, (double)p->n);
@@ -260,7 +253,7 @@ sim_token_issue(struct sim *s, bool imds)
 	h = (s->token_seq * 0x9e3779b97f4a7c15ULL) ^ (uint64_t)s->start_ms;
 	t->token = xasprintf("simtok-%s-%llu-%016llx", imds ? "mi" : "aad",
 	    (unsigned long long)s->token_seq, (unsigned long long)h);
-	t->expires_ms = sim_clock_ms() + s->token_ttl * 1000;
+	t->expires_ms = clock_now_ms() + s->token_ttl * 1000;
 	t->next = s->tokens;
 	s->tokens = t;
 	if (imds)
@@ -280,7 +273,7 @@ sim_token_valid(struct sim *s, const char *tok)
 	pthread_mutex_lock(&s->lock);
 	for (t = s->tokens; t != NULL; t = t->next)
 		if (strcmp(t->token, tok) == 0) {
-			ok = sim_clock_ms() < t->expires_ms;
+			ok = clock_now_ms() < t->expires_ms;
 			break;
 		}
 	pthread_mutex_unlock(&s->lock);
@@ -840,7 +833,7 @@ main(int argc, char **argv)
 		s.search_key = s.api_key;
 	log_set_role("azure-sim");
 	pthread_mutex_init(&s.lock, NULL);
-	s.start_ms = sim_clock_ms();
+	s.start_ms = clock_now_ms();
 	if (s.rules_file != NULL && sim_rules_load(&s, s.rules_file, &e) != 0) {
 		fprintf(stderr, "ingen-azure-sim: %s\n", e.msg);
 		return 2;
@@ -876,7 +869,7 @@ main(int argc, char **argv)
 		fclose(pf);
 	}
 	if (max_seconds > 0)
-		stop_at = sim_clock_ms() + max_seconds * 1000;
+		stop_at = clock_now_ms() + max_seconds * 1000;
 	f[0] = LOG_STR("host", s.host);
 	f[1] = LOG_INT("port", port);
 	f[2] = LOG_INT("rules", (long long)s.n_rules);
@@ -889,7 +882,7 @@ main(int argc, char **argv)
 		pthread_t tid;
 		int cfd;
 
-		if (stop_at != 0 && sim_clock_ms() >= stop_at) {
+		if (stop_at != 0 && clock_now_ms() >= stop_at) {
 			log_info(NULL, "stopping after --max-seconds %ld",
 			    max_seconds);
 			break;

@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "lib/basic.h"
 #include "lib/crypto.h"
 #include "lib/db.h"
@@ -65,14 +66,6 @@ auth_cache_init(void)
 		log_error("authenticating", "password cache disabled: %s", e.msg);
 }
 
-static int64_t
-auth_mono_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
-}
 
 /*
  * HMAC(key, user \0 password \0 stored hash): the stored hash is part of the
@@ -118,7 +111,7 @@ auth_cache_hit(const unsigned char d[CRYPTO_SHA256_LEN])
 	bool hit;
 
 	pthread_mutex_lock(&auth_cache.lock);
-	hit = s->expires > auth_mono_seconds() &&
+	hit = s->expires > clock_now_s() &&
 	    crypto_memeq(s->digest, d, CRYPTO_SHA256_LEN);
 	pthread_mutex_unlock(&auth_cache.lock);
 	return hit;
@@ -132,7 +125,7 @@ auth_cache_put(const unsigned char d[CRYPTO_SHA256_LEN])
 
 	pthread_mutex_lock(&auth_cache.lock);
 	memcpy(s->digest, d, CRYPTO_SHA256_LEN);
-	s->expires = auth_mono_seconds() + AUTH_CACHE_TTL;
+	s->expires = clock_now_s() + AUTH_CACHE_TTL;
 	pthread_mutex_unlock(&auth_cache.lock);
 }
 
@@ -176,13 +169,7 @@ auth_hash_acquire(const struct config *cfg)
 	pthread_once(&auth_hash.once, auth_hash_init);
 	if (limit < 1)
 		limit = 1;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += AUTH_HASH_WAIT_MS / 1000;
-	until.tv_nsec += (long)(AUTH_HASH_WAIT_MS % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	clock_abs_after(&until, AUTH_HASH_WAIT_MS);
 	pthread_mutex_lock(&auth_hash.lock);
 	/* newcomers queue behind waiters, so that a wait stays bounded */
 	if (auth_hash.running < limit && auth_hash.waiting == 0) {
@@ -454,7 +441,7 @@ auth_password(struct http_exchange *x, const char *user, const char *password,
 	struct auth_keys k;
 	const char *stored;
 	struct err ve;
-	int64_t now = auth_mono_seconds();
+	int64_t now = clock_now_s();
 	enum auth_result r;
 
 	*retry_after = 0;
@@ -484,7 +471,7 @@ auth_password(struct http_exchange *x, const char *user, const char *password,
 	if (!auth_hash_acquire(x->cfg))
 		return AUTH_BUSY;
 	/* counted before hashing: concurrent attempts cannot pass the limits */
-	now = auth_mono_seconds();
+	now = clock_now_s();
 	if (t != NULL && (*retry_after = auth_throttle_take(t, &k, now)) > 0) {
 		auth_hash_release();
 		auth_log_failure(x, user, "too many failed logins, refused");

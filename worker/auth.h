@@ -42,7 +42,7 @@
 #define AUTH_HASH_WAIT_MS 1000    /* longest wait for a hash slot */
 #define AUTH_HASH_QUEUE_PER_SLOT 4  /* checks that may wait, per slot */
 
-/* The reference's bodies (ingenious-api.md section 2). */
+/* The reference's bodies (the Python product's API). */
 #define AUTH_MSG_REQUIRED   "Authentication required"
 #define AUTH_MSG_INCORRECT  "Incorrect username or password"
 #define AUTH_MSG_FORMAT     "Invalid authentication format"

@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/scoreboard.h"
 #include "lib/xmalloc.h"
@@ -251,7 +252,7 @@ conn_request_done(struct conn *c)
 {
 	struct http_exchange *x = c->x;
 	struct worker *w = c->w;
-	int64_t dur = xchg_now_us() - x->start_us;
+	int64_t dur = clock_now_us() - x->start_us;
 	struct log_field f[7];
 
 	sb_count_request(w->slot, x->route, x->status, (uint64_t)dur);
@@ -273,7 +274,7 @@ conn_request_done(struct conn *c)
 	c->x = NULL;
 	c->requests++;
 	c->state = CONN_IDLE;
-	c->since_ms = sb_now_ms();
+	c->since_ms = clock_now_ms();
 	c->request_line_seen = false;
 	http_head_state_init(&c->hs);
 	if (w->recycle_after && sb_get(&w->slot->served) >= w->recycle_after &&
@@ -300,7 +301,7 @@ conn_fail(struct conn *c, int status, const char *msg)
 	buf_reset(&c->in);
 	conn_write_response(c);
 	c->state = CONN_WRITE;
-	c->since_ms = c->io_ms = sb_now_ms();
+	c->since_ms = c->io_ms = clock_now_ms();
 	conn_flush(c);
 }
 
@@ -347,7 +348,7 @@ conn_dispatch(struct conn *c)
 		goto respond;
 	}
 	c->state = CONN_BUSY;
-	c->since_ms = sb_now_ms();
+	c->since_ms = clock_now_ms();
 	if (xchg_submit(x, handler) != 0) {
 		xchg_error(x, 503, "server busy, retry later");
 		goto respond;
@@ -358,7 +359,7 @@ conn_dispatch(struct conn *c)
 respond:
 	conn_write_response(c);
 	c->state = CONN_WRITE;
-	c->io_ms = sb_now_ms();
+	c->io_ms = clock_now_ms();
 	conn_flush(c);
 }
 
@@ -385,7 +386,7 @@ conn_begin_body(struct conn *c)
 	    buf_rlen(&c->in) == 0)
 		buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
 	c->state = CONN_BODY;
-	c->since_ms = c->io_ms = sb_now_ms();
+	c->since_ms = c->io_ms = clock_now_ms();
 	return true;
 }
 
@@ -439,7 +440,7 @@ conn_process(struct conn *c)
 				break;
 			if (c->state == CONN_IDLE) {
 				c->state = CONN_HEAD;
-				c->since_ms = sb_now_ms();
+				c->since_ms = clock_now_ms();
 				http_head_state_init(&c->hs);
 			}
 			if (c->x == NULL)
@@ -458,7 +459,7 @@ conn_process(struct conn *c)
 				break;
 			}
 			/* the request's clock starts when its head is complete */
-			c->x->start_us = xchg_now_us();
+			c->x->start_us = clock_now_us();
 			buf_consume(&c->in, used);
 			if (!conn_begin_body(c))
 				return;
@@ -494,7 +495,7 @@ conn_linger(struct conn *c)
 	shutdown(c->fd, SHUT_WR);
 	buf_reset(&c->in);
 	c->state = CONN_LINGER;
-	c->since_ms = sb_now_ms();
+	c->since_ms = clock_now_ms();
 	c->body_bytes = 0;
 	conn_update_events(c);
 }
@@ -534,7 +535,7 @@ conn_flush(struct conn *c)
 		    MSG_NOSIGNAL);
 		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
-			c->io_ms = sb_now_ms();
+			c->io_ms = clock_now_ms();
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -576,7 +577,7 @@ conn_on_readable(struct conn *c)
 		n = recv(c->fd, c->in.data + c->in.len, CONN_READ_CHUNK, 0);
 		if (n > 0) {
 			c->in.len += (size_t)n;
-			c->io_ms = sb_now_ms();
+			c->io_ms = clock_now_ms();
 			budget -= budget < (size_t)n ? budget : (size_t)n;
 			if (c->state == CONN_HEAD || c->state == CONN_IDLE) {
 				/* cap what a head may buffer before we parse it */
@@ -666,7 +667,7 @@ conn_on_exchange(struct http_exchange *x)
 		conn_write_response(c);
 	}
 	c->state = CONN_WRITE;
-	c->io_ms = sb_now_ms();
+	c->io_ms = clock_now_ms();
 	conn_flush(c);
 	if (!c->dead && c->state == CONN_IDLE && buf_rlen(&c->in) > 0)
 		conn_process(c);
@@ -735,7 +736,7 @@ conn_accept(struct worker *w)
 		c->fd = fd;
 		c->w = w;
 		c->state = CONN_IDLE;
-		c->since_ms = c->io_ms = sb_now_ms();
+		c->since_ms = c->io_ms = clock_now_ms();
 		conn_peer_name(c, &ss);
 		http_head_state_init(&c->hs);
 		c->next = w->conns;
@@ -802,7 +803,7 @@ conn_drain(struct worker *w, bool graceful)
 	if (!w->draining) {
 		w->draining = true;
 		w->graceful = graceful;
-		w->drain_deadline_ms = sb_now_ms() +
+		w->drain_deadline_ms = clock_now_ms() +
 		    (int64_t)w->cfg->server.shutdown_timeout * 1000;
 		sb_set_state(w->slot, SB_STATE_DRAINING);
 	} else if (!graceful) {

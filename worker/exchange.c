@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/scoreboard.h"
 #include "lib/xmalloc.h"
@@ -37,14 +38,6 @@
 #define XCHG_ARENA_BLOCK  8192
 #define XCHG_STREAM_HIGH  (256 * 1024)   /* a streaming thread waits above this */
 
-int64_t
-xchg_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---- life ------------------------------------------------------------- */
 
@@ -66,7 +59,7 @@ xchg_create(struct worker *w, struct conn *c, const char *peer, bool loopback)
 	x->w = w;
 	x->cfg = w->cfg;
 	x->conn = c;
-	x->start_us = xchg_now_us();
+	x->start_us = clock_now_us();
 	buf_init(&x->resp);
 	buf_init(&x->stream);
 	pthread_mutex_init(&x->lock, NULL);
@@ -148,7 +141,7 @@ xchg_hand_back(struct http_exchange *x)
 static void
 xchg_park(struct xchg_queue *q, struct http_exchange *x)
 {
-	x->wake_ms = sb_now_ms() + x->defer_ms;
+	x->wake_ms = clock_now_ms() + x->defer_ms;
 	x->next_done = q->parked;
 	q->parked = x;
 }
@@ -340,7 +333,7 @@ xchg_response_headers(struct http_exchange *x, struct http_header *h)
 
 	h[n++] = (struct http_header){ rid_name, x->request_id };
 	snprintf(took, sizeof(took), "%.3fs",
-	    (double)(xchg_now_us() - x->start_us) / 1e6);
+	    (double)(clock_now_us() - x->start_us) / 1e6);
 	h[n++] = (struct http_header){ took_name, took };
 	for (i = 0; i < x->n_headers; i++)
 		h[n++] = x->headers[i];

@@ -210,7 +210,7 @@ void xchg_json(struct http_exchange *x, int status, const char *json);
 void xchg_detail(struct http_exchange *x, int status, const char *detail);
 
 /* {"detail":"<text>","request_id":"<id>"}: errors the reference does not
- * word exactly carry the request id (DESIGN §3).  503 adds Retry-After. */
+ * word exactly carry the request id (docs/architecture.md).  503 adds Retry-After. */
 void xchg_error(struct http_exchange *x, int status, const char *detail);
 
 /* xchg_error with an explicit Retry-After (seconds, >= 1), for a 503 or
@@ -220,7 +220,7 @@ void xchg_error_retry(struct http_exchange *x, int status, const char *detail,
 
 /* The reference's 422 envelope: {"error":{"code":"REQUEST_VALIDATION_ERROR",
  * "message":...,"correlation_id":<request id>,"details":[],"recoverable":false,
- * "recovery_suggestion":...}} (ingenious-api.md section 1.1). */
+ * "recovery_suggestion":...}} (the Python product's API). */
 void xchg_validation_error(struct http_exchange *x, const char *message,
     const char *suggestion);
 
@@ -243,8 +243,5 @@ int xchg_stream_write(struct http_exchange *x, const void *data, size_t len);
  * has begun.  Flow threads only.
  */
 void xchg_defer(struct http_exchange *x, int delay_ms);
-
-/* Microseconds of CLOCK_MONOTONIC. */
-int64_t xchg_now_us(void);
 
 #endif

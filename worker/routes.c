@@ -104,7 +104,7 @@ routes_read_json_object(struct http_exchange *x, const char *syntax_msg,
 		break;
 	case JSON_ERROR_ENCODING:
 	case JSON_ERROR_DEPTH:
-		/* bytes that are not text are a 400 (RELIABILITY H2) */
+		/* bytes that are not text are a 400 (docs/reliability.md H2) */
 		xchg_error(x, 400, e.msg);
 		return false;
 	case JSON_ERROR_SYNTAX:

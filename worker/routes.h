@@ -44,7 +44,7 @@ struct cJSON;
  * Otherwise answers and returns false:
  *   400 {"detail":"invalid JSON: ...","request_id":...} for bytes that are
  *       not text (invalid UTF-8, NUL, \u0000, a lone surrogate) and for
- *       nesting past server.max_json_depth (RELIABILITY H2);
+ *       nesting past server.max_json_depth (docs/reliability.md H2);
  *   422 envelope (xchg_validation_error) with `syntax_msg` (NULL:
  *       ROUTES_MSG_INVALID_FORMAT) and `syntax_hint` for text that is not
  *       JSON;

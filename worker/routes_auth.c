@@ -1,6 +1,6 @@
 /*
  * routes_auth.c -- POST /api/v1/auth/login, POST /api/v1/auth/refresh and
- * GET /api/v1/auth/verify (ingenious-api.md section 2.3, with the intended
+ * GET /api/v1/auth/verify (the Python product's API, with the intended
  * behaviour of /verify rather than the original's bug).
  *
  * Login and refresh are public routes (they are how a client gets a

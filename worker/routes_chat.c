@@ -1,6 +1,6 @@
 /*
  * routes_chat.c -- POST /api/v1/chat and POST /api/v1/chat/stream: read and
- * check the ChatRequest (ingenious-api.md section 1.3), then hand it to the
+ * check the ChatRequest (the Python product's API), then hand it to the
  * turn (worker/turn.c), which runs it and replies as JSON or as a stream.
  * It never runs a flow or touches the database itself.  Flow-thread
  * handlers.

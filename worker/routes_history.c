@@ -1,7 +1,7 @@
 /*
  * routes_history.c -- GET /api/v1/conversations/{thread_id} and
  * PUT /api/v1/messages/{message_id}/feedback, with the reference's field
- * names and error strings (ingenious-api.md §1.5, §1.6).  When
+ * names and error strings (the Python product's API).  When
  * authentication is on, another user's thread is a 404, never its data.
  * Flow-thread handlers: they call the database.
  */

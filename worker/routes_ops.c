@@ -13,6 +13,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "lib/buf.h"
 #include "lib/db.h"
 #include "lib/scoreboard.h"
@@ -40,7 +41,7 @@ void
 routes_health(struct http_exchange *x)
 {
 	char ts[64], body[512];
-	double ms = (double)(xchg_now_us() - x->start_us) / 1000.0;
+	double ms = (double)(clock_now_us() - x->start_us) / 1000.0;
 
 	routes_timestamp(ts, sizeof(ts));
 	snprintf(body, sizeof(body),

@@ -2,7 +2,7 @@
  * services.c -- the flow services of the server (flows/ctx.h): a flow's
  * language-model calls go to the worker's lib/llm client, each attempt's
  * cost to the worker's scoreboard slot and to an llm_usage row committed at
- * once (RELIABILITY D2), its log lines to the server log.  It adapts types
+ * once (docs/reliability.md D2), its log lines to the server log.  It adapts types
  * and nothing else: it never decides a reply, never writes a chat message
  * and keeps no state between calls.
  */
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "flows/ctx.h"
+#include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/db.h"
 #include "lib/llm.h"
@@ -132,7 +133,7 @@ static int64_t
 services_clock_ms(void *arg)
 {
 	(void)arg;
-	return llm_clock_ms();   /* the time base of llm_request.deadline_ms */
+	return clock_now_ms();   /* the time base of llm_request.deadline_ms */
 }
 
 static void

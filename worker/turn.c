@@ -3,11 +3,11 @@
  * Idempotency-Key or replay the first request's reply, read the thread's
  * history and memory), run the flow (its language-model calls record their
  * usage rows at once), save the turn in one transaction, and only then
- * answer 2xx (RELIABILITY D2).
+ * answer 2xx (docs/reliability.md D2).
  *
  * How the turn answers is a strategy chosen once (struct turn_mode): one
- * JSON ChatResponse, or the SSE stream of /chat/stream (ingenious-api.md
- * section 1.4), whose content frames carry at most
+ * JSON ChatResponse, or the SSE stream of /chat/stream (the Python
+ * product's API), whose content frames carry at most
  * web_configuration.streaming_chunk_size characters, cut on character
  * boundaries.  It runs on a flow thread and never touches a socket
  * (streaming goes through xchg_stream_*); it never parses a request body
@@ -21,6 +21,7 @@
 
 #include "flows/ctx.h"
 #include "flows/registry.h"
+#include "lib/clock.h"
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
@@ -326,7 +327,7 @@ turn_claim(struct turn *t)
 	struct db_pool *db = t->w->db;
 	struct db_idempotent prev;
 	struct err e;
-	int64_t deadline = llm_clock_ms() + x->cfg->llm.timeout_ms;
+	int64_t deadline = clock_now_ms() + x->cfg->llm.timeout_ms;
 	int stale = x->cfg->llm.timeout_ms + x->cfg->chat_history.statement_timeout_ms +
 	    TURN_CLAIM_SLACK_MS;
 	struct timespec nap = { 0, TURN_CLAIM_POLL_MS * 1000000L };
@@ -355,7 +356,7 @@ turn_claim(struct turn *t)
 			turn_reply_replayed(x, prev.status, prev.body);
 			return false;
 		}
-		if (llm_clock_ms() >= deadline) {
+		if (clock_now_ms() >= deadline) {
 			turn_reply_in_progress(x);
 			return false;
 		}

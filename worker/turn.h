@@ -12,7 +12,7 @@
 
 #include "worker/exchange.h"
 
-/* A ChatRequest as the route checked it (ingenious-api.md section 1.3).
+/* A ChatRequest as the route checked it (the Python product's API).
  * The strings live in the exchange's arena. */
 struct turn_request {
 	const char *user_prompt;
@@ -33,7 +33,7 @@ enum turn_reply {
 
 /*
  * Run one turn of `req` on the exchange and set its response: 2xx only once
- * the turn is stored (RELIABILITY D2).  Errors before the flow runs are
+ * the turn is stored (docs/reliability.md D2).  Errors before the flow runs are
  * plain HTTP errors in both modes; after that a stream reports them in an
  * error frame.  Flow thread only: it blocks on the database and the
  * language model, and streams through xchg_stream_*.

@@ -23,6 +23,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
+#include "lib/clock.h"
 #include "lib/db.h"
 #include "lib/llm.h"
 #include "lib/log.h"
@@ -228,7 +229,7 @@ worker_loop(struct worker *w)
 			}
 		}
 		conn_reap(w);
-		now = sb_now_ms();
+		now = clock_now_ms();
 		/* deferred exchanges whose wait is over go back to the flow threads */
 		xchg_wake_due(&w->xq, now);
 		timeout = xchg_next_wake_ms(&w->xq, now, WORKER_TICK_MS);
@@ -295,7 +296,7 @@ proc_worker_main(const struct proc_worker_start *ws)
 		return w.fatal ? PROC_EXIT_FATAL : PROC_EXIT_CRASH;
 	}
 	if (strcmp(fault, "worker_hang") == 0)
-		w.hang_at_ms = sb_now_ms() + 1000;
+		w.hang_at_ms = clock_now_ms() + 1000;
 	worker_loop(&w);
 	/*
 	 * Connections still open at this point are closed by exit(); flow

@@ -6,7 +6,7 @@
  * (reference §5.1).  It sees only <ingenious/flow.h>.
  *
  * Unlike the original, an upstream failure is not hidden behind a canned
- * answer with 200: the turn fails with the mapped status (RELIABILITY U3),
+ * answer with 200: the turn fails with the mapped status (docs/reliability.md U3),
  * so a client never mistakes an outage for a classification.
  */
 #include "autoconfig.h"

@@ -1,4 +1,4 @@
-"""test_auth.py -- authentication end to end (issue 5, RELIABILITY A1-A3, K1):
+"""test_auth.py -- authentication end to end (issue 5, docs/reliability.md A1-A3, K1):
 the real `ingen serve` (two workers) with authentication enabled through a
 `.env` file exactly as the custom-workflow guide's Step 5 writes it, a
 private PostgreSQL (users, threads) and the Azure OpenAI simulator (chats).
@@ -438,7 +438,7 @@ r = user_cmd(["enable", "bob"])
 st, _, b = post("/api/v1/chat", CHAT, basic("bob", "bob-password-2"))
 t.ok(r.returncode == 0 and st == 200, "ingen user enable bob: accepted again")
 
-# ---- ownership (RELIABILITY A3) -----------------------------------------------------------
+# ---- ownership (docs/reliability.md A3) -----------------------------------------------------------
 st, _, b = post("/api/v1/chat", CHAT, ADMIN)
 mine = json.loads(b) if st == 200 else {}
 tid, mid = mine.get("thread_id", "none"), mine.get("message_id", "none")

@@ -1,5 +1,5 @@
 """test_auth_keys.py -- the JWT signing keys held by the master (issue 5,
-RELIABILITY A1, P2): the key file made on first start (0600, 32 random
+docs/reliability.md A1, P2): the key file made on first start (0600, 32 random
 bytes), two servers sharing it accepting each other's tokens, a restart
 keeping it, rotation by SIGHUP with overlap (through the key file and
 through jwt_secret_key_FILE), a reload with a bad key refused, startup

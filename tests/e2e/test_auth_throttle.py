@@ -1,4 +1,4 @@
-"""test_auth_throttle.py -- the login throttle (RELIABILITY A2): failed
+"""test_auth_throttle.py -- the login throttle (docs/reliability.md A2): failed
 logins and failed Basic attempts counted per client address, per (user,
 address) and per user name across all workers of a server, 429 with
 Retry-After and the same body for existing and unknown users, refused

@@ -1,7 +1,7 @@
 """test_chat_db.py -- issue 3 end to end through the real server: the chat,
 history and feedback routes against a private PostgreSQL (tests/e2e/lib/
 pgcluster.py) and the Azure OpenAI simulator, with assertions on the HTTP
-responses AND on the rows (RELIABILITY D2, D3; reference §1.3, §1.5, §1.6).
+responses AND on the rows (docs/reliability.md D2, D3; reference §1.3, §1.5, §1.6).
 
   * the DBA usage views return the sums of a known set of turns, whose token
     counts follow from the simulator's tokenizer, read as the read-only role

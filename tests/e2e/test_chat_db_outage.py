@@ -1,4 +1,4 @@
-"""test_chat_db_outage.py -- RELIABILITY D1 and D2 through the real server
+"""test_chat_db_outage.py -- docs/reliability.md D1 and D2 through the real server
 (issue 3): PostgreSQL stopped under a load of chat turns, and absent when
 the server starts.
 

@@ -3,7 +3,7 @@ on POST /api/v1/chat and /api/v1/chat/stream against every fault of the
 Azure OpenAI simulator, with the status and exact body the API consumer
 sees, the upstream attempts and the gaps between them (/sim/stats), and the
 rows in PostgreSQL: messages, and llm_usage for every call, billed ones
-included when the turn fails (RELIABILITY U1-U3, D2).  Also Entra ID and
+included when the turn fails (docs/reliability.md U1-U3, D2).  Also Entra ID and
 managed-identity tokens cached per worker, many concurrent chats on a slow
 upstream, and a tiny flow queue answering 503 at once.
 

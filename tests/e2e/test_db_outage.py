@@ -1,4 +1,4 @@
-"""test_db_outage.py -- RELIABILITY D1 for the database pool (lib/db_pool.c),
+"""test_db_outage.py -- docs/reliability.md D1 for the database pool (lib/db_pool.c),
 in one long-lived process (tests/db_probe repl): while the database is down,
 calls fail fast with 503 and a Retry-After, readiness says no; when it comes
 back the same pool serves again without being recreated; a pool created

@@ -1,4 +1,4 @@
-"""test_http.py -- HTTP/1.1 behaviour of the real server (RELIABILITY H1-H3):
+"""test_http.py -- HTTP/1.1 behaviour of the real server (docs/reliability.md H1-H3):
 keep-alive, pipelining in order, bodies, Expect, HEAD, the request-target
 forms, Host and chunk extension grammar, limits and deadlines with their
 status codes, JSON error bodies, X-Request-ID, the operator

@@ -1,7 +1,7 @@
 """test_llm_client.py -- the Azure OpenAI client (lib/llm.c) through
 tests/llm_probe against the simulator: every fault with the status the
 client of the server would see, the number of upstream attempts and the gaps
-between them (RELIABILITY U1-U3), the auth methods and token caching,
+between them (docs/reliability.md U1-U3), the auth methods and token caching,
 streaming assembly, the tool-call round trip, and the usage callback."""
 import json
 import os

@@ -1,4 +1,4 @@
-"""test_process.py -- the process model of `ingen serve` (RELIABILITY P1-P4):
+"""test_process.py -- the process model of `ingen serve` (docs/reliability.md P1-P4):
 start time, kill -9 of a worker under load, SIGHUP under load, SIGHUP with a
 broken configuration, SIGTERM drain, SIGQUIT, recycling, the crash-loop
 backoff, the fatal exit code, the watchdog, workers dying with the master,

@@ -18,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "lib/clock.h"
 #include "lib/arena.h"
 #include "lib/config.h"
 #include "lib/err.h"
@@ -141,7 +142,7 @@ probe_one(struct llm_client *client, const struct llm_request *tmpl,
 	cJSON *o = cJSON_CreateObject(), *deltas = cJSON_CreateArray();
 	cJSON *events = cJSON_CreateArray(), *arr, *tc;
 	struct err e;
-	int64_t start = llm_clock_ms();
+	int64_t start = clock_now_ms();
 	size_t i;
 	int rc;
 
@@ -203,7 +204,7 @@ probe_one(struct llm_client *client, const struct llm_request *tmpl,
 		cJSON_AddItemToArray(arr,
 		    cJSON_CreateNumber(reply.attempt_status[i]));
 	cJSON_AddNumberToObject(o, "latency_ms", (double)reply.latency_ms);
-	cJSON_AddNumberToObject(o, "elapsed_ms", (double)(llm_clock_ms() - start));
+	cJSON_AddNumberToObject(o, "elapsed_ms", (double)(clock_now_ms() - start));
 	cJSON_AddNumberToObject(o, "retry_after", reply.retry_after_s);
 	if (reply.model != NULL)
 		cJSON_AddStringToObject(o, "model", reply.model);
@@ -422,7 +423,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "llm_probe: %s\n", e.msg);
 		return 1;
 	}
-	start = llm_clock_ms();
+	start = clock_now_ms();
 	for (i = 0; i < threads; i++) {
 		pcs[i].client = client;
 		pcs[i].tmpl = &req;
@@ -445,7 +446,7 @@ main(int argc, char **argv)
 		cJSON_Delete(pcs[i].results);
 	}
 	cJSON_AddNumberToObject(out, "elapsed_ms",
-	    (double)(llm_clock_ms() - start));
+	    (double)(clock_now_ms() - start));
 	llm_client_destroy(client);
 	text = cJSON_PrintUnformatted(out);
 	printf("%s\n", text);

@@ -1,6 +1,6 @@
 /*
  * test_http.c -- unit tests of lib/http.c: the request-head parser
- * (RELIABILITY H1/H2 cases, fed whole and byte by byte), the chunked
+ * (docs/reliability.md H1/H2 cases, fed whole and byte by byte), the chunked
  * decoder, the response writer and percent-decoding.  Links the module
  * itself; no sockets.
  */
