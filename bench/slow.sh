@@ -309,7 +309,7 @@ MONPIDS=""
 # (wrk's -d, <= MAX_RUN_S) and BASIS.  A load is one wrk run: its warm-up is the part
 # before the window, at least --warmup and at least one latency and a half plus
 # RAMP_MS_PER_CONN per connection (the time a server takes to accept and read a burst
-# of connections: the peer needs ~5 s for 2,000), so that every connection has had its
+# of connections: the peer needs 5 s or more for 2,000), so that every connection has had its
 # first answer.  All connections start together, so a closed loop answers in waves one
 # latency apart: the window starts half a latency off a wave and spans whole latencies
 # (at least one, however short --duration; it then holds exactly one answer per
@@ -317,7 +317,7 @@ MONPIDS=""
 # MAX_RUN_S (C: 30 s), no answer can end inside a run: the window is the last
 # --duration seconds, and the load is measured by the calls held in flight
 # (BASIS=inflight).
-RAMP_MS_PER_CONN=2
+RAMP_MS_PER_CONN=3
 window() {
 	read -r WS WL RUN_S BASIS < <(awk -v L="$1" -v C="$2" -v W="$WARM" -v D="$DUR" -v M="$MAX_RUN_S" \
 		-v R="$RAMP_MS_PER_CONN" 'BEGIN {
@@ -448,12 +448,15 @@ load() {
 	[ "$up" = fake-azure ] && line+=" delay_check=$(delay_checked "$lat")"
 	sleep 1
 	echo "$line" | tee -a "$RES"
-	# a target that could not hold its connections says so (the peer at 4,000)
+	# a target that could not hold its connections says so (the peer at 4,000), and one
+	# that answered only outside the window (its first answers later than the warm-up)
 	awk -v c="$conns" -v n="$name" '{
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 		split(v["sock_err"], e, "/")
 		if (e[1] + e[2] + e[3] > c / 100)
 			printf "# note: %s did not hold %d connections: %d connect, %d read, %d write errors\n", n, c, e[1], e[2], e[3]
+		if (v["ok_basis"] == "window" && v["ok"] == 0)
+			printf "# note: %s answered no 2xx inside the window %s ms (%d answers outside it): too slow to start, or a longer --warmup\n", n, v["window_ms"], v["warm_requests"]
 	}' <<<"$line" | tee -a "$RES"
 }
 
