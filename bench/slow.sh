@@ -351,8 +351,19 @@ fake_delay() {
 	if [ "$ms" -le 1000 ]; then "$RIG/fake-azure/set-latency.sh" "$ms" >&2; return; fi
 	cur=$(sed -n 's/.*bench_delay_ms \([0-9]*\);.*/\1/p' "$frun/latency.conf" 2>/dev/null || true)
 	[ "$cur" = "$ms" ] && return
+	local master old i w
+	master=$(cat "$frun/nginx.pid"); old=" $(cat /proc/"$master"/task/*/children 2>/dev/null) "
 	echo "set \$bench_delay_ms $ms;" > "$frun/latency.conf"
 	"$NGINX_BIN" -p "$frun" -e "$frun/error.log" -c "$frun/nginx.conf" -s reload
+	# the new configuration serves once the master has started a new worker (the old
+	# ones then stop accepting): wait for one, up to 10 s
+	for ((i = 0; i < 100; i++)); do
+		for w in $(cat /proc/"$master"/task/*/children 2>/dev/null); do
+			case $old in *" $w "*) ;; *) i=100;; esac
+		done
+		[ "$i" -ge 100 ] && break
+		sleep 0.1
+	done
 	# (a connection the old worker accepted as it left fails at once: try again)
 	(for _ in 1 2 3; do
 		sleep 1
@@ -363,8 +374,8 @@ fake_delay() {
 	done; echo "$t" > "$run/delay-check") &
 	DELAY_CHECK=$!
 }
-delay_checked() {   # delay_checked MS: "ok" or the seconds the background probe took
-	[ -n "$DELAY_CHECK" ] || { echo ok; return; }
+delay_checked() {   # delay_checked MS: "ok", "-" (nothing to check) or the seconds the probe took
+	[ -n "$DELAY_CHECK" ] || { echo -; return; }   # no switch, or set-latency.sh's own check
 	wait "$DELAY_CHECK" 2>/dev/null || true
 	DELAY_CHECK=""
 	awk -v t="$(cat "$run/delay-check" 2>/dev/null)" -v ms="$1" \
