@@ -19,3 +19,11 @@ EXTRA_DIST += bench/login_flood.sh
 bench-login-flood: ingen$(EXEEXT) ingen-azure-sim$(EXEEXT)
 	INGEN=$(abs_top_builddir)/ingen$(EXEEXT) $(SHELL) $(srcdir)/bench/login_flood.sh
 .PHONY: bench-login-flood
+
+# `make bench-slow`: POST /api/v1/chat (and /chat/stream) against slow upstreams
+# (0.5 s, 5 s, a 30 s stream, overload) with the default configuration, next to the
+# rig's Python peer and nginx proxy (issue 17)
+EXTRA_DIST += bench/slow.sh bench/slow.lua bench/inflight.py
+bench-slow: ingen$(EXEEXT) ingen-azure-sim$(EXEEXT)
+	INGEN=$(abs_top_builddir)/ingen$(EXEEXT) bash $(srcdir)/bench/slow.sh
+.PHONY: bench-slow
