@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -118,9 +119,34 @@ worker_on_signal(struct worker *w)
 	return true;
 }
 
+/*
+ * The flow threads' limits from the configuration.  server.flow_threads 0
+ * (the default) derives the maximum from memory and the open-file limit, so
+ * that turns in flight are bounded by what the machine holds rather than by
+ * a thread count chosen in advance (pool_auto_max_threads).
+ */
+static void
+worker_pool_limits(const struct config *cfg, struct pool_limits *lim)
+{
+	int workers = cfg->server.workers > 0 ? cfg->server.workers : config_ncpus();
+	struct rlimit rl;
+	long nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ?
+	    (long)rl.rlim_cur : 0;
+
+	memset(lim, 0, sizeof(*lim));
+	lim->max_threads = cfg->server.flow_threads > 0 ? cfg->server.flow_threads :
+	    pool_auto_max_threads(workers, nofile);
+	lim->min_threads = cfg->server.flow_threads_min < lim->max_threads ?
+	    cfg->server.flow_threads_min : lim->max_threads;
+	lim->queue = cfg->server.flow_queue;
+	lim->stack_kb = cfg->server.thread_stack_kb;
+	lim->idle_ms = cfg->server.flow_thread_idle_s * 1000;
+}
+
 static int
 worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e)
 {
+	struct pool_limits lim;
 	struct epoll_event ev;
 	sigset_t mask;
 	char role[32];
@@ -191,9 +217,8 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 	}
 	log_debug("starting worker", "chat history from %s", db_pool_source(w->db));
 
-	w->pool = pool_create(w->cfg->server.flow_threads,
-	    w->cfg->server.flow_queue, w->cfg->server.thread_stack_kb, e);
-	if (w->pool == NULL)
+	worker_pool_limits(w->cfg, &lim);
+	if ((w->pool = pool_create(&lim, e)) == NULL)
 		return -1;
 
 	if (w->cfg->server.max_requests > 0) {
@@ -222,8 +247,13 @@ worker_loop(struct worker *w)
 	int i, n;
 
 	sb_set_state(w->slot, SB_STATE_READY);
-	log_info("starting worker", "worker ready, generation %u, %d flow threads",
-	    w->generation, w->cfg->server.flow_threads);
+	{
+		struct pool_stats st;
+
+		pool_stats(w->pool, &st);
+		log_info("starting worker", "worker ready, generation %u, %d to %d flow threads",
+		    w->generation, st.threads, st.max_threads);
+	}
 	for (;;) {
 		n = epoll_wait(w->epfd, events, WORKER_MAX_EVENTS, WORKER_TICK_MS);
 		if (n < 0 && errno != EINTR) {
