@@ -9,8 +9,8 @@
  *
  * A struct config is immutable once config_load() returned it: a reload
  * builds a new one, validates it, and swaps (nginx cycles).  Nothing may
- * modify a config that a running thread can read.  Only lib/config.c
- * includes <libconfig.h>.
+ * modify a config that a running thread can read.  The table is
+ * lib/config_keys.c; only lib/config_file.c includes <libconfig.h>.
  *
  * The file: `--config` (config_overrides.config_file), else
  * $INGENIOUS_CONFIG (from the environment, else from `.env`), else
@@ -31,8 +31,10 @@
  * names.  A `.env` value applies only when the real environment lacks the
  * same name.  Aliases of the reference (KB_POLICY, KB_MODE, KB_TOPK_DIRECT,
  * KB_TOPK_ASSIST, INGENIOUS_FLOW_PATH, JWT_SECRET_KEY,
- * INGENIOUS_JWT_SECRET_KEY, INGENIOUS_JWT_ALGORITHM, WEB_PORT) lose against
- * the canonical name in the same source.  `NAME_FILE=path` (any name above)
+ * INGENIOUS_JWT_SECRET_KEY, INGENIOUS_JWT_ALGORITHM, WEB_PORT) and of the
+ * Azure SDK (AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
+ * AZURE_AUTHORITY_HOST) lose against the canonical name in the same source.
+ * No other module reads a configuration variable from the environment.  `NAME_FILE=path` (any name above)
  * reads the value from that file, one trailing newline stripped.
  */
 #ifndef INGEN_CONFIG_H
@@ -170,6 +172,15 @@ struct config {
 		char *imds_endpoint;          /* managed identity endpoint override (tests) */
 	} llm;
 
+	/* the Azure SDK's environment credential (AZURE_CLIENT_ID ...), for
+	 * authentication_method "default_credential"; ours */
+	struct {
+		char *client_id;
+		char *client_secret;          /* secret */
+		char *tenant_id;
+		char *authority_host;         /* Entra ID authority, "" = public cloud */
+	} azure_identity;
+
 	struct config_search *search;
 	size_t n_search;
 
@@ -242,7 +253,7 @@ struct config *config_load(const struct config_overrides *ov,
  * may be NULL.  After loading, server.max_requests_jitter is 10% of
  * max_requests when max_requests > 0 and no source set the jitter, and an
  * empty web.authentication.jwt_key_file becomes "<state_dir>/jwt.key".
- * server.workers stays 0 when so configured: see config_ncpus().
+ * server.workers stays 0 when so configured: see config_workers().
  */
 
 /* Free a config from config_load (NULL is fine). */
@@ -271,7 +282,8 @@ struct config_key_info {
 	long long min, max;           /* int: the bounds */
 	bool secret;                  /* never shown, never in a message */
 	bool reloadable;              /* false: a change needs a restart */
-	bool unused;                  /* accepted for compatibility, no effect */
+	bool unused;                  /* accepted for compatibility, no effect
+	                               * (yet): nothing reads it */
 };
 
 /* Call fn once per key of the table, in table order.  The pointers live as
@@ -293,14 +305,18 @@ void config_foreach_value(const struct config *cfg, void (*fn)(void *arg,
     const char *name, const char *value, bool secret), void *arg);
 
 /*
- * For a reload: call fn (may be NULL) with the name of every key that
- * differs between `old_cfg` and `new_cfg` and that cannot change without a
- * restart (listen address and port, pidfile, user, state_dir); returns
- * their number.  The new generation still loads; the caller warns.
+ * For a reload (SIGHUP): config_load, except that a key that cannot change
+ * without a restart (the listen address and port, pidfile, user,
+ * state_dir: "(restart)" in etc/ingenious.conf) keeps its value in
+ * `old_cfg`, the running generation, and each one that a source changed
+ * gets a warning line naming the key and both values (never a secret's
+ * value).  Values derived from a kept key (jwt_key_file under state_dir)
+ * follow the kept value.  `old_cfg` is only read.  Same contract as
+ * config_load otherwise.
  */
-size_t config_restart_keys(const struct config *old_cfg,
-    const struct config *new_cfg,
-    void (*fn)(void *arg, const char *name), void *arg);
+struct config *config_reload(const struct config *old_cfg,
+    const struct config_overrides *ov, char *const *env,
+    const char *dotenv_dir, struct config_problems *problems);
 
 /*
  * Walk a libconfig file and call fn for every scalar setting with its
@@ -314,8 +330,9 @@ int config_file_walk(const char *path, void (*fn)(void *arg,
     const char *name, int line, const char *value), void *arg,
     struct err *e) ING_WUR;
 
-/* Number of CPUs this process may run on (at least 1), used for
- * server.workers = 0.  Any thread. */
-int config_ncpus(void);
+/* The number of worker processes cfg asks for: server.workers, or when it
+ * is 0 the number of CPUs this process may run on (at least 1).  Any
+ * thread. */
+int config_workers(const struct config *cfg);
 
 #endif

@@ -3,13 +3,17 @@
  * the response writer (RFC 9112, RELIABILITY H1/H2).
  *
  * It owns the byte-level grammar of a request: where a head ends, what is a
- * valid field, how a body is framed.  It never touches a socket, a thread or
- * a route, and it never guesses: every ambiguity that could let two parsers
- * disagree about where a request ends is an error (no request smuggling).
- * The only clock it reads is time(2), for the Date header.
+ * valid field, the forms of a request-target and of a Host, how a body is
+ * framed (chunk extensions included).  It never touches a socket, a thread
+ * or a route, and it never guesses: every ambiguity that could let two
+ * parsers disagree about where a request ends, or which host it is for, is
+ * an error (no request smuggling).  The only clock it reads is time(2), for
+ * the Date header.
  */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +21,7 @@
 #include "lib/arena.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/hex.h"
 #include "lib/http.h"
 
 /* at most this many empty lines before a request line are ignored */
@@ -123,17 +128,6 @@ http_caseeq(const char *a, const char *b, size_t n)
 #define http_name_is(name, len, lit) \
 	((len) == sizeof(lit) - 1 && http_caseeq((name), (lit), sizeof(lit) - 1))
 
-static int
-http_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = http_lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* ------------------------------------------------------------------ */
 /* request head                                                        */
 /* ------------------------------------------------------------------ */
@@ -175,6 +169,149 @@ http_method_lookup(const char *m, size_t n)
 		break;
 	}
 	return HTTP_METHOD_OTHER;
+}
+
+/* unreserved and sub-delims of RFC 3986 2.2-2.3, the bytes of a reg-name
+ * besides its pct-encoded octets */
+static bool
+http_is_regname(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c != '\0' && strchr("-._~!$&'()*+,;=",
+	    c) != NULL);
+}
+
+/*
+ * IP-literal without its brackets (RFC 3986 3.2.2): IPv6address (as
+ * inet_pton reads it: no zone identifier) or IPvFuture ("v" 1*HEXDIG "."
+ * 1*( unreserved / sub-delims / ":" )).
+ */
+static bool
+http_ip_literal_valid(const char *s, size_t n)
+{
+	char tmp[INET6_ADDRSTRLEN];
+	struct in6_addr addr;
+	size_t i;
+
+	if (n > 0 && (s[0] == 'v' || s[0] == 'V')) {
+		for (i = 1; i < n && hex_digit((unsigned char)s[i]) >= 0; i++)
+			;
+		if (i == 1 || i == n || s[i] != '.' || i + 1 == n)
+			return false;
+		for (i++; i < n; i++)
+			if (s[i] != ':' && (s[i] == '%' ||
+			    !http_is_regname((unsigned char)s[i])))
+				return false;
+		return true;
+	}
+	if (n == 0 || n >= sizeof(tmp))
+		return false;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	return inet_pton(AF_INET6, tmp, &addr) == 1;
+}
+
+/*
+ * Is v[0..n) uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2-3.2.3)?
+ * uri-host is an IP-literal in brackets or a reg-name (unreserved,
+ * pct-encoded and sub-delims: an IPv4 address is one); port is *DIGIT.
+ * Sets *host_len to the length of the uri-host: a Host field may have an
+ * empty one, an http(s) URI may not (RFC 9110 4.2.1).
+ */
+static bool
+http_host_valid(const char *v, size_t n, size_t *host_len)
+{
+	size_t i = 0;
+
+	if (n > 0 && v[0] == '[') {
+		const char *close = memchr(v, ']', n);
+
+		if (close == NULL ||
+		    !http_ip_literal_valid(v + 1, (size_t)(close - v) - 1))
+			return false;
+		i = (size_t)(close - v) + 1;
+	} else {
+		while (i < n && v[i] != ':') {
+			if (v[i] == '%') {
+				if (hex_percent_octet(v, n, &i) < 0)
+					return false;
+			} else if (http_is_regname((unsigned char)v[i])) {
+				i++;
+			} else {
+				return false;
+			}
+		}
+	}
+	*host_len = i;
+	if (i == n)
+		return true;
+	if (v[i] != ':')
+		return false;
+	for (i++; i < n; i++)
+		if (v[i] < '0' || v[i] > '9')
+			return false;
+	return true;
+}
+
+/*
+ * The request-target t[0..n) (NUL-terminated at n; its first '?' at q, or
+ * q == SIZE_MAX) in one of the forms of RFC 9112 3.2: origin-form
+ * ("/path?query") and absolute-form ("http://host/path?query", the scheme
+ * http or https in any case, no userinfo) for any method; asterisk-form
+ * ("*") for OPTIONS only; authority-form ("host:port") for CONNECT only,
+ * which is not implemented (501).  Sets req->target, path, query and, for
+ * the absolute-form, host (its authority; an empty path is "/").
+ */
+static int
+http_parse_target(char *t, size_t n, size_t q, struct arena *a,
+    struct http_request *req, struct err *e)
+{
+	size_t hs, he, pe, hl;
+
+	req->target = t;
+	req->query = q == SIZE_MAX ? NULL : t + q + 1;
+	if (t[0] == '/') {
+		req->path = q == SIZE_MAX ? t : arena_strndup(a, t, q);
+		return 0;
+	}
+	if (n == 1 && t[0] == '*') {
+		if (req->method != HTTP_METHOD_OPTIONS)
+			return err_set(e, 400, "invalid request target: "
+			    "'*' is only for OPTIONS");
+		req->path = t;
+		return 0;
+	}
+	if (strcmp(req->method_name, "CONNECT") == 0) {
+		if (!http_host_valid(t, n, &hl) || hl == 0 || hl == n)
+			return err_set(e, 400,
+			    "invalid request target: bad authority-form");
+		return err_set(e, 501, "method CONNECT is not implemented");
+	}
+	if (n >= sizeof("http://") - 1 && http_caseeq(t, "http://",
+	    sizeof("http://") - 1))
+		hs = sizeof("http://") - 1;
+	else if (n >= sizeof("https://") - 1 && http_caseeq(t, "https://",
+	    sizeof("https://") - 1))
+		hs = sizeof("https://") - 1;
+	else
+		return err_set(e, 400, "invalid request target: "
+		    "not origin-form or an http(s) absolute-form");
+	for (he = hs; he < n && t[he] != '/' && t[he] != '?'; he++)
+		;
+	if (memchr(t + hs, '@', he - hs) != NULL)
+		return err_set(e, 400,
+		    "invalid request target: userinfo not allowed");
+	if (!http_host_valid(t + hs, he - hs, &hl) || hl == 0)
+		return err_set(e, 400, "invalid request target: bad host");
+	req->host = arena_strndup(a, t + hs, he - hs);
+	pe = q == SIZE_MAX ? n : q;
+	if (pe == he)
+		req->path = arena_strndup(a, "/", 1);
+	else if (q == SIZE_MAX)
+		req->path = t + he;
+	else
+		req->path = arena_strndup(a, t + he, pe - he);
+	return 0;
 }
 
 /*
@@ -222,18 +359,8 @@ http_parse_request_line(char *line, size_t n, struct arena *a,
 		    v[5], v[7]);
 	req->version_minor = v[7] - '0';
 
-	req->target = line + tstart;
-	if (req->target[0] != '/')
-		return err_set(e, 400,
-		    "invalid request target: only origin-form is accepted");
-	if (q == SIZE_MAX) {
-		req->path = req->target;
-		req->query = NULL;
-	} else {
-		req->path = arena_strndup(a, req->target, q - tstart);
-		req->query = line + q + 1;
-	}
-	return 0;
+	return http_parse_target(line + tstart, tlen,
+	    q == SIZE_MAX ? SIZE_MAX : q - tstart, a, req, e);
 }
 
 /* Content-Length: 1*DIGIT, no list, no sign, fits in int64. */
@@ -285,6 +412,7 @@ http_scan_connection(const char *v, size_t n, bool *close, bool *keep)
 /* What the field lines said about framing, gathered in one pass. */
 struct http_framing {
 	size_t n_host;
+	struct http_header *host;   /* the first Host field */
 	size_t n_cl;
 	size_t n_te;
 	bool te_chunked;            /* every TE field was exactly "chunked" */
@@ -304,9 +432,11 @@ http_parse_fields(char *p, size_t n, size_t n_fields, struct arena *a,
     struct http_request *req, struct http_framing *fr, struct err *e)
 {
 	struct http_header *h;
-	size_t i = 0, k = 0;
+	size_t i = 0, k = 0, slots, hl;
 
-	req->headers = n_fields ? arena_alloc(a, n_fields * sizeof(*h)) : NULL;
+	/* one slot more for the Host of an absolute-form target */
+	slots = n_fields + (req->host != NULL);
+	req->headers = slots ? arena_alloc(a, slots * sizeof(*h)) : NULL;
 	while (i < n) {
 		size_t ns = i, nl, vs, ve;
 		unsigned char c;
@@ -365,8 +495,13 @@ http_parse_fields(char *p, size_t n, size_t n_fields, struct arena *a,
 
 		switch (nl) {
 		case 4:
-			if (http_name_is(h->name, nl, "host"))
-				fr->n_host++;
+			if (http_name_is(h->name, nl, "host")) {
+				if (!http_host_valid(h->value, h->value_len, &hl))
+					return err_set(e, 400,
+					    "invalid header: bad Host value");
+				if (fr->n_host++ == 0)
+					fr->host = h;
+			}
 			break;
 		case 6:
 			if (http_name_is(h->name, nl, "expect")) {
@@ -458,6 +593,20 @@ http_parse_complete_head(const struct http_head_state *st, const char *data,
 	if (fr.n_host == 0 && req->version_minor == 1) {
 		err_set(e, 400, "invalid header: Host is required in HTTP/1.1");
 		return HTTP_PARSE_ERROR;
+	}
+	if (req->host != NULL) {
+		/* RFC 9112 3.2.2: the absolute-form's authority replaces Host */
+		struct http_header *h = fr.host;
+
+		if (h == NULL) {
+			h = &req->headers[req->n_headers++];
+			h->name = arena_strndup(a, "Host", sizeof("Host") - 1);
+			h->name_len = sizeof("Host") - 1;
+		}
+		h->value = req->host;
+		h->value_len = strlen(req->host);
+	} else if (fr.host != NULL) {
+		req->host = fr.host->value;
 	}
 	if (req->version_minor == 1)
 		req->keep_alive = !fr.conn_close;
@@ -645,8 +794,16 @@ http_header_count(const struct http_request *req, const char *name)
 enum http_chunk_state {
 	HTTP_CHUNK_SIZE_START = 0,  /* first hex digit of a size */
 	HTTP_CHUNK_SIZE,            /* more hex digits */
-	HTTP_CHUNK_SIZE_BWS,        /* whitespace after the size: ';' must follow */
-	HTTP_CHUNK_EXT,             /* a chunk extension, up to CR */
+	/* chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) */
+	HTTP_CHUNK_EXT_BWS,         /* whitespace: ';' must follow */
+	HTTP_CHUNK_EXT_NAME_START,  /* after ';': whitespace, then a token */
+	HTTP_CHUNK_EXT_NAME,        /* in the name token */
+	HTTP_CHUNK_EXT_NAME_BWS,    /* whitespace after a name: '=' or ';' */
+	HTTP_CHUNK_EXT_VALUE_START, /* after '=': whitespace, then the value */
+	HTTP_CHUNK_EXT_VALUE,       /* in a token value */
+	HTTP_CHUNK_EXT_QUOTED,      /* in a quoted-string value */
+	HTTP_CHUNK_EXT_QUOTED_PAIR, /* after a backslash in it */
+	HTTP_CHUNK_EXT_QUOTED_END,  /* after its closing quote */
 	HTTP_CHUNK_SIZE_LF,         /* CR seen at the end of the size line */
 	HTTP_CHUNK_DATA,
 	HTTP_CHUNK_DATA_CR,
@@ -665,6 +822,85 @@ http_chunked_init(struct http_chunked *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->state = HTTP_CHUNK_SIZE_START;
+}
+
+/*
+ * One byte of a chunk extension (RFC 9112 7.1.1; chunk-ext-name a token,
+ * chunk-ext-val a token or a quoted-string, RFC 9110 5.6.4): the next
+ * state, HTTP_CHUNK_SIZE_LF for the CR that may end the line here, or
+ * HTTP_CHUNK_ERROR.
+ */
+static int
+http_chunk_ext_step(int state, unsigned char ch)
+{
+	bool ows = http_is_ows(ch), tchar = http_is_tchar(ch);
+
+	switch (state) {
+	case HTTP_CHUNK_EXT_BWS:
+		if (ows)
+			return state;
+		return ch == ';' ? HTTP_CHUNK_EXT_NAME_START : HTTP_CHUNK_ERROR;
+	case HTTP_CHUNK_EXT_NAME_START:
+		if (ows)
+			return state;
+		return tchar ? HTTP_CHUNK_EXT_NAME : HTTP_CHUNK_ERROR;
+	case HTTP_CHUNK_EXT_NAME:
+	case HTTP_CHUNK_EXT_NAME_BWS:
+		if (tchar && state == HTTP_CHUNK_EXT_NAME)
+			return state;
+		if (ch == '=')
+			return HTTP_CHUNK_EXT_VALUE_START;
+		if (ch == ';')
+			return HTTP_CHUNK_EXT_NAME_START;
+		if (ows)
+			return HTTP_CHUNK_EXT_NAME_BWS;
+		return ch == '\r' && state == HTTP_CHUNK_EXT_NAME ?
+		    HTTP_CHUNK_SIZE_LF : HTTP_CHUNK_ERROR;
+	case HTTP_CHUNK_EXT_VALUE_START:
+		if (ows)
+			return state;
+		if (ch == '"')
+			return HTTP_CHUNK_EXT_QUOTED;
+		return tchar ? HTTP_CHUNK_EXT_VALUE : HTTP_CHUNK_ERROR;
+	case HTTP_CHUNK_EXT_VALUE:
+	case HTTP_CHUNK_EXT_QUOTED_END:
+		if (tchar && state == HTTP_CHUNK_EXT_VALUE)
+			return state;
+		if (ch == ';')
+			return HTTP_CHUNK_EXT_NAME_START;
+		if (ows)
+			return HTTP_CHUNK_EXT_BWS;
+		return ch == '\r' ? HTTP_CHUNK_SIZE_LF : HTTP_CHUNK_ERROR;
+	case HTTP_CHUNK_EXT_QUOTED:
+		if (ch == '"')
+			return HTTP_CHUNK_EXT_QUOTED_END;
+		if (ch == '\\')
+			return HTTP_CHUNK_EXT_QUOTED_PAIR;
+		/* qdtext: HTAB, SP, VCHAR but '"' and '\\', obs-text */
+		return http_is_fval(ch) ? state : HTTP_CHUNK_ERROR;
+	case HTTP_CHUNK_EXT_QUOTED_PAIR:
+		return http_is_fval(ch) ? HTTP_CHUNK_EXT_QUOTED :
+		    HTTP_CHUNK_ERROR;
+	}
+	return HTTP_CHUNK_ERROR;
+}
+
+/* Why byte `ch` cannot follow in chunk extension state `state`. */
+static const char *
+http_chunk_ext_error(int state, unsigned char ch)
+{
+	if (ch == '\n')
+		return "bare LF in chunk size line";
+	switch (state) {
+	case HTTP_CHUNK_EXT_NAME_START:
+		return "missing chunk extension name";
+	case HTTP_CHUNK_EXT_VALUE_START:
+		return "missing chunk extension value";
+	case HTTP_CHUNK_EXT_QUOTED:
+	case HTTP_CHUNK_EXT_QUOTED_PAIR:
+		return "invalid character in a quoted chunk extension value";
+	}
+	return "invalid chunk extension";
 }
 
 enum http_parse_result
@@ -693,7 +929,7 @@ http_chunked_decode(struct http_chunked *c, const char *in, size_t len,
 		switch (c->state) {
 		case HTTP_CHUNK_SIZE_START:
 		case HTTP_CHUNK_SIZE:
-			d = http_hexval(ch);
+			d = hex_digit(ch);
 			if (d >= 0) {
 				if (++c->line_len > HTTP_MAX_CHUNK_DIGITS) {
 					why = "chunk size too long";
@@ -723,10 +959,10 @@ http_chunked_decode(struct http_chunked *c, const char *in, size_t len,
 			if (ch == '\r') {
 				c->state = HTTP_CHUNK_SIZE_LF;
 			} else if (ch == ';') {
-				c->state = HTTP_CHUNK_EXT;
+				c->state = HTTP_CHUNK_EXT_NAME_START;
 				c->ext_len = 1;
 			} else if (http_is_ows(ch)) {
-				c->state = HTTP_CHUNK_SIZE_BWS;
+				c->state = HTTP_CHUNK_EXT_BWS;
 				c->ext_len = 1;
 			} else {
 				why = ch == '\n' ? "bare LF in chunk size line" :
@@ -735,33 +971,27 @@ http_chunked_decode(struct http_chunked *c, const char *in, size_t len,
 			}
 			i++;
 			break;
-		case HTTP_CHUNK_SIZE_BWS:
-		case HTTP_CHUNK_EXT:
-			if (ch == '\r') {
-				if (c->state == HTTP_CHUNK_SIZE_BWS) {
-					why = "invalid chunk extension";
-					goto fail;
-				}
-				c->state = HTTP_CHUNK_SIZE_LF;
-				i++;
-				break;
-			}
-			if (!http_is_fval(ch)) {
-				why = "invalid character in chunk extension";
+		case HTTP_CHUNK_EXT_BWS:
+		case HTTP_CHUNK_EXT_NAME_START:
+		case HTTP_CHUNK_EXT_NAME:
+		case HTTP_CHUNK_EXT_NAME_BWS:
+		case HTTP_CHUNK_EXT_VALUE_START:
+		case HTTP_CHUNK_EXT_VALUE:
+		case HTTP_CHUNK_EXT_QUOTED:
+		case HTTP_CHUNK_EXT_QUOTED_PAIR:
+		case HTTP_CHUNK_EXT_QUOTED_END:
+			d = http_chunk_ext_step(c->state, ch);
+			if (d == HTTP_CHUNK_ERROR) {
+				why = http_chunk_ext_error(c->state, ch);
 				goto fail;
 			}
-			if (c->state == HTTP_CHUNK_SIZE_BWS) {
-				if (ch == ';')
-					c->state = HTTP_CHUNK_EXT;
-				else if (!http_is_ows(ch)) {
-					why = "invalid chunk extension";
-					goto fail;
-				}
-			}
-			if (++c->ext_len > lim->max_chunk_ext) {
+			/* the CR ends the line; every other byte counts */
+			if (d != HTTP_CHUNK_SIZE_LF &&
+			    ++c->ext_len > lim->max_chunk_ext) {
 				why = "chunk extension too long";
 				goto fail;
 			}
+			c->state = d;
 			i++;
 			break;
 		case HTTP_CHUNK_SIZE_LF:
@@ -1112,30 +1342,25 @@ char *
 http_percent_decode(struct arena *a, const char *src, size_t n, struct err *e)
 {
 	char *dst = arena_alloc(a, n + 1), *p = dst;
-	size_t i;
+	size_t i = 0;
 
-	for (i = 0; i < n; i++) {
-		int hi, lo;
+	while (i < n) {
+		int c;
 
 		if (src[i] == '\0') {
 			err_set(e, 400, "invalid percent-encoding: NUL byte");
 			return NULL;
 		}
-		if (src[i] != '%') {
-			*p++ = src[i];
-			continue;
-		}
-		if (n - i < 3 || (hi = http_hexval((unsigned char)src[i + 1])) < 0 ||
-		    (lo = http_hexval((unsigned char)src[i + 2])) < 0) {
+		c = hex_percent_octet(src, n, &i);
+		if (c < 0) {
 			err_set(e, 400, "invalid percent-encoding: malformed escape");
 			return NULL;
 		}
-		if (hi == 0 && lo == 0) {
+		if (c == 0) {
 			err_set(e, 400, "invalid percent-encoding: encoded NUL");
 			return NULL;
 		}
-		*p++ = (char)(hi << 4 | lo);
-		i += 2;
+		*p++ = (char)c;
 	}
 	*p = '\0';
 	return dst;

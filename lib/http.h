@@ -64,9 +64,14 @@ struct http_header {
 struct http_request {
 	enum http_method method;
 	char *method_name;          /* as received */
-	char *target;               /* raw request-target, origin-form only */
-	char *path;                 /* target up to '?', still percent-encoded */
+	char *target;               /* raw request-target, as received */
+	char *path;                 /* its path, still percent-encoded: "/..."
+	                               ("/" for an absolute-form without
+	                               one), or "*" (OPTIONS) */
 	char *query;                /* after '?', or NULL */
+	char *host;                 /* the authority asked for: the absolute-
+	                               form's, else the Host field's value;
+	                               NULL without either (HTTP/1.0) */
 	int version_minor;          /* HTTP/1.<minor>: 0 or 1 */
 	struct http_header *headers;
 	size_t n_headers;
@@ -108,6 +113,17 @@ void http_head_state_init(struct http_head_state *st);
  * section (after the request line, final empty line included) over
  * max_header_size, or more than max_headers fields, is 431; detected early.
  * `lim` NULL means the defaults.  Thread-safe on distinct states.
+ *
+ * The request-target (RFC 9112 3.2) is origin-form ("/p?q") or, for any
+ * method, absolute-form ("http://h:8000/p?q", http or https in any case, no
+ * userinfo, a non-empty host): its path and query are req->path and query,
+ * and its authority replaces the Host field's value (RFC 9112 3.2.2; a
+ * Host field is added when an HTTP/1.0 request had none).  "*" is accepted
+ * for OPTIONS only; an authority-form target ("h:443") is CONNECT's, which
+ * is 501, any other form 400.  Host (RFC 9112 3.2): 400 when an HTTP/1.1
+ * request has none, when there are several, and when one is not uri-host
+ * [ ":" port ] (a reg-name, IPv4 address or bracketed IP literal, port
+ * digits; an empty value is valid).
  */
 enum http_parse_result http_parse_head(struct http_head_state *st,
     const char *data, size_t len, const struct http_limits *lim,
@@ -135,8 +151,11 @@ void http_chunked_init(struct http_chunked *c);
  * INCOMPLETE every byte was consumed, the caller drops them and calls again
  * with what arrives next.  After DONE, bytes past *consumed belong to the
  * next request.  Chunk sizes over 2^63 - 1, empty or non-hex sizes, chunk
- * extensions over max_chunk_ext, a missing CRLF after data, and malformed or
- * oversized (max_trailer_size) trailers are 400.  Trailers are discarded.
+ * extensions that are not *( BWS ";" BWS token [ BWS "=" BWS ( token /
+ * quoted-string ) ] ) (RFC 9112 7.1.1: "5;" and "5;a=" are 400) or longer
+ * than max_chunk_ext bytes, a missing CRLF after data, and malformed or
+ * oversized (max_trailer_size) trailers are 400.  Extensions and trailers
+ * are discarded.
  * `lim` NULL means the defaults.
  */
 enum http_parse_result http_chunked_decode(struct http_chunked *c,
@@ -179,8 +198,9 @@ void http_write_last_chunk(struct buf *out);
 char *http_date(char *out, int64_t t);
 
 /*
- * Percent-decode src[0..n) into a new arena string.  Rejects (returns NULL
- * and sets e, 400) malformed escapes and any decoded NUL.  '+' is kept.
+ * Percent-decode src[0..n) into a new arena string (hex_percent_octet per
+ * octet).  Rejects (returns NULL and sets e, 400) malformed escapes and any
+ * NUL, raw or "%00".  '+' is kept.
  * The result is NUL-terminated; its length is at most n.
  */
 char *http_percent_decode(struct arena *a, const char *src, size_t n,

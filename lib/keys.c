@@ -24,6 +24,7 @@
 
 #include "lib/buf.h"
 #include "lib/crypto.h"
+#include "lib/hex.h"
 #include "lib/keys.h"
 #include "lib/xmalloc.h"
 
@@ -198,51 +199,6 @@ keys_file_path(const struct config *cfg)
 
 /* ---- the key file ---- */
 
-static int
-keys_hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode n hex digits into out (cap bytes); -1 if not hex or too long. */
-static int
-keys_hex_decode(const char *s, size_t n, unsigned char *out, size_t cap,
-    size_t *outlen)
-{
-	size_t i;
-
-	if (n % 2 != 0 || n / 2 > cap)
-		return -1;
-	for (i = 0; i < n; i += 2) {
-		int hi = keys_hex_value(s[i]), lo = keys_hex_value(s[i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i / 2] = (unsigned char)(hi << 4 | lo);
-	}
-	*outlen = n / 2;
-	return 0;
-}
-
-static void
-keys_hex_encode(const unsigned char *p, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hex[p[i] >> 4];
-		out[2 * i + 1] = hex[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* Parse one key line (trimmed, not empty, not a comment). */
 static int
 keys_parse_line(const char *path, int lineno, const char *s, size_t n,
@@ -263,7 +219,7 @@ keys_parse_line(const char *path, int lineno, const char *s, size_t n,
 		c2 = memchr(hex, ':', (size_t)(s + n - hex));
 		hexlen = (size_t)((c2 != NULL ? c2 : s + n) - hex);
 	}
-	if (keys_hex_decode(hex, hexlen, out->secret, sizeof(out->secret),
+	if (hex_decode(hex, hexlen, out->secret, sizeof(out->secret),
 	    &out->secret_len) < 0) {
 		crypto_cleanse(out->secret, sizeof(out->secret));
 		return err_set(e, 500,
@@ -558,7 +514,7 @@ keys_format_line(struct buf *b, const char *kid, const unsigned char *secret,
 {
 	char hex[2 * KEYS_SECRET_MAX + 1];
 
-	keys_hex_encode(secret, len, hex);
+	hex_encode(secret, len, hex);
 	buf_printf(b, "%s:%s", kid, hex);
 	if (retire_after != 0)
 		buf_printf(b, ":%lld", (long long)retire_after);

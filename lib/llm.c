@@ -64,7 +64,8 @@ struct llm_client {
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 	pthread_mutex_t tokens_lock;    /* guards the list, not the entries */
 	struct llm_token *tokens;
-	/* DefaultAzureCredential's environment, read once at creation */
+	/* DefaultAzureCredential's environment (azure_identity.*, which the
+	 * configuration loader reads from AZURE_*), copied at creation */
 	char *env_client_id;
 	char *env_client_secret;
 	char *env_tenant_id;
@@ -230,10 +231,8 @@ str_empty(const char *s)
 }
 
 static char *
-env_dup(const char *name)
+dup_set(const char *v)
 {
-	const char *v = getenv(name);
-
 	return str_empty(v) ? NULL : xstrdup(v);
 }
 
@@ -287,10 +286,10 @@ llm_client_create(const struct config *cfg, struct err *e)
 		err_set(e, 500, "could not set up curl share");
 		goto fail;
 	}
-	c->env_client_id = env_dup("AZURE_CLIENT_ID");
-	c->env_client_secret = env_dup("AZURE_CLIENT_SECRET");
-	c->env_tenant_id = env_dup("AZURE_TENANT_ID");
-	c->env_authority = env_dup("AZURE_AUTHORITY_HOST");
+	c->env_client_id = dup_set(cfg->azure_identity.client_id);
+	c->env_client_secret = dup_set(cfg->azure_identity.client_secret);
+	c->env_tenant_id = dup_set(cfg->azure_identity.tenant_id);
+	c->env_authority = dup_set(cfg->azure_identity.authority_host);
 	if (!cfg->llm.verify_tls)
 		log_warn(LLM_ACTION, "TLS certificate verification is off for "
 		    "every model (llm.verify_tls = false)");

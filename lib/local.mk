@@ -13,6 +13,9 @@ libingen_a_SOURCES += \
 # used by the worker and by the simulator
 libingen_a_SOURCES += lib/http.c lib/http.h lib/router.c lib/router.h
 
+# hex digits and strings, the percent-escape (the one decoder of each)
+libingen_a_SOURCES += lib/hex.c lib/hex.h
+
 # strict JSON input and cJSON helpers
 libingen_a_SOURCES += lib/json.c lib/json.h
 
@@ -30,8 +33,12 @@ libingen_a_SOURCES += \
 	lib/jwt.c lib/jwt.h \
 	lib/basic.c lib/basic.h
 
-# the one configuration key table and its loader (the only user of libconfig)
-libingen_a_SOURCES += lib/config.c lib/config.h
+# the configuration: the one key table (config_keys.c), the loader
+# (config.c), the environment and .env (config_env.c), the libconfig file
+# (config_file.c, the only user of libconfig)
+libingen_a_SOURCES += \
+	lib/config.h lib/config_int.h \
+	lib/config_keys.c lib/config.c lib/config_env.c lib/config_file.c
 
 # PostgreSQL: the pool and sessions (lib/db.c is the only user of libpq), schema
 # migrations (the files of sql/ are compiled in by sql/local.mk), the local cluster

@@ -1,7 +1,8 @@
 /*
  * log.c -- the line writer.  It owns the log file descriptor and the format
- * settings of this process; it never allocates on the heap while writing a
- * line (lines are built in a stack buffer and truncated if too long).
+ * settings of this process, and the prepare/commit steps that change them;
+ * it never allocates on the heap while writing a line (lines are built in a
+ * stack buffer and truncated if too long).
  */
 #include "autoconfig.h"
 
@@ -22,7 +23,7 @@
 static enum log_format log_fmt = LOG_FORMAT_LOGFMT;
 static enum log_level log_min = LOG_LEVEL_INFO;
 static int log_fd = STDERR_FILENO;
-static char log_path[1024];
+static char log_path[LOG_PATH_MAX];
 static char log_role[32] = "cli";
 static _Thread_local char log_req[80];
 
@@ -65,26 +66,56 @@ log_open(const char *path, struct err *e)
 }
 
 int
+log_prepare(struct log_target *t, enum log_format fmt, enum log_level min,
+    const char *path, struct err *e)
+{
+	t->fmt = fmt;
+	t->min = min;
+	t->fd = -1;
+	t->path[0] = '\0';
+	if (path == NULL || path[0] == '\0' || strcmp(path, "-") == 0)
+		return 0;
+	/* log_reopen() opens the path again: it must be the whole path */
+	if (strlen(path) >= sizeof(t->path))
+		return err_set(e, 0, "could not open log file: the path is longer "
+		    "than %d bytes", LOG_PATH_MAX - 1);
+	if ((t->fd = log_open(path, e)) < 0)
+		return -1;
+	snprintf(t->path, sizeof(t->path), "%s", path);
+	return 0;
+}
+
+void
+log_commit(struct log_target *t)
+{
+	log_fmt = t->fmt;
+	log_min = t->min;
+	if (log_fd != STDERR_FILENO)
+		close(log_fd);
+	log_fd = t->fd >= 0 ? t->fd : STDERR_FILENO;
+	snprintf(log_path, sizeof(log_path), "%s", t->fd >= 0 ? t->path : "");
+	t->fd = -1;
+	t->path[0] = '\0';
+}
+
+void
+log_discard(struct log_target *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	t->path[0] = '\0';
+}
+
+int
 log_configure(enum log_format fmt, enum log_level min, const char *path,
     struct err *e)
 {
-	int fd;
+	struct log_target t;
 
-	log_fmt = fmt;
-	log_min = min;
-	if (path == NULL || path[0] == '\0' || strcmp(path, "-") == 0) {
-		if (log_fd != STDERR_FILENO)
-			close(log_fd);
-		log_fd = STDERR_FILENO;
-		log_path[0] = '\0';
-		return 0;
-	}
-	if ((fd = log_open(path, e)) < 0)
+	if (log_prepare(&t, fmt, min, path, e) != 0)
 		return -1;
-	if (log_fd != STDERR_FILENO)
-		close(log_fd);
-	log_fd = fd;
-	snprintf(log_path, sizeof(log_path), "%s", path);
+	log_commit(&t);
 	return 0;
 }
 
@@ -119,12 +150,6 @@ log_set_request_id(const char *id)
 		log_req[0] = '\0';
 	else
 		snprintf(log_req, sizeof(log_req), "%s", id);
-}
-
-const char *
-log_request_id(void)
-{
-	return log_req[0] ? log_req : NULL;
 }
 
 int

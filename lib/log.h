@@ -8,8 +8,9 @@
  * and processes never interleave.  Callers must never pass secrets, prompts or
  * Authorization headers at a level above debug.
  *
- * log_configure() and log_set_role() are called by a process before it starts
- * threads; log_emit() may then be called from any thread.
+ * log_configure(), log_commit() and log_set_role() are called by a process
+ * before it starts threads (the master has none); log_emit() may then be
+ * called from any thread.
  */
 #ifndef INGEN_LOG_H
 #define INGEN_LOG_H
@@ -46,8 +47,43 @@ int log_level_parse(const char *s);
 /* Parse "logfmt|json"; -1 if unknown. */
 int log_format_parse(const char *s);
 
-/* Set format, minimum level, and destination (NULL or "" or "-" = stderr).
- * Returns -1 with `e` set if the file cannot be opened. */
+#define LOG_PATH_MAX 1024
+
+/*
+ * A destination opened but not yet in use, so that a reload can fail
+ * before it swaps anything (nginx opens the files of a new cycle before it
+ * switches to it).  Prepare, then either commit or discard; the struct may
+ * be copied into a child by fork(), which commits or discards its copy.
+ */
+struct log_target {
+	enum log_format fmt;
+	enum log_level min;
+	int fd;                       /* the open file; -1 = standard error */
+	char path[LOG_PATH_MAX];      /* "" = standard error */
+};
+
+#define LOG_TARGET_INIT { LOG_FORMAT_LOGFMT, LOG_LEVEL_INFO, -1, "" }
+
+/*
+ * Open and check a destination: format, minimum level, and a file (NULL,
+ * "" or "-" = standard error), opened for appending and created 0640.
+ * Changes nothing in the running log.  Returns 0, or -1 with `e` set ("could
+ * not open log file ...") and *t holding nothing to discard.
+ */
+int log_prepare(struct log_target *t, enum log_format fmt,
+    enum log_level min, const char *path, struct err *e) ING_WUR;
+
+/* Make a prepared target this process's log (the previous file is
+ * closed); *t is left holding nothing.  Cannot fail. */
+void log_commit(struct log_target *t);
+
+/* Close what a prepared, uncommitted target holds (nothing after a
+ * commit or a failed prepare); *t is left holding nothing. */
+void log_discard(struct log_target *t);
+
+/* log_prepare() then log_commit(): set format, minimum level, and
+ * destination.  Returns -1 with `e` set if the file cannot be opened, and
+ * the running log unchanged. */
 int log_configure(enum log_format fmt, enum log_level min, const char *path,
     struct err *e) ING_WUR;
 
@@ -59,7 +95,6 @@ void log_set_role(const char *role);
 
 /* Thread-local request id shown in every line of this thread; NULL clears. */
 void log_set_request_id(const char *id);
-const char *log_request_id(void);
 
 /* True if a line at `level` would be written. */
 int log_enabled(enum log_level level);

@@ -21,7 +21,9 @@
 /* Unexpected failure: respawn, counting toward the crash-loop backoff. */
 #define PROC_EXIT_CRASH     1
 /* The worker can never start with this configuration (for example a flow
- * that cannot load, a listen socket that is gone): do not respawn; the
+ * that cannot load, a listen socket that is gone): do not respawn.  A
+ * worker of a generation that is still starting after a reload: the master
+ * abandons the reload and the old generation keeps serving.  Otherwise the
  * master stops the server and exits with PROC_EXIT_MASTER_FATAL. */
 #define PROC_EXIT_FATAL     70
 /* The master's own exit code after a worker's fatal exit or a failed start. */
@@ -32,6 +34,7 @@
 struct scoreboard;
 struct keys;
 struct throttle;
+struct registry;
 
 /* What a worker gets from the master at fork. */
 struct proc_worker_start {
@@ -46,6 +49,8 @@ struct proc_worker_start {
 	const struct keys *keys;    /* the generation's JWT key ring */
 	const char *auth_password_hash;  /* scrypt hash of the configured password */
 	struct throttle *throttle;  /* shared memory: failed logins of every worker */
+	const struct registry *flows;  /* the generation's flows (the master's,
+	                                * copied by fork), read-only */
 };
 
 /* Run a worker until it must exit; returns the exit code (PROC_EXIT_*).

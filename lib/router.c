@@ -13,6 +13,7 @@
 
 #include "lib/arena.h"
 #include "lib/err.h"
+#include "lib/hex.h"
 #include "lib/http.h"
 #include "lib/router.h"
 
@@ -32,21 +33,10 @@ router_segment_end(const char *s)
 	return s;
 }
 
-static int
-router_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Does the raw path segment raw[0..rn) equal the literal lit[0..ln) once
- * percent-decoded?  A malformed escape never matches.
+ * percent-decoded?  Decoded octet by octet, so nothing is allocated; a
+ * malformed escape never matches, nor does "%00" (a literal has no NUL).
  */
 static bool
 router_segment_eq(const char *lit, size_t ln, const char *raw, size_t rn)
@@ -56,20 +46,9 @@ router_segment_eq(const char *lit, size_t ln, const char *raw, size_t rn)
 	if (memchr(raw, '%', rn) == NULL)
 		return ln == rn && memcmp(lit, raw, ln) == 0;
 	while (j < rn) {
-		char c = raw[j];
+		int c = hex_percent_octet(raw, rn, &j);
 
-		if (c == '%') {
-			int hi, lo;
-
-			if (rn - j < 3 || (hi = router_hexval(raw[j + 1])) < 0 ||
-			    (lo = router_hexval(raw[j + 2])) < 0)
-				return false;
-			c = (char)(hi << 4 | lo);
-			j += 3;
-		} else {
-			j++;
-		}
-		if (i >= ln || lit[i] != c)
+		if (c < 0 || i >= ln || (unsigned char)lit[i] != c)
 			return false;
 		i++;
 	}
@@ -112,6 +91,19 @@ router_match_pattern(const char *pat, const char *path,
 		return false;
 	*n_spans = np;
 	return true;
+}
+
+/* The bit of route method m in an Allow mask (GET brings HEAD). */
+static unsigned
+router_allow_bits(enum http_method m)
+{
+	unsigned bits = 0;
+
+	if ((unsigned)m < HTTP_METHOD_OTHER)
+		bits |= 1u << m;
+	if (m == HTTP_METHOD_GET)
+		bits |= 1u << HTTP_METHOD_HEAD;
+	return bits;
 }
 
 static bool
@@ -217,16 +209,22 @@ router_match(const struct router_route *table, size_t n, enum http_method m,
 	unsigned allow = 0;
 
 	memset(out, 0, sizeof(*out));
+	if (strcmp(path, "*") == 0) {
+		/* OPTIONS * (RFC 9112 3.2.4) asks about the server as a whole */
+		for (r = 0; r < n; r++)
+			allow |= router_allow_bits(table[r].method);
+		if (allow == 0)
+			return ROUTER_NOT_FOUND;
+		out->allow = router_allow_text(a, allow);
+		return ROUTER_METHOD_NOT_ALLOWED;
+	}
 	for (r = 0; r < n; r++) {
 		const struct router_route *rt = &table[r];
 
 		if (!router_match_pattern(rt->pattern, path, spans, &np))
 			continue;
 		if (!router_method_ok(rt->method, m)) {
-			if ((unsigned)rt->method < HTTP_METHOD_OTHER)
-				allow |= 1u << rt->method;
-			if (rt->method == HTTP_METHOD_GET)
-				allow |= 1u << HTTP_METHOD_HEAD;
+			allow |= router_allow_bits(rt->method);
 			continue;
 		}
 		out->route = rt;

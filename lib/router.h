@@ -75,7 +75,9 @@ int router_check(const struct router_route *table, size_t n, struct err *e)
  * '/' or NUL, or a malformed escape, in a parameter gives ROUTER_ERROR with
  * e->status 400).  On ROUTER_METHOD_NOT_ALLOWED sets out->allow to the value
  * of the Allow header (methods in enum order, HEAD added where GET is
- * served).  `out` is always initialised.
+ * served).  The path "*" (the parser gives it to OPTIONS only) matches no
+ * route: ROUTER_METHOD_NOT_ALLOWED with every method of the table in Allow.
+ * `out` is always initialised.
  */
 enum router_result router_match(const struct router_route *table, size_t n,
     enum http_method m, const char *path, struct arena *a,

@@ -4,12 +4,19 @@
  * It owns the process table, the signal flags, the listening socket and the
  * configuration generations.  Signal handlers only set flags; the loop does
  * the work, one process_* function per signal.  It never opens a database
- * or HTTP client handle and never reads a request.
+ * or HTTP client handle, never reads a request and never runs a flow.
  *
- * Reload is build-new, validate, swap: a new configuration is loaded and
- * checked completely; on any problem the old generation keeps serving.  New
- * workers start first; the old ones are told to retire (SIGHUP: drain
- * politely) only once the new ones accept.
+ * A generation is everything a worker is forked with: the configuration,
+ * the JWT key ring and password hash, the flow registry, and (until it
+ * serves) its prepared log destination.  Reload is build-new, validate,
+ * swap (nginx cycles, PgBouncer load_config): the new generation is built
+ * and checked completely; on any problem the old one keeps serving.  Its
+ * workers start next to the old ones, and only once they accept does it
+ * become the current generation, and the old workers are told to retire
+ * (SIGHUP: drain politely).  Until then the old generation stays whole, so a
+ * worker of it that dies is replaced with its own configuration; when the
+ * new generation cannot serve (no worker ready in time, or a fatal exit) it
+ * is abandoned and the old one never noticed.
  */
 #include "autoconfig.h"
 
@@ -28,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "flows/registry.h"
 #include "lib/crypto.h"
 #include "lib/keys.h"
 #include "lib/log.h"
@@ -57,23 +65,33 @@ struct master_worker {
 	int64_t started_ms;
 };
 
+/* What the workers of one generation are forked with; immutable once built
+ * (the log target only moves from prepared to committed). */
+struct master_gen {
+	uint32_t id;
+	struct config *cfg;
+	struct keys keys;               /* JWT ring */
+	char auth_hash[CRYPTO_PASSWORD_HASH_MAX];  /* of the configured password */
+	struct registry *flows;
+	struct log_target log;          /* prepared on reload, committed once serving */
+	bool log_pending;               /* `log` still waits for its commit */
+};
+
 struct master {
-	struct config *cfg;             /* current generation */
+	struct master_gen *cur;         /* the generation serving */
+	struct master_gen *next;        /* starting after SIGHUP, else NULL */
+	uint32_t last_generation;       /* ids are never reused */
 	const struct config_overrides *ov;
-	uint32_t generation;
 	int listen_fd;
 	char listen_desc[96];
 	struct scoreboard *sb;
 	struct throttle *throttle;      /* failed logins, shared with every worker */
-	struct keys keys;               /* JWT ring of the current generation */
-	char auth_hash[CRYPTO_PASSWORD_HASH_MAX];  /* of the configured password */
 	struct master_worker w[SB_MAX_SLOTS];
 	int64_t crashes[MASTER_CRASH_LIMIT + 1];  /* ring of recent crash times */
 	int crash_next;
 	int64_t backoff_ms;
 	int64_t respawn_not_before;
-	bool pending_reload;            /* new generation starting up */
-	int64_t reload_started_ms;
+	int64_t reload_started_ms;      /* when `next` was built */
 	bool started;                   /* first generation reported ready */
 	bool stopping;
 	bool stop_graceful;
@@ -145,20 +163,22 @@ master_live(const struct master *m)
 	return n;
 }
 
-static int
-master_workers_wanted(const struct config *cfg)
+/* Is the worker of this table entry one that its generation still wants? */
+static bool
+master_wanted(const struct master *m, const struct master_worker *mw)
 {
-	return cfg->server.workers > 0 ? cfg->server.workers : config_ncpus();
+	return !mw->retiring && (mw->generation == m->cur->id ||
+	    (m->next != NULL && mw->generation == m->next->id));
 }
 
 static int
-master_spawn(struct master *m)
+master_spawn(struct master *m, struct master_gen *g)
 {
 	struct proc_worker_start ws;
 	pid_t pid;
 	int slot, code;
 
-	slot = sb_slot_claim(m->sb, -1, m->generation);
+	slot = sb_slot_claim(m->sb, -1, g->id);
 	if (slot < 0) {
 		log_error("starting worker", "no free scoreboard slot (%d in use)",
 		    SB_MAX_SLOTS);
@@ -174,15 +194,23 @@ master_spawn(struct master *m)
 		sigset_t none;
 
 		sigemptyset(&none);
-		ws.cfg = m->cfg;
+		memset(&ws, 0, sizeof(ws));
+		ws.cfg = g->cfg;
 		ws.listen_fd = m->listen_fd;
 		ws.sb = m->sb;
 		ws.slot = slot;
-		ws.generation = m->generation;
+		ws.generation = g->id;
 		ws.master_pid = getppid();
-		ws.keys = &m->keys;
-		ws.auth_password_hash = m->auth_hash;
+		ws.keys = &g->keys;
+		ws.auth_password_hash = g->auth_hash;
 		ws.throttle = m->throttle;
+		ws.flows = g->flows;
+		/* a worker logs where its generation logs; the file a starting
+		 * generation prepared is not the business of the old one's */
+		if (m->next != NULL && g == m->next && g->log_pending)
+			log_commit(&g->log);
+		else if (m->next != NULL && m->next->log_pending)
+			log_discard(&m->next->log);
 		m->sb->slots[slot].pid = getpid();
 		/* the worker installs its own signal handling */
 		signal(SIGHUP, SIG_DFL);
@@ -193,7 +221,7 @@ master_spawn(struct master *m)
 	m->sb->slots[slot].pid = pid;
 	m->w[slot].pid = pid;
 	m->w[slot].slot = slot;
-	m->w[slot].generation = m->generation;
+	m->w[slot].generation = g->id;
 	m->w[slot].retiring = false;
 	m->w[slot].killed_by_watchdog = false;
 	m->w[slot].started_ms = sb_now_ms();
@@ -201,18 +229,28 @@ master_spawn(struct master *m)
 	return 0;
 }
 
-/* Start workers of the current generation until there are enough. */
+static void
+master_fill_gen(struct master *m, struct master_gen *g)
+{
+	int want = config_workers(g->cfg);
+
+	while (master_count(m, g->id, false) < want)
+		if (master_spawn(m, g) != 0)
+			break;
+}
+
+/* Start workers until the current generation, and the one starting after
+ * a reload, have enough. */
 static void
 master_fill(struct master *m)
 {
 	int64_t now = sb_now_ms();
-	int want = master_workers_wanted(m->cfg);
 
 	if (m->stopping || now < m->respawn_not_before)
 		return;
-	while (master_count(m, m->generation, false) < want)
-		if (master_spawn(m) != 0)
-			break;
+	master_fill_gen(m, m->cur);
+	if (m->next != NULL)
+		master_fill_gen(m, m->next);
 }
 
 static void
@@ -288,6 +326,75 @@ master_log_keys(const struct keys *keys)
 		    k->kid, keys->n);
 }
 
+/* ---- generations ------------------------------------------------------ */
+
+static int
+master_log_prepare(const struct config *cfg, struct log_target *t,
+    struct err *e)
+{
+	int fmt = log_format_parse(cfg->logging.format);
+	int lvl = log_level_parse(cfg->logging.log_level);
+
+	/* the table admits only values these parse; the fallbacks are moot */
+	return log_prepare(t, fmt < 0 ? LOG_FORMAT_LOGFMT : (enum log_format)fmt,
+	    lvl < 0 ? LOG_LEVEL_INFO : (enum log_level)lvl, cfg->logging.file, e);
+}
+
+static void
+master_gen_free(struct master_gen *g)
+{
+	if (g == NULL)
+		return;
+	keys_clear(&g->keys);
+	crypto_cleanse(g->auth_hash, sizeof(g->auth_hash));
+	registry_free(g->flows);
+	if (g->log_pending)
+		log_discard(&g->log);
+	config_free(g->cfg);
+	free(g);
+}
+
+/*
+ * Build generation `id` from cfg (taken: freed on failure too).  `old` is
+ * the generation serving, NULL at start: its password hash is reused when
+ * the password did not change, its keys keep verifying the tokens they
+ * signed, and the log destination is prepared here (at start it is set up
+ * already).  Everything that can fail is done here, before any worker of
+ * the generation exists.  Returns the generation, or NULL with `e` set.
+ */
+static struct master_gen *
+master_gen_build(struct config *cfg, const struct master_gen *old,
+    uint32_t id, struct err *e)
+{
+	struct master_gen *g = xcalloc(1, sizeof(*g));
+	long keep_s;
+
+	g->id = id;
+	g->cfg = cfg;
+	g->log = (struct log_target)LOG_TARGET_INIT;
+	if (master_load_auth(cfg, old != NULL ? old->cfg : NULL,
+	    old != NULL ? old->auth_hash : "", &g->keys, g->auth_hash,
+	    sizeof(g->auth_hash), e) != 0)
+		goto fail;
+	if ((g->flows = registry_build(cfg, e)) == NULL)
+		goto fail;
+	if (old != NULL) {
+		if (master_log_prepare(cfg, &g->log, e) != 0)
+			goto fail;
+		g->log_pending = true;
+		/* tokens signed with a replaced key stay valid until they expire */
+		keep_s = keys_retire_delay(old->cfg);
+		if (keys_retire_delay(cfg) > keep_s)
+			keep_s = keys_retire_delay(cfg);
+		if (g->keys.n > 0)
+			keys_rotate(&old->keys, &g->keys, time(NULL), keep_s);
+	}
+	return g;
+fail:
+	master_gen_free(g);
+	return NULL;
+}
+
 /* ---- signals ---------------------------------------------------------- */
 
 static void
@@ -325,7 +432,7 @@ master_begin_stop(struct master *m, bool graceful, int exit_code)
 	if (exit_code != 0)
 		m->exit_code = exit_code;
 	m->stop_deadline = sb_now_ms() +
-	    (graceful ? (int64_t)m->cfg->server.shutdown_timeout * 1000 + 2000 : 0);
+	    (graceful ? (int64_t)m->cur->cfg->server.shutdown_timeout * 1000 + 2000 : 0);
 	/* new connections are refused from now on */
 	if (m->listen_fd >= 0) {
 		close(m->listen_fd);
@@ -341,6 +448,25 @@ master_begin_stop(struct master *m, bool graceful, int exit_code)
 }
 
 static void
+master_reload_failed(struct master *m)
+{
+	sb_add(&m->sb->reload_failures, 1);
+	notify_send("READY=1\nSTATUS=serving (reload failed, generation %u)",
+	    m->cur->id);
+}
+
+/* The starting generation cannot serve: its workers go, the current one
+ * keeps serving as if no reload had been asked for. */
+static void
+master_abandon_reload(struct master *m)
+{
+	master_signal_generation(m, m->next->id, SIGKILL, true);
+	master_gen_free(m->next);
+	m->next = NULL;
+	master_reload_failed(m);
+}
+
+static void
 process_sigchld(struct master *m)
 {
 	int status, i;
@@ -349,7 +475,7 @@ process_sigchld(struct master *m)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct master_worker *mw = NULL;
-		bool planned, current;
+		bool planned, wanted;
 
 		for (i = 0; i < SB_MAX_SLOTS; i++)
 			if (m->w[i].pid == pid) {
@@ -360,18 +486,28 @@ process_sigchld(struct master *m)
 			continue;
 		sb_slot_release(m->sb, mw->slot);
 		mw->pid = 0;
-		current = mw->generation == m->generation && !mw->retiring;
+		wanted = master_wanted(m, mw);
 		planned = WIFEXITED(status) && WEXITSTATUS(status) == PROC_EXIT_OK &&
 		    !mw->killed_by_watchdog;
 
-		if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_EXIT_FATAL) {
+		if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_EXIT_FATAL &&
+		    m->next != NULL && mw->generation == m->next->id && !m->stopping) {
+			log_error("reloading",
+			    "worker pid %d of generation %u exited with the fatal code %d, "
+			    "keeping generation %u", (int)pid, m->next->id,
+			    PROC_EXIT_FATAL, m->cur->id);
+			master_abandon_reload(m);
+			continue;
+		}
+		if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_EXIT_FATAL &&
+		    mw->generation == m->cur->id) {
 			log_alert("supervising workers",
 			    "worker pid %d exited with the fatal code %d, stopping the server",
 			    (int)pid, PROC_EXIT_FATAL);
 			master_begin_stop(m, true, PROC_EXIT_MASTER_FATAL);
 			continue;
 		}
-		if (m->stopping || !current) {
+		if (m->stopping || !wanted) {
 			log_debug("supervising workers", "worker pid %d exited", (int)pid);
 			continue;
 		}
@@ -400,132 +536,91 @@ process_sighup(struct master *m)
 {
 	struct config_problems probs;
 	struct config *ncfg;
-	struct keys nkeys;
-	char nhash[CRYPTO_PASSWORD_HASH_MAX];
+	struct master_gen *g;
 	struct err e;
 	size_t i;
-	long keep_s;
-	int nfd = -1;
 
 	if (m->stopping)
 		return;
-	if (m->pending_reload) {
+	if (m->next != NULL) {
 		log_warn("reloading", "a reload is already in progress, ignoring SIGHUP");
 		return;
 	}
 	memset(&probs, 0, sizeof(probs));
 	notify_send("RELOADING=1\nSTATUS=reloading configuration");
 	log_info("reloading", "reloading configuration");
-	ncfg = config_load(m->ov, NULL, NULL, &probs);
+	/* restart-only keys keep their running values, with a warning each */
+	ncfg = config_reload(m->cur->cfg, m->ov, NULL, NULL, &probs);
+	for (i = 0; i < probs.n_warnings; i++)
+		log_warn("reloading", "%s", probs.warnings[i]);
 	if (ncfg == NULL) {
 		for (i = 0; i < probs.n; i++)
 			log_error("reloading", "%s", probs.lines[i]);
 		log_error("reloading", "configuration has %zu problem(s), keeping generation %u",
-		    probs.n, m->generation);
+		    probs.n, m->cur->id);
 		config_problems_free(&probs);
-		sb_add(&m->sb->reload_failures, 1);
-		notify_send("READY=1\nSTATUS=serving (reload failed, generation %u)",
-		    m->generation);
+		master_reload_failed(m);
 		return;
 	}
-	for (i = 0; i < probs.n_warnings; i++)
-		log_warn("reloading", "%s", probs.warnings[i]);
 	config_problems_free(&probs);
-	/* keys and the password hash are part of the generation: same rule */
+	/* keys, password hash, flows and log file are part of the generation */
 	err_clear(&e);
-	if (master_load_auth(ncfg, m->cfg, m->auth_hash, &nkeys, nhash,
-	    sizeof(nhash), &e) != 0) {
-		log_error("reloading", "%s; keeping generation %u", e.msg,
-		    m->generation);
-		config_free(ncfg);
-		sb_add(&m->sb->reload_failures, 1);
-		notify_send("READY=1\nSTATUS=serving (reload failed, generation %u)",
-		    m->generation);
+	g = master_gen_build(ncfg, m->cur, m->last_generation + 1, &e);
+	if (g == NULL) {
+		log_error("reloading", "%s; keeping generation %u", e.msg, m->cur->id);
+		master_reload_failed(m);
 		return;
 	}
-	/* the listen address cannot change under systemd or while bound */
-	if (strcmp(ncfg->web.ip_address, m->cfg->web.ip_address) != 0 ||
-	    ncfg->web.port != m->cfg->web.port) {
-		err_clear(&e);
-		nfd = listen_open(ncfg->web.ip_address, ncfg->web.port, &e);
-		if (nfd < 0) {
-			log_error("reloading", "%s; keeping generation %u", e.msg,
-			    m->generation);
-			config_free(ncfg);
-			keys_clear(&nkeys);
-			sb_add(&m->sb->reload_failures, 1);
-			notify_send("READY=1\nSTATUS=serving (reload failed)");
-			return;
-		}
-	}
-	/* tokens signed with a replaced key stay valid until they expire */
-	keep_s = keys_retire_delay(m->cfg);
-	if (keys_retire_delay(ncfg) > keep_s)
-		keep_s = keys_retire_delay(ncfg);
-	if (nkeys.n > 0)
-		keys_rotate(&m->keys, &nkeys, time(NULL), keep_s);
-	keys_clear(&m->keys);
-	m->keys = nkeys;
-	keys_clear(&nkeys);
-	memcpy(m->auth_hash, nhash, sizeof(m->auth_hash));
-	crypto_cleanse(nhash, sizeof(nhash));
-	master_log_keys(&m->keys);
-	config_free(m->cfg);
-	m->cfg = ncfg;
-	if (nfd >= 0) {
-		close(m->listen_fd);
-		m->listen_fd = nfd;
-		listen_describe(nfd, m->listen_desc, sizeof(m->listen_desc));
-		log_info("reloading", "now listening on %s", m->listen_desc);
-	}
-	(void)!log_configure(log_format_parse(ncfg->logging.format) < 0 ? LOG_FORMAT_LOGFMT :
-	    (enum log_format)log_format_parse(ncfg->logging.format),
-	    log_level_parse(ncfg->logging.log_level) < 0 ? LOG_LEVEL_INFO :
-	    (enum log_level)log_level_parse(ncfg->logging.log_level),
-	    ncfg->logging.file, &e);
-	m->generation++;
-	__atomic_store_n(&m->sb->generation, m->generation, __ATOMIC_RELAXED);
-	m->pending_reload = true;
+	master_log_keys(&g->keys);
+	m->last_generation = g->id;
+	m->next = g;
 	m->reload_started_ms = sb_now_ms();
 	m->respawn_not_before = 0;
-	log_info("reloading", "starting generation %u with %d workers", m->generation,
-	    master_workers_wanted(ncfg));
+	log_info("reloading", "starting generation %u with %d workers", g->id,
+	    config_workers(g->cfg));
 	master_fill(m);
 }
 
-/* Once the new generation accepts, retire the old one. */
+/* Once the new generation accepts, it becomes the current one and the old
+ * one retires; if it never does, it is abandoned. */
 static void
 master_check_reload(struct master *m)
 {
-	int i, ready = 0, want = master_workers_wanted(m->cfg);
+	struct master_gen *g = m->next, *old = m->cur;
+	int i, ready = 0, want = config_workers(g->cfg);
 	int64_t now = sb_now_ms();
 
 	for (i = 0; i < SB_MAX_SLOTS; i++)
-		if (m->w[i].pid != 0 && m->w[i].generation == m->generation &&
+		if (m->w[i].pid != 0 && m->w[i].generation == g->id &&
 		    sb_get_state(&m->sb->slots[m->w[i].slot]) == SB_STATE_READY)
 			ready++;
 	if (ready < want && now - m->reload_started_ms < MASTER_READY_WAIT_MS)
 		return;
 	if (ready == 0) {
-		/* the new generation cannot serve: keep the old one */
-		log_error("reloading", "no worker of generation %u became ready, keeping the old workers",
-		    m->generation);
-		master_signal_generation(m, m->generation, SIGKILL, true);
-		sb_add(&m->sb->reload_failures, 1);
-		m->pending_reload = false;
+		log_error("reloading", "no worker of generation %u became ready, "
+		    "keeping generation %u", g->id, old->id);
+		master_abandon_reload(m);
 		return;
 	}
 	for (i = 0; i < SB_MAX_SLOTS; i++)
-		if (m->w[i].pid != 0 && m->w[i].generation != m->generation &&
+		if (m->w[i].pid != 0 && m->w[i].generation != g->id &&
 		    !m->w[i].retiring) {
 			m->w[i].retiring = true;
 			kill(m->w[i].pid, SIGHUP);
 		}
-	m->pending_reload = false;
+	/* the swap: from here on the master logs where the new generation does */
+	if (g->log_pending) {
+		log_commit(&g->log);
+		g->log_pending = false;
+	}
+	m->cur = g;
+	m->next = NULL;
+	master_gen_free(old);
+	__atomic_store_n(&m->sb->generation, g->id, __ATOMIC_RELAXED);
 	sb_add(&m->sb->reloads, 1);
 	log_info("reloading", "generation %u is serving, old workers are draining",
-	    m->generation);
-	notify_send("READY=1\nSTATUS=serving generation %u on %s", m->generation,
+	    g->id);
+	notify_send("READY=1\nSTATUS=serving generation %u on %s", g->id,
 	    m->listen_desc);
 }
 
@@ -538,18 +633,18 @@ master_check_startup(struct master *m)
 		if (m->w[i].pid != 0 &&
 		    sb_get_state(&m->sb->slots[m->w[i].slot]) == SB_STATE_READY)
 			ready++;
-	if (ready < master_workers_wanted(m->cfg))
+	if (ready < config_workers(m->cur->cfg))
 		return;
 	m->started = true;
 	log_info("starting", "serving on %s with %d workers", m->listen_desc, ready);
 	notify_send("READY=1\nSTATUS=serving generation %u on %s\nMAINPID=%d",
-	    m->generation, m->listen_desc, (int)getpid());
+	    m->cur->id, m->listen_desc, (int)getpid());
 }
 
 static void
 master_watchdog(struct master *m, int64_t now)
 {
-	int64_t limit = (int64_t)m->cfg->server.worker_timeout * 1000;
+	int64_t limit = (int64_t)m->cur->cfg->server.worker_timeout * 1000;
 	int i;
 
 	for (i = 0; i < SB_MAX_SLOTS; i++) {
@@ -564,7 +659,7 @@ master_watchdog(struct master *m, int64_t now)
 		log_error("supervising workers",
 		    "worker pid %d has not reported for %lld ms (worker_timeout %d s), killing it",
 		    (int)mw->pid, (long long)(now - sb_get_i(&s->heartbeat_ms)),
-		    m->cfg->server.worker_timeout);
+		    m->cur->cfg->server.worker_timeout);
 		mw->killed_by_watchdog = true;
 		sb_add(&m->sb->watchdog_kills, 1);
 		kill(mw->pid, SIGKILL);
@@ -627,9 +722,7 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 	int code;
 
 	memset(&m, 0, sizeof(m));
-	m.cfg = cfg;
 	m.ov = ov;
-	m.generation = 1;
 	m.listen_fd = -1;
 	log_set_role("master");
 	notify_init();
@@ -653,20 +746,22 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 		log_error("starting", "%s", e.msg);
 		return PROC_EXIT_MASTER_FATAL;
 	}
+	if (cfg->server.pidfile != NULL && cfg->server.pidfile[0] != '\0')
+		pidfile = xstrdup(cfg->server.pidfile);
 	/* after dropping privileges, so the key file belongs to the server's user */
 	err_clear(&e);
-	if (master_load_auth(cfg, NULL, "", &m.keys, m.auth_hash,
-	    sizeof(m.auth_hash), &e) != 0) {
+	if ((m.cur = master_gen_build(cfg, NULL, 1, &e)) == NULL) {
 		log_error("starting", "%s", e.msg);
+		free(pidfile);
 		return PROC_EXIT_MASTER_FATAL;
 	}
-	master_log_keys(&m.keys);
+	cfg = NULL;                     /* the generation's now */
+	m.last_generation = m.cur->id;
+	master_log_keys(&m.cur->keys);
 	if ((m.throttle = throttle_create(&e)) == NULL) {
 		log_error("starting", "%s", e.msg);
 		return PROC_EXIT_MASTER_FATAL;
 	}
-	if (cfg->server.pidfile != NULL && cfg->server.pidfile[0] != '\0')
-		pidfile = xstrdup(cfg->server.pidfile);
 	if (pidfile != NULL && master_write_pidfile(pidfile, &e) != 0) {
 		log_error("starting", "%s", e.msg);
 		return PROC_EXIT_MASTER_FATAL;
@@ -675,9 +770,9 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 		log_error("starting", "%s", e.msg);
 		return PROC_EXIT_MASTER_FATAL;
 	}
-	m.sb->generation = m.generation;
+	m.sb->generation = m.cur->id;
 	log_info("starting", "master pid %d, listening on %s, starting %d workers",
-	    (int)getpid(), m.listen_desc, master_workers_wanted(cfg));
+	    (int)getpid(), m.listen_desc, config_workers(m.cur->cfg));
 	master_fill(&m);
 
 	for (;;) {
@@ -726,7 +821,7 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 		master_fill(&m);
 		if (!m.started)
 			master_check_startup(&m);
-		if (m.pending_reload)
+		if (m.next != NULL)
 			master_check_reload(&m);
 		master_watchdog(&m, now);
 	}
@@ -737,8 +832,7 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 	log_info("stopping", "master exiting with code %d", code);
 	sb_destroy(m.sb);
 	throttle_destroy(m.throttle);
-	keys_clear(&m.keys);
-	crypto_cleanse(m.auth_hash, sizeof(m.auth_hash));
-	config_free(m.cfg);
+	master_gen_free(m.next);
+	master_gen_free(m.cur);
 	return code;
 }

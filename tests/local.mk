@@ -1,14 +1,19 @@
 # tests/local.mk -- included by Makefile.am
 
-# --- HTTP parser, router, strict JSON (lib/http.c, lib/router.c, lib/json.c)
-check_PROGRAMS += tests/unit/test_http tests/unit/test_router tests/unit/test_json
+# --- HTTP parser, router, hex and percent decoding, strict JSON (lib/http.c,
+# lib/router.c, lib/hex.c, lib/json.c)
+check_PROGRAMS += tests/unit/test_http tests/unit/test_router tests/unit/test_hex \
+	tests/unit/test_json
 tests_unit_test_http_SOURCES = tests/unit/test_http.c tests/unit/tap.h
 tests_unit_test_http_LDADD = $(INGEN_LIBS)
 tests_unit_test_router_SOURCES = tests/unit/test_router.c tests/unit/tap.h
 tests_unit_test_router_LDADD = $(INGEN_LIBS)
+tests_unit_test_hex_SOURCES = tests/unit/test_hex.c tests/unit/tap.h
+tests_unit_test_hex_LDADD = $(INGEN_LIBS)
 tests_unit_test_json_SOURCES = tests/unit/test_json.c tests/unit/tap.h
 tests_unit_test_json_LDADD = $(INGEN_LIBS)
-TESTS += tests/unit/test_http tests/unit/test_router tests/unit/test_json
+TESTS += tests/unit/test_http tests/unit/test_router tests/unit/test_hex \
+	tests/unit/test_json
 
 # --- libFuzzer targets, built by `make check` only when clang exists.  They
 # are compiled straight from the sources (libingen.a is gcc's), see
@@ -19,9 +24,9 @@ FUZZ_CFLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CPPFLAGS = -I$(top_srcdir) -I$(top_builddir) $(CJSON_CFLAGS)
 FUZZ_BASE_SRCS = $(srcdir)/lib/err.c $(srcdir)/lib/xmalloc.c \
-	$(srcdir)/lib/arena.c $(srcdir)/lib/buf.c
+	$(srcdir)/lib/arena.c $(srcdir)/lib/buf.c $(srcdir)/lib/hex.c
 FUZZ_BASE_HDRS = $(srcdir)/lib/err.h $(srcdir)/lib/xmalloc.h \
-	$(srcdir)/lib/arena.h $(srcdir)/lib/buf.h
+	$(srcdir)/lib/arena.h $(srcdir)/lib/buf.h $(srcdir)/lib/hex.h
 EXTRA_DIST += tests/fuzz/fuzz_http.c tests/fuzz/fuzz_chunked.c \
 	tests/fuzz/fuzz_json.c tests/fuzz/run.sh tests/fuzz/README.md \
 	tests/fuzz/corpus

@@ -351,13 +351,13 @@ chat_turn(struct http_exchange *x, bool stream)
 
 	if (!chat_parse(x, &cr))
 		return;
-	flow = registry_find(cr.conversation_flow);
+	flow = registry_find(w->flows, cr.conversation_flow);
 	if (flow == NULL) {
 		struct buf b = BUF_INIT;
 
 		buf_printf(&b, "Unknown conversation flow '%s'. Available: [", cr.conversation_flow);
-		for (i = 0; i < registry_count(); i++)
-			buf_printf(&b, "%s'%s'", i ? ", " : "", registry_at(i)->name);
+		for (i = 0; i < registry_count(w->flows); i++)
+			buf_printf(&b, "%s'%s'", i ? ", " : "", registry_at(w->flows, i)->name);
 		buf_putc(&b, ']');
 		xchg_detail(x, 400, buf_cstr(&b));
 		buf_free(&b);

@@ -128,7 +128,7 @@ worker_on_signal(struct worker *w)
 static void
 worker_pool_limits(const struct config *cfg, struct pool_limits *lim)
 {
-	int workers = cfg->server.workers > 0 ? cfg->server.workers : config_ncpus();
+	int workers = config_workers(cfg);
 	struct rlimit rl;
 	long nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ?
 	    (long)rl.rlim_cur : 0;
@@ -162,6 +162,7 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 	w->keys = ws->keys;
 	w->auth_password_hash = ws->auth_password_hash;
 	w->throttle = ws->throttle;
+	w->flows = ws->flows;
 	w->epfd = w->eventfd = w->signalfd = -1;
 	pthread_mutex_init(&w->done_lock, NULL);
 

@@ -20,6 +20,7 @@ struct db_pool;
 struct llm_client;
 struct keys;
 struct throttle;
+struct registry;
 struct http_exchange;
 
 struct worker {
@@ -40,6 +41,7 @@ struct worker {
 	const struct keys *keys;      /* JWT key ring (the master's, copied by fork) */
 	const char *auth_password_hash;  /* of the configured user; "" when auth is off */
 	struct throttle *throttle;    /* failed logins of every worker (shared memory) */
+	const struct registry *flows; /* the generation's flows (the master's, copied by fork) */
 
 	/* exchanges handed back by flow threads (done or with stream bytes) */
 	pthread_mutex_t done_lock;

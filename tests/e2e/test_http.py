@@ -1,6 +1,7 @@
 """test_http.py -- HTTP/1.1 behaviour of the real server (RELIABILITY H1-H3):
-keep-alive, pipelining in order, bodies, Expect, HEAD, limits and deadlines
-with their status codes, JSON error bodies, X-Request-ID, the operator
+keep-alive, pipelining in order, bodies, Expect, HEAD, the request-target
+forms, Host and chunk extension grammar, limits and deadlines with their
+status codes, JSON error bodies, X-Request-ID, the operator
 routes, and 500 slowloris connections not delaying a normal request."""
 import json
 import os
@@ -134,12 +135,68 @@ cases = [
     ("chunk extension over 1 KiB", b"POST /api/v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;" + b"a" * 2000 + b"\r\nx\r\n0\r\n\r\n", 400),
     ("missing Host", b"GET /api/v1/health HTTP/1.1\r\n\r\n", 400),
     ("HTTP/2.0 request line", b"GET /api/v1/health HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    # RFC 9112 7.1.1: a token must follow ';' (issue 8 defect b)
+    ("empty chunk extension", b"POST /api/v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n", 400),
+    ("chunk extension of whitespace", b"POST /api/v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5; \r\nhello\r\n0\r\n\r\n", 400),
+    ("chunk extension without a name", b"POST /api/v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;=x\r\nhello\r\n0\r\n\r\n", 400),
+    ("chunk extension without a value", b"POST /api/v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\r\nhello\r\n0\r\n\r\n", 400),
+    ("unterminated quoted chunk extension", b"POST /api/v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"x\r\nhello\r\n0\r\n\r\n", 400),
+    # RFC 9112 3.2: one valid Host (issue 8 defect c)
+    ("invalid Host", b"GET /api/v1/health HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+    ("Host with a bad port", b"GET /api/v1/health HTTP/1.1\r\nHost: x:8o\r\n\r\n", 400),
+    ("Host with a bad IP literal", b"GET /api/v1/health HTTP/1.1\r\nHost: [::g]\r\n\r\n", 400),
+    ("two Host fields", b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n", 400),
+    ("invalid Host in HTTP/1.0", b"GET /api/v1/health HTTP/1.0\r\nHost: a/b\r\nConnection: keep-alive\r\n\r\n", 400),
+    # RFC 9112 3.2.2-3.2.4: the other target forms (issue 8 defect h)
+    ("absolute-form with another scheme", b"GET ftp://x/api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    ("absolute-form with userinfo", b"GET http://u@x/api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    ("absolute-form without Host", b"GET http://x/api/v1/health HTTP/1.1\r\n\r\n", 400),
+    ("asterisk-form for GET", b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    ("CONNECT in authority-form", b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n", 501),
 ]
 for name, req, want in cases:
+    t0 = time.time()
     resp = raw(port, req + b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+    took = time.time() - t0
     t.eq(status_of(resp), want, "%s: %d" % (name, want))
     t.eq(resp.count(b"HTTP/1.1 "), 1, "%s: nothing pipelined after it is processed" % name)
     t.ok(b"connection: close" in resp.lower() and b'"detail"' in resp, "%s: JSON body and close" % name)
+    # keepalive_timeout is 2 s: a close before 1.5 s is the server's decision
+    t.ok(took < 1.5, "%s: the server closes the connection at once (%.1fs)" % (name, took))
+
+# ---- what the parser accepts (issue 8 defects b, c, h) -----------------------
+for ext in (b'5;a="x"', b"5;a=b;c", b'5 ; a = "v\\"w" ; b'):
+    resp = raw(port, b"POST /api/v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + ext + b"\r\nhello\r\n0\r\n\r\n"
+               b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    t.ok(resp.count(b"HTTP/1.1 405") == 1 and resp.count(b"HTTP/1.1 200") == 1,
+         "chunk extension %r accepted, the next request parsed" % ext.decode(), resp[:300])
+
+for host in (b"[::1]:8000", b"127.0.0.1:%d" % port, b"Example.org", b"h:", b""):
+    resp = raw(port, b"GET /api/v1/health HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
+    t.eq(status_of(resp), 200, "Host %r accepted" % host.decode())
+
+
+def health_body(resp):
+    return json.loads(resp.split(b"\r\n\r\n", 1)[1])
+
+
+resp = raw(port, b"GET http://host/api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+t.eq(status_of(resp), 200, "absolute-form: 200")
+t.eq(health_body(resp).get("status") if status_of(resp) == 200 else None, "healthy",
+     "absolute-form: the health body")
+resp = raw(port, b"GET HTTPS://[::1]:8000/api/v1/health?x=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+           b"GET http://127.0.0.1/api/v1/nope HTTP/1.1\r\nHost: x\r\n\r\n"
+           b"HEAD http://h/api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+t.eq([status_of(b"HTTP/1.1 " + r) for r in resp.split(b"HTTP/1.1 ")[1:]], [200, 404, 200],
+     "absolute-form: https, IP literal, query, pipelined, routed on the path")
+resp = raw(port, b"GET http://h/api/v1/health HTTP/1.0\r\n\r\n")
+t.eq(status_of(resp), 200, "absolute-form in HTTP/1.0 without Host: 200")
+resp = raw(port, b"OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+allow = [l for l in resp.split(b"\r\n") if l.lower().startswith(b"allow:")]
+t.eq(status_of(resp), 405, "OPTIONS *: 405, the server implements no OPTIONS")
+t.ok(allow and b"GET" in allow[0] and b"POST" in allow[0], "OPTIONS *: Allow lists the server's methods",
+     resp[:300])
 
 # ---- limits (H2) ---------------------------------------------------------
 resp = raw(port, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -98,7 +98,49 @@ t.ok(srv.log_lines("no_such_key") and srv.log_lines("server.workers"),
 m = srv.metrics()
 t.eq((m.get("ingenious_config_generation"), m.get("ingenious_reload_failures_total")), (2.0, 1.0),
      "generation unchanged, failure counted")
+
+# ---- SIGHUP with a log file that cannot be opened keeps the old generation -
+with open(conf, "w") as f:
+    f.write('logging = { file = "/nonexistent-ingen-dir/ingen.log"; };\n')
+srv.signal(signal.SIGHUP)
+t.ok(srv.wait_log("could not open log file"), "a log file that cannot be opened fails the reload")
+line = (srv.log_lines("could not open log file") or [""])[0]
+t.ok("/nonexistent-ingen-dir/ingen.log" in line and "keeping generation 2" in line,
+     "... logged with the path, the reason and the generation kept", line)
+time.sleep(0.5)
+t.eq(set(srv.workers()), before, "the old workers keep serving")
+m = srv.metrics()
+t.eq((m.get("ingenious_config_generation"), m.get("ingenious_reload_failures_total")), (2.0, 2.0),
+     "generation unchanged, failure counted")
+
+# ---- a new generation that cannot start is abandoned, the old one stays whole
+# (its workers exit with the fatal code: a malformed database_url)
+with open(conf, "w") as f:
+    f.write('chat_history = { database_url = "not a conninfo"; };\n')
+srv.signal(signal.SIGHUP)
+t.ok(srv.wait_log("of generation 3 exited with the fatal code"),
+     "a fatal exit of the starting generation is noticed")
+t.ok(srv.log_lines("keeping generation 2"), "the reload is abandoned, generation 2 kept")
+t.ok(wait_for(lambda: set(srv.workers()) == before, 3), "the old workers keep serving")
+t.ok(srv.proc.poll() is None and request(srv.port, "GET", "/api/v1/health")[0] == 200,
+     "the server keeps running (it used to stop on the fatal code)")
 os.unlink(conf)
+victim = sorted(before)[0]
+os.kill(victim, signal.SIGKILL)
+t.ok(wait_for(lambda: len([p for p in srv.workers() if p != victim]) == 2, timeout=3),
+     "an old worker killed after the abandoned reload is replaced")
+
+
+def worker_info():
+    m = srv.metrics()
+    return [k for k in m if k.startswith("ingenious_worker_info")]
+
+
+t.ok(wait_for(lambda: len(worker_info()) == 2 and all('state="ready"' in k for k in worker_info()), 5),
+     "two ready workers")
+t.ok(all('generation="2"' in k for k in worker_info()),
+     "the replacement belongs to generation 2, with its configuration", worker_info())
+t.eq(srv.metrics().get("ingenious_reload_failures_total"), 3.0, "the abandoned reload is counted")
 
 # ---- SIGUSR1 reopens the log file -------------------------------------------
 srv.stop()
@@ -117,6 +159,27 @@ srv.stop()
 for f in os.listdir(logdir):
     os.unlink(os.path.join(logdir, f))
 os.rmdir(logdir)
+
+# ---- SIGHUP with a changed restart-only key: a warning, the old value kept -
+srv = Server(t, workers=1, env={"INGENIOUS_WEB_CONFIGURATION__AUTHENTICATION__ENABLE": "true",
+                                "INGENIOUS_WEB_CONFIGURATION__AUTHENTICATION__PASSWORD": "pw"})
+del srv.env["INGENIOUS_SERVER__STATE_DIR"]
+sd1, sd2 = os.path.join(srv.dir, "state1"), os.path.join(srv.dir, "state2")
+conf = os.path.join(srv.dir, "ingenious.conf")
+with open(conf, "w") as f:
+    f.write('server = { state_dir = "%s"; };\n' % sd1)
+srv.start()
+t.ok(os.path.exists(os.path.join(sd1, "jwt.key")), "the key file is made under state_dir")
+with open(conf, "w") as f:
+    f.write('server = { state_dir = "%s"; };\n' % sd2)
+srv.signal(signal.SIGHUP)
+t.ok(wait_for(lambda: srv.metrics().get("ingenious_config_generation") == 2, 5),
+     "the reload itself succeeds")
+line = (srv.log_lines("cannot be changed without restarting the server") or [""])[0]
+t.ok("server.state_dir" in line and sd1 in line and sd2 in line and "level=warning" in line,
+     "a changed state_dir is named in a warning with the kept and the refused value", line)
+t.ok(not os.path.exists(sd2), "the new generation keeps the old state_dir (nothing under the new one)")
+srv.stop()
 
 # ---- SIGTERM drain: in-flight requests complete, new connections refused ---
 srv = Server(t, workers=1).start()

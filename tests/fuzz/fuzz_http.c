@@ -3,7 +3,7 @@
  *
  * Each input is parsed whole, then again fed in pieces whose sizes come from
  * the input itself, and the two runs must agree (result, status, consumed
- * length, method, path, field count).  After a DONE the rest of the buffer
+ * length, method, path, host, field count).  After a DONE the rest of the buffer
  * is parsed as a pipelined request.  It also checks the parser's promises:
  * consumed never exceeds the input, every header is NUL-terminated inside
  * the arena copy.  Built only by `make check` when clang is found.
@@ -31,6 +31,7 @@ struct fuzz_outcome {
 	size_t n_headers;
 	int64_t content_length;
 	char path[300];
+	char host[300];
 };
 
 static void
@@ -50,6 +51,16 @@ fuzz_record(struct fuzz_outcome *o, enum http_parse_result r,
 	o->n_headers = req->n_headers;
 	o->content_length = req->content_length;
 	strncpy(o->path, req->path, sizeof(o->path) - 1);
+	if (req->host != NULL) {
+		/* the request's host is its Host field, one of them */
+		const char *h = http_header_get(req, "host");
+
+		if (h == NULL || strcmp(h, req->host) != 0)
+			abort();
+		strncpy(o->host, req->host, sizeof(o->host) - 1);
+	} else if (http_header_get(req, "host") != NULL) {
+		abort();
+	}
 	/* touch every string: ASan catches one that is not terminated */
 	for (i = 0; i < req->n_headers; i++)
 		if (strlen(req->headers[i].name) != req->headers[i].name_len ||
@@ -108,7 +119,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    whole.consumed != split.consumed || whole.method != split.method ||
 	    whole.n_headers != split.n_headers ||
 	    whole.content_length != split.content_length ||
-	    strcmp(whole.path, split.path) != 0)
+	    strcmp(whole.path, split.path) != 0 ||
+	    strcmp(whole.host, split.host) != 0)
 		abort();
 
 	/* a pipelined request after the first one */

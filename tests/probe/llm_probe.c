@@ -379,6 +379,11 @@ main(int argc, char **argv)
 	cfg.llm.ca_file = jdup(jl, "ca_file");
 	cfg.llm.token_endpoint = jdup(jl, "token_endpoint");
 	cfg.llm.imds_endpoint = jdup(jl, "imds_endpoint");
+	/* what the configuration loader's AZURE_* aliases give the server */
+	cfg.azure_identity.client_id = getenv("AZURE_CLIENT_ID");
+	cfg.azure_identity.client_secret = getenv("AZURE_CLIENT_SECRET");
+	cfg.azure_identity.tenant_id = getenv("AZURE_TENANT_ID");
+	cfg.azure_identity.authority_host = getenv("AZURE_AUTHORITY_HOST");
 
 	memset(&req, 0, sizeof(req));
 	req.model_index = 0;

@@ -152,7 +152,7 @@ test_defaults(void)
 	is_str(cfg->web.ip_address, "127.0.0.1", "ip_address binds loopback");
 	is_int(cfg->web.port, 8000, "port 8000");
 	is_int(cfg->server.workers, 0, "workers 0 (= CPUs)");
-	is_int(cfg->server.flow_threads, 64, "flow_threads 64");
+	is_int(cfg->server.flow_threads, 0, "flow_threads 0 (from memory)");
 	is_int(cfg->server.worker_timeout, 90, "worker_timeout 90");
 	is_int(cfg->server.max_body_size, 1048576, "max_body_size 1 MiB");
 	ok(cfg->server.metrics_loopback_only, "metrics_loopback_only true");
@@ -379,6 +379,27 @@ test_aliases(void)
 	ok(cfg && cfg->web.port == 8300, "nested port beats WEB_PORT");
 	config_free(cfg);
 	config_problems_free(&p);
+
+	{
+		const char *azure[] = { "AZURE_CLIENT_ID=app-1",
+			"AZURE_CLIENT_SECRET=s3cret", "AZURE_TENANT_ID=t-1",
+			"AZURE_AUTHORITY_HOST=https://login.example",
+			"INGENIOUS_AZURE_IDENTITY__TENANT_ID=t-2", NULL };
+
+		cfg = load(azure, "", &p);
+		ok(cfg && p.n == 0 && p.n_warnings == 0 &&
+		    strcmp(cfg->azure_identity.client_id, "app-1") == 0 &&
+		    strcmp(cfg->azure_identity.client_secret, "s3cret") == 0 &&
+		    strcmp(cfg->azure_identity.authority_host,
+		    "https://login.example") == 0,
+		    "AZURE_CLIENT_ID, _SECRET, AZURE_AUTHORITY_HOST land in "
+		    "azure_identity.*");
+		is_str(cfg ? cfg->azure_identity.tenant_id : NULL, "t-2",
+		    "the nested name beats AZURE_TENANT_ID");
+		diag_problems(&p);
+		config_free(cfg);
+		config_problems_free(&p);
+	}
 
 	{
 		const char *bad[] = { "KB_POLICY=sometimes", NULL };
@@ -672,7 +693,7 @@ test_many_problems(void)
 	    "server: { wokers = 2; };\n");
 	const char *env[] = {
 		"INGENIOUS_WEB_CONFIGURATION__PORT=abc",
-		"INGENIOUS_SERVER__FLOW_THREADS=0",
+		"INGENIOUS_SERVER__FLOW_THREADS=-1",
 		"INGENIOUS_LOGGING__LOG_LEVEL=loud",
 		"INGENIOUS_LLM__VERIFY_TLS=perhaps",
 		"INGENIOUS_WEB_CONFIGURATION__AUTHENTICATION__ENABLE=true",
@@ -883,33 +904,106 @@ test_derived(void)
 	config_problems_free(&p);
 }
 
+/* Keys that nothing reads yet: a value other than the default is named in
+ * a warning (never with a secret's value); the default is silent. */
 static void
-restart_note(void *arg, const char *name)
+test_unused(void)
 {
-	(void)name;
-	(*(int *)arg)++;
+	struct config_problems p;
+	struct config *cfg;
+	const char *set[] = { "KB_POLICY=prefer_local",
+		"INGENIOUS_LOCAL_SQL_DB__DATABASE_URL=postgresql://u:SECRETXYZ@h/d",
+		"INGENIOUS_MODELS__0__MODEL=m", "INGENIOUS_MODELS__0__ENDPOINT=e",
+		NULL };
+	const char *defaults[] = { "INGENIOUS_KB__POLICY=azure_only",
+		"INGENIOUS_SERVER__FLOW_PATH=", NULL };
+
+	cfg = load(set, "", &p);
+	ok(cfg != NULL && p.n == 0 && p.n_warnings == 3,
+	    "unused keys set: the load succeeds with three warnings");
+	ok(has_sub(p.warnings, p.n_warnings, "KB_POLICY: kb.policy: accepted "
+	    "for compatibility, not used yet: the value has no effect"),
+	    "the warning names the variable and the key");
+	ok(has_sub(p.warnings, p.n_warnings, "models.0.endpoint: accepted for "
+	    "compatibility, not used yet"), "a list entry's key, with its index");
+	ok(has_sub(p.warnings, p.n_warnings, "local_sql_db.database_url: "
+	    "accepted") && !has_sub(p.warnings, p.n_warnings, "SECRETXYZ"),
+	    "a secret's warning names it without its value");
+	is_str(cfg ? cfg->kb.policy : NULL, "prefer_local",
+	    "the value is still stored for the flow that will read it");
+	diag_problems(&p);
+	config_free(cfg);
+	config_problems_free(&p);
+
+	cfg = load(defaults, "", &p);
+	ok(cfg != NULL && p.n == 0 && p.n_warnings == 0,
+	    "an unused key set to its default: no warning");
+	diag_problems(&p);
+	config_free(cfg);
+	config_problems_free(&p);
 }
 
 static void
 test_restart_keys(void)
 {
 	struct config_problems p;
-	const char *a[] = { "INGENIOUS_SERVER__FLOW_THREADS=4", NULL };
+	const char *a[] = { "INGENIOUS_SERVER__FLOW_THREADS=4",
+		"INGENIOUS_SERVER__STATE_DIR=/srv/a", NULL };
 	const char *b[] = { "INGENIOUS_WEB_CONFIGURATION__PORT=9001",
 		"INGENIOUS_SERVER__USER=nobody",
+		"INGENIOUS_SERVER__STATE_DIR=/srv/b",
 		"INGENIOUS_SERVER__FLOW_THREADS=8", NULL };
-	struct config *c1 = load(a, "", &p), *c2;
-	int seen = 0;
+	struct config_overrides ov = CONFIG_OVERRIDES_INIT;
+	struct config *c1 = load(a, "", &p), *c2 = NULL;
+	char **env;
+	size_t i, n = 0;
+
+	ov.config_file = "";
 
 	config_problems_free(&p);
-	c2 = load(b, "", &p);
+	while (b[n])
+		n++;
+	env = xcalloc(n + 1, sizeof(*env));
+	for (i = 0; i < n; i++)
+		env[i] = xstrdup(b[i]);
+	if (c1 != NULL)
+		c2 = config_reload(c1, &ov, env, tmpdir, &p);
+	ok(c2 != NULL && p.n == 0 && p.n_warnings == 3,
+	    "a reload that changes port, user and state_dir loads, with three "
+	    "warnings");
+	ok(c2 && c2->web.port == 8000 && strcmp(c2->server.user, "") == 0 &&
+	    strcmp(c2->server.state_dir, "/srv/a") == 0,
+	    "... and keeps the running values of the restart-only keys");
+	is_str(c2 ? c2->web.authentication.jwt_key_file : NULL,
+	    "/srv/a/jwt.key", "the key file still follows the kept state_dir");
+	ok(c2 && c2->server.flow_threads == 8, "flow_threads changes on reload");
+	ok(has_sub(p.warnings, p.n_warnings, "INGENIOUS_SERVER__STATE_DIR: "
+	    "server.state_dir: cannot be changed without restarting the server: "
+	    "keeping \"/srv/a\", not \"/srv/b\""),
+	    "the warning names the key, the source and both values");
+	ok(has_sub(p.warnings, p.n_warnings, "web_configuration.port: cannot be "
+	    "changed without restarting the server: keeping \"8000\", not "
+	    "\"9001\""), "the port too");
+	diag_problems(&p);
 	config_problems_free(&p);
-	ok(c1 && c2 && config_restart_keys(c1, c2, restart_note, &seen) == 2 &&
-	    seen == 2, "port and user need a restart, flow_threads does not");
-	ok(c1 && config_restart_keys(c1, c1, NULL, NULL) == 0,
-	    "no change, no restart");
-	config_free(c1);
 	config_free(c2);
+	for (i = 0; i < n; i++)
+		free(env[i]);
+	free(env);
+
+	/* the same sources again: nothing to keep, nothing to say */
+	env = xcalloc(3, sizeof(*env));
+	env[0] = xstrdup(a[0]);
+	env[1] = xstrdup(a[1]);
+	c2 = c1 ? config_reload(c1, &ov, env, tmpdir, &p) : NULL;
+	ok(c2 != NULL && p.n == 0 && p.n_warnings == 0,
+	    "no change, no restart warning");
+	config_problems_free(&p);
+	config_free(c2);
+	free(env[0]);
+	free(env[1]);
+	free(env);
+	config_free(c1);
 }
 
 static void
@@ -1042,6 +1136,24 @@ test_table(void)
 	config_problems_free(&p);
 }
 
+static void
+test_workers(void)
+{
+	struct config_problems p;
+	const char *three[] = { "INGENIOUS_SERVER__WORKERS=3", NULL };
+	struct config *cfg = load(NULL, "", &p);
+
+	ok(cfg && cfg->server.workers == 0 && config_workers(cfg) >= 1,
+	    "workers 0: one per CPU, at least 1 (%d)",
+	    cfg ? config_workers(cfg) : 0);
+	config_free(cfg);
+	config_problems_free(&p);
+	cfg = load(three, "", &p);
+	ok(cfg && config_workers(cfg) == 3, "workers 3: three");
+	config_free(cfg);
+	config_problems_free(&p);
+}
+
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -1070,9 +1182,10 @@ main(void)
 	test_secrets_hidden();
 	test_dotenv();
 	test_derived();
+	test_unused();
 	test_restart_keys();
 	test_etc_conf();
-	ok(config_ncpus() >= 1, "config_ncpus() >= 1");
+	test_workers();
 	nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	return tap_done();
 }

@@ -9,6 +9,13 @@
  * libconfig file; the test walks it with config_file_walk and compares the
  * names and values with config_keys_foreach, then loads it with config_load
  * (every documented value must be valid).  Reads INGEN_SRCDIR.
+ *
+ * The marks: a key's documentation is its own line and the explanation
+ * block ("# text" lines) above it, which covers every key line that follows
+ * until a blank line, a group or list line, or the next explanation.  It
+ * says "(unused)" exactly when the table flags the key unused (accepted for
+ * compatibility, not used yet) and "(restart)" exactly when a reload cannot
+ * change it.
  */
 #include "autoconfig.h"
 
@@ -37,6 +44,7 @@ struct doc {
 
 struct table {
 	char **names, **envs, **defs;
+	bool *unused, *restart;
 	size_t n;
 	char **aliases;
 	size_t n_aliases;
@@ -100,18 +108,20 @@ doc_add(void *arg, const char *name, int line, const char *value)
 }
 
 static void
-table_add(void *arg, const char *name, const char *env_name,
-    const char *default_text, bool secret)
+table_add(void *arg, const struct config_key_info *k)
 {
 	struct table *t = arg;
 
-	(void)secret;
 	t->names = xrealloc(t->names, (t->n + 1) * sizeof(*t->names));
 	t->envs = xrealloc(t->envs, (t->n + 1) * sizeof(*t->envs));
 	t->defs = xrealloc(t->defs, (t->n + 1) * sizeof(*t->defs));
-	t->names[t->n] = xstrdup(name);
-	t->envs[t->n] = xstrdup(env_name);
-	t->defs[t->n] = xstrdup(default_text);
+	t->unused = xrealloc(t->unused, (t->n + 1) * sizeof(*t->unused));
+	t->restart = xrealloc(t->restart, (t->n + 1) * sizeof(*t->restart));
+	t->names[t->n] = xstrdup(k->name);
+	t->envs[t->n] = xstrdup(k->env_name);
+	t->defs[t->n] = xstrdup(k->default_text);
+	t->unused[t->n] = k->unused;
+	t->restart[t->n] = !k->reloadable;
 	t->n++;
 }
 
@@ -186,6 +196,124 @@ env_known(const struct table *t, const char *name)
 	return found;
 }
 
+/* "#key = value;" or "key = value;" (a setting, not a group or a list). */
+static bool
+is_key_line(const char *s)
+{
+	while (*s == ' ' || *s == '\t' || *s == '#')
+		s++;
+	if (!isalpha((unsigned char)*s))
+		return false;
+	while (isalnum((unsigned char)*s) || *s == '_')
+		s++;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return *s == '=' && strchr(s, ';') != NULL;
+}
+
+/* "# text" or a lone "#": an explanation, not a key shown commented. */
+static bool
+is_explanation(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s[0] == '#' && (s[1] == '\0' || s[1] == ' ' || s[1] == '#');
+}
+
+/*
+ * For every line of the documented file, the documentation of the key on
+ * that line (NULL when there is none): the explanation block that covers
+ * it plus the line itself.  Returns the array, indexed by line number.
+ */
+static char **
+doc_blocks(const char *text, int *n_lines)
+{
+	struct buf expl = BUF_INIT;
+	char **blocks = NULL;
+	const char *p = text;
+	bool in_expl = false;
+	int line = 0;
+
+	while (*p) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		char *s = xstrndup(p, len);
+		const char *q = s;
+
+		line++;
+		blocks = xrealloc(blocks, (size_t)(line + 1) * sizeof(*blocks));
+		blocks[line] = NULL;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q == '\0') {
+			buf_reset(&expl);
+			in_expl = false;
+		} else if (is_explanation(s)) {
+			if (!in_expl)
+				buf_reset(&expl);
+			buf_printf(&expl, "%s\n", q);
+			in_expl = true;
+		} else {
+			in_expl = false;
+			if (is_key_line(s))
+				blocks[line] = xasprintf("%s%s",
+				    expl.len ? buf_cstr(&expl) : "", s);
+			else
+				buf_reset(&expl);   /* a group or list line */
+		}
+		free(s);
+		p += len + (eol != NULL);
+	}
+	buf_free(&expl);
+	*n_lines = line;
+	blocks = xrealloc(blocks, (size_t)(line + 1) * sizeof(*blocks));
+	blocks[0] = NULL;
+	return blocks;
+}
+
+/* The marks of every documented key agree with the table. */
+static void
+check_marks(const char *text, const struct doc *d, const struct table *t)
+{
+	int n_lines, i, bad = 0, unused = 0;
+	char **blocks = doc_blocks(text, &n_lines);
+	size_t k, j;
+
+	for (k = 0; k < t->n; k++) {
+		const char *block = NULL;
+		bool has_unused, has_restart;
+
+		for (j = 0; j < d->n && block == NULL; j++)
+			if (strcmp(d->keys[j].name, t->names[k]) == 0 &&
+			    d->keys[j].line <= n_lines)
+				block = blocks[d->keys[j].line];
+		if (block == NULL)
+			continue;         /* "is documented" says it */
+		has_unused = strstr(block, "(unused)") != NULL;
+		has_restart = strstr(block, "(restart)") != NULL;
+		if (t->unused[k])
+			unused++;
+		if (has_unused != t->unused[k]) {
+			ok(0, "%s is %smarked (unused) in etc/ingenious.conf, the "
+			    "table says it is %s", t->names[k], has_unused ? "" :
+			    "not ", t->unused[k] ? "unused" : "used");
+			bad++;
+		}
+		if (has_restart != t->restart[k]) {
+			ok(0, "%s is %smarked (restart) in etc/ingenious.conf, the "
+			    "table says a reload %s change it", t->names[k],
+			    has_restart ? "" : "not ", t->restart[k] ? "cannot" :
+			    "can");
+			bad++;
+		}
+	}
+	ok(bad == 0, "the (unused) and (restart) marks agree with the table "
+	    "(%d unused keys)", unused);
+	for (i = 0; i <= n_lines; i++)
+		free(blocks[i]);
+	free(blocks);
+}
+
 static void
 check_conf(const char *srcdir, const struct table *t)
 {
@@ -249,6 +377,7 @@ check_conf(const char *srcdir, const struct table *t)
 	for (j = 0; j < d.n; j++)
 		ok(d.keys[j].seen, "documented key %s (line %d) exists",
 		    d.keys[j].name, d.keys[j].line);
+	check_marks(text, &d, t);
 
 	ov.config_file = tmp;
 	cfg = config_load(&ov, empty_env, "/nonexistent", &p);
@@ -312,7 +441,7 @@ main(void)
 	memset(&t, 0, sizeof(t));
 	if (srcdir == NULL)
 		srcdir = ".";
-	config_keys_foreach(table_add, &t);
+	config_keys_describe(table_add, &t);
 	config_aliases_foreach(alias_add, &t);
 	ok(t.n > 100, "the table has %zu keys", t.n);
 
@@ -329,6 +458,8 @@ main(void)
 	free(t.names);
 	free(t.envs);
 	free(t.defs);
+	free(t.unused);
+	free(t.restart);
 	free(t.aliases);
 	return tap_done();
 }

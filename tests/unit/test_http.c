@@ -200,12 +200,163 @@ test_methods_and_versions(void)
 	REJECT("invalid method char", "GE(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400);
 	REJECT("double space", "GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400);
 	REJECT("trailing space", "GET / HTTP/1.1 \r\nHost: h\r\n\r\n", 400);
-	REJECT("absolute-form", "GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400);
-	REJECT("asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", 400);
 	REJECT("fragment", "GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", 400);
 	REJECT("non-ASCII target", "GET /\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", 400);
 	REJECT("too many empty lines", "\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n"
 	    "Host: h\r\n\r\n", 400);
+}
+
+/* The request-target forms of RFC 9112 3.2. */
+static void
+test_targets(void)
+{
+	struct http_request req;
+	struct arena *a;
+
+	/* absolute-form (3.2.2): routed on its path, its authority is Host */
+	a = accept_head("GET http://host/api/v1/health HTTP/1.1\r\n"
+	    "Host: other\r\n\r\n", &req, "absolute-form");
+	is_str(req.target, "http://host/api/v1/health", "target kept raw");
+	is_str(req.path, "/api/v1/health", "absolute-form: the path");
+	ok(req.query == NULL, "absolute-form: no query");
+	is_str(req.host, "host", "absolute-form: req->host is the authority");
+	is_str(http_header_get(&req, "host"), "host",
+	    "absolute-form: its authority replaces the Host value");
+	is_int(req.n_headers, 1, "and no field is added");
+	arena_destroy(a);
+	a = accept_head("PUT HTTPS://Example.COM:8443/a/b%20c?x=1&y HTTP/1.1\r\n"
+	    "Host: example.com\r\nContent-Length: 0\r\n\r\n", &req,
+	    "absolute-form, https in upper case, port, query");
+	is_str(req.path, "/a/b%20c", "its path, still encoded");
+	is_str(req.query, "x=1&y", "its query");
+	is_str(http_header_get(&req, "Host"), "Example.COM:8443",
+	    "its authority with the port");
+	is_int(req.content_length, 0, "the other fields are kept");
+	arena_destroy(a);
+	a = accept_head("GET http://h HTTP/1.1\r\nHost: h\r\n\r\n", &req,
+	    "absolute-form without a path");
+	is_str(req.path, "/", "an empty path is /");
+	arena_destroy(a);
+	a = accept_head("GET http://h?q=1 HTTP/1.1\r\nHost: h\r\n\r\n", &req,
+	    "absolute-form, query without a path");
+	ok(strcmp(req.path, "/") == 0 && req.query != NULL &&
+	    strcmp(req.query, "q=1") == 0, "path / and the query");
+	arena_destroy(a);
+	a = accept_head("GET http://[::1]:8000/x HTTP/1.0\r\nX: y\r\n\r\n",
+	    &req, "absolute-form in HTTP/1.0 without Host");
+	is_int(req.n_headers, 2, "a Host field is added");
+	is_str(http_header_get(&req, "host"), "[::1]:8000",
+	    "with the IP literal of the target");
+	is_int(http_header_count(&req, "host"), 1, "once");
+	arena_destroy(a);
+	a = accept_head("GET /x HTTP/1.1\r\nHost: Example:80\r\n\r\n", &req,
+	    "origin-form");
+	is_str(req.host, "Example:80", "origin-form: req->host is the Host value");
+	arena_destroy(a);
+	a = accept_head("GET /x HTTP/1.0\r\n\r\n", &req, "HTTP/1.0, no Host");
+	ok(req.host == NULL, "no Host: req->host is NULL");
+	arena_destroy(a);
+
+	REJECT("absolute-form, empty host", "GET http:///x HTTP/1.1\r\n"
+	    "Host: h\r\n\r\n", 400);
+	REJECT("absolute-form, empty host with port", "GET http://:80/x HTTP/1.1\r\n"
+	    "Host: h\r\n\r\n", 400);
+	REJECT("absolute-form, userinfo", "GET http://u:p@h/x HTTP/1.1\r\n"
+	    "Host: h\r\n\r\n", 400);
+	REJECT("absolute-form, other scheme", "GET ftp://h/x HTTP/1.1\r\n"
+	    "Host: h\r\n\r\n", 400);
+	REJECT("absolute-form, one slash", "GET http:/x HTTP/1.1\r\n"
+	    "Host: h\r\n\r\n", 400);
+	REJECT("absolute-form, scheme only", "GET http:// HTTP/1.1\r\n"
+	    "Host: h\r\n\r\n", 400);
+	REJECT("absolute-form, bad port", "GET http://h:8x/ HTTP/1.1\r\n"
+	    "Host: h\r\n\r\n", 400);
+	REJECT("absolute-form, bad escape in host", "GET http://a%zz/ HTTP/1.1\r\n"
+	    "Host: h\r\n\r\n", 400);
+	REJECT("absolute-form, bad IP literal", "GET http://[::g]/ HTTP/1.1\r\n"
+	    "Host: h\r\n\r\n", 400);
+	REJECT("absolute-form still needs Host in HTTP/1.1",
+	    "GET http://h/ HTTP/1.1\r\n\r\n", 400);
+	REJECT("absolute-form with an invalid Host field",
+	    "GET http://h/ HTTP/1.1\r\nHost: a b\r\n\r\n", 400);
+	REJECT("absolute-form with two Host fields",
+	    "GET http://h/ HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n", 400);
+	REJECT("relative target", "GET api/v1 HTTP/1.1\r\nHost: h\r\n\r\n",
+	    400);
+
+	/* asterisk-form (3.2.4): OPTIONS only */
+	a = accept_head("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &req,
+	    "OPTIONS *");
+	is_str(req.path, "*", "asterisk-form: the path is *");
+	arena_destroy(a);
+	REJECT("GET *", "GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+	REJECT("OPTIONS *x", "OPTIONS *x HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+
+	/* authority-form (3.2.3): CONNECT only, not implemented */
+	REJECT("CONNECT h:443", "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n",
+	    501);
+	REJECT("CONNECT [::1]:443", "CONNECT [::1]:443 HTTP/1.1\r\n"
+	    "Host: [::1]:443\r\n\r\n", 501);
+	REJECT("CONNECT without a port", "CONNECT h HTTP/1.1\r\nHost: h\r\n\r\n",
+	    400);
+	REJECT("CONNECT with a bad host", "CONNECT a@b:1 HTTP/1.1\r\n"
+	    "Host: h\r\n\r\n", 400);
+	REJECT("authority-form for GET", "GET h:443 HTTP/1.1\r\nHost: h\r\n\r\n",
+	    400);
+}
+
+/* Host (RFC 9112 3.2): uri-host [ ":" port ] of RFC 3986. */
+static void
+test_host(void)
+{
+	static const char *const valid[] = {
+		"h", "", "example.org", "example.org:8000", "h:", "127.0.0.1",
+		"127.0.0.1:80", "[::1]", "[::1]:8000", "[2001:db8::a:1]:1",
+		"[::ffff:192.0.2.1]", "[v1.fe:x]", "xn--bcher-kva.example",
+		"a%20b", "A-B_c~!$&'()*+,;=", "999.1.1.1",
+	};
+	static const char *const invalid[] = {
+		"a b", "a/b", "a?b", "a#b", "h:8x", "h:80:80", "h: 80", "[::1",
+		"[::g]", "[::1]x", "[::1]:x", "[]", "[v1]", "[v.x]", "[vg.x]",
+		"a@b", "h\"", "[fe80::1%25eth0]", "a%2", "a%zz", "\xc3\xa9",
+		"a\\b", "[::1]]", "a[b]",
+	};
+	char head[256];
+	struct http_request req;
+	struct arena *a;
+	size_t i;
+
+	for (i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+		char name[64];
+
+		snprintf(head, sizeof(head), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n",
+		    valid[i]);
+		snprintf(name, sizeof(name), "Host \"%s\"", valid[i]);
+		a = accept_head(head, &req, name);
+		is_str(http_header_get(&req, "host"), valid[i], "%s: its value",
+		    name);
+		arena_destroy(a);
+	}
+	for (i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+		char name[64];
+		int n;
+
+		n = snprintf(head, sizeof(head),
+		    "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", invalid[i]);
+		snprintf(name, sizeof(name), "invalid Host \"%s\"", invalid[i]);
+		expect_reject(name, head, (size_t)n, 400);
+	}
+	REJECT("invalid Host in HTTP/1.0", "GET / HTTP/1.0\r\nHost: a b\r\n\r\n",
+	    400);
+	REJECT("two Host fields, the second invalid", "GET / HTTP/1.1\r\n"
+	    "Host: a\r\nHost: a b\r\n\r\n", 400);
+	REJECT("two equal Host fields", "GET / HTTP/1.1\r\n"
+	    "Host: a\r\nHost: a\r\n\r\n", 400);
+	REJECT("two Host fields in HTTP/1.0", "GET / HTTP/1.0\r\n"
+	    "Host: a\r\nHost: b\r\n\r\n", 400);
+	REJECT("missing Host, other fields", "GET / HTTP/1.1\r\nHostx: a\r\n\r\n",
+	    400);
+	REJECT("missing Host, no fields", "GET / HTTP/1.1\r\n\r\n", 400);
 }
 
 static void
@@ -522,6 +673,78 @@ chunk_reject(const char *name, const char *in, size_t n, size_t max_body,
 #define CHUNK_REJECT(name, lit, status) \
 	chunk_reject(name, lit, sizeof(lit) - 1, 1 << 20, status)
 
+/* The chunk size line `line` (up to its CRLF) before "hello": accepted,
+ * whole and byte by byte, with the payload "hello". */
+static void
+chunk_ext_accept(const char *line)
+{
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	struct err e;
+	size_t consumed;
+	enum http_parse_result r;
+
+	buf_printf(&in, "%s\r\nhello\r\n0\r\n\r\n", line);
+	err_clear(&e);
+	r = chunked_once(buf_rptr(&in), buf_rlen(&in), 1 << 20, &out, &consumed,
+	    &e);
+	ok(r == HTTP_PARSE_DONE && consumed == buf_rlen(&in) &&
+	    buf_rlen(&out) == 5 && memcmp(buf_rptr(&out), "hello", 5) == 0,
+	    "chunk size line \"%s\" accepted", line);
+	if (r != HTTP_PARSE_DONE)
+		printf("#   got result %d status %d (%s)\n", (int)r, e.status,
+		    e.msg);
+	buf_reset(&out);
+	r = chunked_bytewise(buf_rptr(&in), buf_rlen(&in), 1 << 20, &out,
+	    &consumed, &e);
+	ok(r == HTTP_PARSE_DONE && buf_rlen(&out) == 5,
+	    "chunk size line \"%s\" accepted byte by byte", line);
+	buf_free(&in);
+	buf_free(&out);
+}
+
+/* The chunk size line `line` before "hello": 400, whole and byte by byte. */
+static void
+chunk_ext_reject(const char *line)
+{
+	struct buf in = BUF_INIT;
+	char name[96];
+
+	buf_printf(&in, "%s\r\nhello\r\n0\r\n\r\n", line);
+	snprintf(name, sizeof(name), "size line \"%s\"", line);
+	chunk_reject(name, buf_rptr(&in), buf_rlen(&in), 1 << 20, 400);
+	buf_free(&in);
+}
+
+/* chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) */
+static void
+test_chunk_ext(void)
+{
+	static const char *const valid[] = {
+		"5;a", "5;a=b", "5;a=\"x\"", "5;a=b;c", "5;a=\"\"", "5 ;a",
+		"5\t;a", "5; a", "5;a =b", "5;a= b", "5;a = \"v w\"",
+		"5;a;b;c=d", "5;a=\"x\\\"y\"", "5;a=\"\\\\\"", "5;a=\"x\";b",
+		"5;a=\"\t\x80\xff\"", "5;a=\"x\\\xe9\"", "5;name=tok!#$%&'*+-.^_`|~",
+		"5 ; a = b ; c", "5;a=\"x\" ;b",
+	};
+	static const char *const invalid[] = {
+		"5;", "5; ", "5;=x", "5;a=", "5;a= ", "5;;a", "5;a;", "5 ",
+		"5 x", "5;a b", "5;a=b c", "5;a=b ", "5;a ", "5;a=\"x\" ",
+		"5;a=\"x", "5;a=\"x\"y", "5;a==b", "5;a=b=c", "5;a=\"x\x01\"",
+		"5;a=\"x\\\x01\"", "5;a=\"x\x7f\"", "5;(a)", "5;a=(b)",
+		"5;a=b,c", "5;a\x80", "5;a=\"x\",", "5;\"a\"", "5;a=\"\"\"",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
+		chunk_ext_accept(valid[i]);
+	for (i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++)
+		chunk_ext_reject(invalid[i]);
+	/* a quoted CR or LF cannot hide the end of the line */
+	CHUNK_REJECT("CR inside a quoted value",
+	    "5;a=\"x\r\nhello\r\n0\r\n\r\n", 400);
+	CHUNK_REJECT("bare LF after a name", "5;a\nhello\r\n0\r\n\r\n", 400);
+}
+
 static void
 test_chunked(void)
 {
@@ -733,11 +956,14 @@ main(void)
 	http_limits_init(&lim);
 	test_simple_get();
 	test_methods_and_versions();
+	test_targets();
+	test_host();
 	test_framing_rejects();
 	test_limits();
 	test_pipelining();
 	test_bytewise_same();
 	test_chunked();
+	test_chunk_ext();
 	test_writer();
 	test_percent_decode();
 	return tap_done();

@@ -143,6 +143,16 @@ test_method_not_allowed(struct arena *a)
 	    ROUTER_METHOD_NOT_ALLOWED, "unknown method on a route is 405");
 	ok(match(a, HTTP_METHOD_POST, "/api/v1/nothing", &mt, &e) ==
 	    ROUTER_NOT_FOUND, "wrong method on an unknown path is 404");
+	/* OPTIONS * (the parser lets only OPTIONS have the path "*") */
+	ok(match(a, HTTP_METHOD_OPTIONS, "*", &mt, &e) ==
+	    ROUTER_METHOD_NOT_ALLOWED && mt.route == NULL,
+	    "\"*\" matches no route: 405");
+	is_str(mt.allow, "GET, HEAD, POST, PUT, DELETE",
+	    "Allow of \"*\" lists every method of the table");
+	ok(router_match(routes, 0, HTTP_METHOD_OPTIONS, "*", a, &mt, &e) ==
+	    ROUTER_NOT_FOUND, "\"*\" with an empty table is 404");
+	ok(match(a, HTTP_METHOD_OPTIONS, "/*", &mt, &e) == ROUTER_NOT_FOUND,
+	    "\"/*\" is an ordinary path");
 }
 
 static void
@@ -180,6 +190,21 @@ test_encoding(struct arena *a)
 	    ROUTER_NOT_FOUND, "bad escape in a literal segment matches nothing");
 	ok(match(a, HTTP_METHOD_GET, "/api%2Fv1/health", &mt, &e) ==
 	    ROUTER_NOT_FOUND, "encoded '/' never separates segments");
+	ok(match(a, HTTP_METHOD_GET, "/api/v1/%68%65%61%6C%74%68", &mt, &e) ==
+	    ROUTER_FOUND && mt.route->handler == &h_health,
+	    "a literal segment entirely encoded, either case");
+	ok(match(a, HTTP_METHOD_GET, "/api/v1/health%00", &mt, &e) ==
+	    ROUTER_NOT_FOUND, "an encoded NUL never matches a literal");
+	ok(match(a, HTTP_METHOD_GET, "/api/v1/health%", &mt, &e) ==
+	    ROUTER_NOT_FOUND, "a lone '%%' after a literal matches nothing");
+	ok(match(a, HTTP_METHOD_GET, "/api/v1/health%2", &mt, &e) ==
+	    ROUTER_NOT_FOUND, "a truncated escape after a literal matches "
+	    "nothing");
+	ok(match(a, HTTP_METHOD_GET, "/api/v1/%68ealt", &mt, &e) ==
+	    ROUTER_NOT_FOUND, "a decoded prefix of a literal does not match");
+	ok(match(a, HTTP_METHOD_GET, "/api/v1/%68ealthy", &mt, &e) ==
+	    ROUTER_NOT_FOUND, "a decoded literal with more after it does not "
+	    "match");
 }
 
 static void

@@ -100,6 +100,38 @@ main(void)
 	is_int(log_format_parse("json"), LOG_FORMAT_JSON, "json format parses");
 	ok(log_configure(LOG_FORMAT_LOGFMT, LOG_LEVEL_INFO, "/nonexistent/dir/x.log", &e) != 0 &&
 	    strstr(e.msg, "could not open log file") != NULL, "an unopenable log file is an error");
+
+	/* prepare, then commit or discard: nothing changes before the commit */
+	{
+		struct log_target t = LOG_TARGET_INIT, bad = LOG_TARGET_INIT;
+		char path2[64];
+
+		snprintf(path2, sizeof(path2), "/tmp/ingen-test-log2-%d", (int)getpid());
+		ok(log_configure(LOG_FORMAT_LOGFMT, LOG_LEVEL_INFO, path, &e) == 0,
+		    "back to logfmt in the first file");
+		ok(log_prepare(&bad, LOG_FORMAT_JSON, LOG_LEVEL_INFO, "/nonexistent/dir/x.log",
+		    &e) != 0 && strstr(e.msg, "could not open log file \"/nonexistent/dir/x.log\"")
+		    != NULL && bad.fd == -1, "log_prepare: an unopenable file fails, holding nothing");
+		ok(log_prepare(&t, LOG_FORMAT_JSON, LOG_LEVEL_INFO, path2, &e) == 0 && t.fd >= 0,
+		    "log_prepare opens the new file");
+		log_info("x", "before the commit");
+		log_commit(&t);
+		log_info("x", "after the commit");
+		text = slurp(path);
+		ok(strstr(text, "msg=\"before the commit\"") != NULL &&
+		    strstr(text, "after the commit") == NULL, "until the commit, the old file");
+		text = slurp(path2);
+		ok(strstr(text, "\"msg\":\"after the commit\"") != NULL &&
+		    strstr(text, "before the commit") == NULL && t.fd == -1,
+		    "after it, the new file and format");
+		ok(log_prepare(&t, LOG_FORMAT_LOGFMT, LOG_LEVEL_INFO, path, &e) == 0, "prepare again");
+		log_discard(&t);
+		log_info("x", "discarded");
+		text = slurp(path2);
+		ok(strstr(text, "discarded") != NULL && t.fd == -1,
+		    "log_discard leaves the running log alone");
+		unlink(path2);
+	}
 	unlink(path);
 	unlink("/tmp/ingen-test-log-rotated");
 	return tap_done();

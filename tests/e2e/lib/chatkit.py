@@ -14,7 +14,7 @@ from ingen import SRCDIR
 
 def classification_system():
     """The flow's system prompt, read from its source (for exact token counts)."""
-    with open(os.path.join(SRCDIR, "flows", "classification_agent.c")) as f:
+    with open(os.path.join(SRCDIR, "flows", "builtin", "classification_agent.c")) as f:
         src = f.read()
     body = src.split("classification_system[] =", 1)[1].split(";", 1)[0]
     return "".join(codecs.decode(s, "unicode_escape")
