@@ -2,10 +2,14 @@
  * conn.c -- the life of a client connection on the event loop.
  *
  * It owns the connection objects, their buffers and their deadlines, and the
- * response serialisation.  It never blocks: sockets are non-blocking and any
- * handler that may block runs on a flow thread (pool.c).  A connection whose
- * exchange is on a flow thread is never freed before the exchange comes back
- * (the thread may still write to it); it is only marked dead.
+ * response serialisation: the state machine from accept to close.  It never
+ * blocks: sockets are non-blocking and any handler that may block is handed
+ * to the exchange (exchange.c), which runs the authentication gate and the
+ * handler on a flow thread and gives the exchange back through the done
+ * queue.  It never authenticates and never formats a handler's body beyond
+ * the framing errors it answers itself.  A connection whose exchange is on a
+ * flow thread (or parked on a timer) is never freed before the exchange
+ * comes back (the thread may still write to it); it is only marked dead.
  *
  * One request at a time per connection: bytes of a pipelined request wait in
  * the input buffer until the previous response is written, which keeps the
@@ -22,23 +26,19 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
 #include "lib/scoreboard.h"
 #include "lib/xmalloc.h"
-#include "worker/auth.h"
 #include "worker/conn.h"
 #include "worker/exchange.h"
-#include "worker/pool.h"
 #include "worker/routes.h"
 #include "worker/worker.h"
 
 #define CONN_READ_CHUNK      16384
 #define CONN_READ_BUDGET     (256 * 1024)   /* per wake-up, for fairness */
 #define CONN_ACCEPT_BATCH    128
-#define CONN_STREAM_HIGH     (256 * 1024)   /* flow thread waits above this */
 #define CONN_RATE_GRACE_MS   5000           /* before body_min_rate applies */
 #define CONN_LINGER_MS       2000           /* lingering close, at most */
 #define CONN_LINGER_BYTES    (1024 * 1024)  /* discarded while lingering, at most */
@@ -89,18 +89,9 @@ conn_limits(const struct worker *w)
 	lim.max_request_line = (size_t)w->cfg->server.max_request_line;
 	lim.max_header_size = (size_t)w->cfg->server.max_header_size;
 	lim.max_headers = (size_t)w->cfg->server.max_headers;
-	lim.max_chunk_ext = 1024;
+	lim.max_chunk_ext = HTTP_DEFAULT_MAX_CHUNK_EXT;
 	lim.max_trailer_size = (size_t)w->cfg->server.max_header_size;
 	return &lim;
-}
-
-int64_t
-xchg_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* ---- epoll bookkeeping ------------------------------------------------ */
@@ -136,58 +127,10 @@ conn_update_events(struct conn *c)
 	conn_set_events(c, ev);
 }
 
-/* ---- exchanges -------------------------------------------------------- */
-
-static bool
-conn_request_id_sane(const char *s)
-{
-	size_t n = 0;
-
-	for (; s[n]; n++) {
-		char ch = s[n];
-
-		if (n >= 128)
-			return false;
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
-		    ch == '.' || ch == ':'))
-			return false;
-	}
-	return n > 0;
-}
-
 static struct http_exchange *
 conn_exchange_new(struct conn *c)
 {
-	struct http_exchange *x = xcalloc(1, sizeof(*x));
-
-	x->arena = arena_create(8192);
-	x->w = c->w;
-	x->cfg = c->w->cfg;
-	x->conn = c;
-	x->start_us = xchg_now_us();
-	x->status = 0;
-	buf_init(&x->resp);
-	buf_init(&x->stream);
-	pthread_mutex_init(&x->lock, NULL);
-	pthread_cond_init(&x->drained, NULL);
-	snprintf(x->peer, sizeof(x->peer), "%s", c->peer);
-	x->peer_loopback = c->loopback;
-	uuid_v4(x->request_id);
-	return x;
-}
-
-static void
-conn_exchange_free(struct http_exchange *x)
-{
-	if (x == NULL)
-		return;
-	arena_destroy(x->arena);
-	buf_free(&x->resp);
-	buf_free(&x->stream);
-	pthread_mutex_destroy(&x->lock);
-	pthread_cond_destroy(&x->drained);
-	free(x);
+	return xchg_create(c->w, c, c->peer, c->loopback);
 }
 
 /* ---- closing ---------------------------------------------------------- */
@@ -210,7 +153,7 @@ conn_unlink(struct conn *c)
 	if (!w->accepting && !w->draining && w->listen_fd >= 0) {
 		struct epoll_event e = { .events = EPOLLIN | EPOLLEXCLUSIVE };
 
-		e.data.ptr = &w->listen_fd;
+		e.data.ptr = &w->listen_tag;
 		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listen_fd, &e) == 0)
 			w->accepting = true;
 	}
@@ -259,15 +202,12 @@ conn_close(struct conn *c)
 		conn_unlink(c);
 	}
 	if (x != NULL && (c->state == CONN_BUSY || c->state == CONN_STREAM)) {
-		pthread_mutex_lock(&x->lock);
-		x->client_gone = true;
-		pthread_cond_broadcast(&x->drained);
-		pthread_mutex_unlock(&x->lock);
+		xchg_client_gone(x);
 		return;   /* freed in conn_on_exchange */
 	}
 	if (x != NULL && x->on_pool)
 		sb_add_i(&c->w->slot->inflight, -1);
-	conn_exchange_free(x);
+	xchg_destroy(x);
 	c->x = NULL;
 	conn_free(c);
 }
@@ -283,23 +223,6 @@ conn_keep_alive(const struct conn *c)
 	    x->req.keep_alive;
 }
 
-static void
-conn_response_headers(struct http_exchange *x, struct http_header *h,
-    size_t *n)
-{
-	static _Thread_local char took[32];
-	static char rid_name[] = "X-Request-ID", took_name[] = "X-Processing-Time";
-	int i;
-
-	*n = 0;
-	h[(*n)++] = (struct http_header){ rid_name, x->request_id };
-	snprintf(took, sizeof(took), "%.3fs",
-	    (double)(xchg_now_us() - x->start_us) / 1e6);
-	h[(*n)++] = (struct http_header){ took_name, took };
-	for (i = 0; i < x->n_headers; i++)
-		h[(*n)++] = x->headers[i];
-}
-
 /* Serialise the exchange's response into c->out. */
 static void
 conn_write_response(struct conn *c)
@@ -313,7 +236,7 @@ conn_write_response(struct conn *c)
 		xchg_error(x, 500, "the handler produced no response");
 	if (!conn_keep_alive(c))
 		c->want_close = true;
-	conn_response_headers(x, h, &n);
+	n = xchg_response_headers(x, h);
 	http_write_head(&c->out, x->status, x->content_type,
 	    (int64_t)x->resp.len, false, !c->want_close, h, n);
 	if (!head)
@@ -346,7 +269,7 @@ conn_request_done(struct conn *c)
 		log_emit(LOG_LEVEL_INFO, "serving request", f, 7, "request completed");
 		log_set_request_id(NULL);
 	}
-	conn_exchange_free(x);
+	xchg_destroy(x);
 	c->x = NULL;
 	c->requests++;
 	c->state = CONN_IDLE;
@@ -384,41 +307,19 @@ conn_fail(struct conn *c, int status, const char *msg)
 /* ---- dispatch --------------------------------------------------------- */
 
 static void
-conn_job(void *arg)
-{
-	struct http_exchange *x = arg;
-
-	log_set_request_id(x->request_id);
-	/* authentication (scrypt, the users table) runs here, never on the loop;
-	 * when it fails it has set the 401/429/503 and the handler is skipped */
-	if (!x->cfg->web.authentication.enable || (x->route_flags & ROUTE_PUBLIC) ||
-	    auth_request(x) == 0)
-		x->handler(x);
-	log_set_request_id(NULL);
-	pthread_mutex_lock(&x->lock);
-	x->done = true;
-	pthread_mutex_unlock(&x->lock);
-	worker_notify(x->w, x);
-}
-
-static void
 conn_dispatch(struct conn *c)
 {
 	struct http_exchange *x = c->x;
-	struct worker *w = c->w;
 	xchg_handler handler = NULL;
 	const char *allow = NULL;
 	unsigned flags = 0;
 	struct err e;
-	const char *rid;
 
 	/* body as a NUL-terminated string in the arena */
 	x->body_len = c->body.len - c->body.off;
 	x->body = arena_strndup(x->arena, buf_rptr(&c->body), x->body_len);
 	buf_reset(&c->body);
-	rid = http_header_get(&x->req, "X-Request-ID");
-	if (rid != NULL && conn_request_id_sane(rid))
-		snprintf(x->request_id, sizeof(x->request_id), "%s", rid);
+	xchg_adopt_request_id(x);
 
 	err_clear(&e);
 	switch (routes_lookup(x, &handler, &flags, &allow, &e)) {
@@ -445,16 +346,9 @@ conn_dispatch(struct conn *c)
 		log_set_request_id(NULL);
 		goto respond;
 	}
-	x->handler = handler;
-	x->on_pool = true;
-	sb_add_i(&w->slot->inflight, 1);
 	c->state = CONN_BUSY;
 	c->since_ms = sb_now_ms();
-	if (pool_submit(w->pool, conn_job, x) != 0) {
-		x->on_pool = false;
-		sb_add_i(&w->slot->inflight, -1);
-		sb_add(&w->slot->c.queue_rejections, 1);
-		log_warn("queueing request", "flow queue full, answering 503");
+	if (xchg_submit(x, handler) != 0) {
 		xchg_error(x, 503, "server busy, retry later");
 		goto respond;
 	}
@@ -747,24 +641,13 @@ void
 conn_on_exchange(struct http_exchange *x)
 {
 	struct conn *c = x->conn;
-	bool done;
-
-	pthread_mutex_lock(&x->lock);
-	done = x->done;
-	x->stream_notified = false;
-	if (!c->dead && x->stream.len > x->stream.off) {
-		x->streamed_bytes += buf_rlen(&x->stream);
-		buf_append(&c->out, buf_rptr(&x->stream), buf_rlen(&x->stream));
-		buf_reset(&x->stream);
-	}
-	pthread_cond_broadcast(&x->drained);
-	pthread_mutex_unlock(&x->lock);
+	bool done = xchg_take_stream(x, c->dead ? NULL : &c->out);
 
 	if (c->dead) {
 		if (done) {
 			if (x->on_pool)
 				sb_add_i(&c->w->slot->inflight, -1);
-			conn_exchange_free(x);
+			xchg_destroy(x);
 			c->x = NULL;
 			conn_free(c);
 		}
@@ -938,159 +821,4 @@ conn_drain(struct worker *w, bool graceful)
 		if (c->state == CONN_IDLE && buf_rlen(&c->in) == 0)
 			conn_close(c);
 	}
-}
-
-void
-conn_close_all(struct worker *w)
-{
-	while (w->conns != NULL)
-		conn_close(w->conns);
-}
-
-/* ---- the handler API -------------------------------------------------- */
-
-const char *
-xchg_param(const struct http_exchange *x, const char *name)
-{
-	int i;
-
-	for (i = 0; i < x->n_params; i++)
-		if (strcmp(x->param_names[i], name) == 0)
-			return x->param_values[i];
-	return NULL;
-}
-
-const char *
-xchg_header_in(const struct http_exchange *x, const char *name)
-{
-	return http_header_get(&x->req, name);
-}
-
-void
-xchg_header(struct http_exchange *x, const char *name, const char *value)
-{
-	if (x->n_headers >= XCHG_MAX_HEADERS)
-		return;
-	x->headers[x->n_headers].name = arena_strdup(x->arena, name);
-	x->headers[x->n_headers].value = arena_strdup(x->arena, value);
-	x->n_headers++;
-}
-
-void
-xchg_reply(struct http_exchange *x, int status, const char *content_type,
-    const char *body, size_t len)
-{
-	x->status = status;
-	x->content_type = content_type ? arena_strdup(x->arena, content_type) : NULL;
-	buf_reset(&x->resp);
-	buf_append(&x->resp, body, len);
-	x->replied = true;
-}
-
-void
-xchg_json(struct http_exchange *x, int status, const char *json)
-{
-	xchg_reply(x, status, "application/json", json, strlen(json));
-}
-
-void
-xchg_detail(struct http_exchange *x, int status, const char *detail)
-{
-	struct buf b = BUF_INIT;
-
-	buf_puts(&b, "{\"detail\":");
-	buf_json_string(&b, detail);
-	buf_putc(&b, '}');
-	xchg_reply(x, status, "application/json", b.data, b.len);
-	buf_free(&b);
-}
-
-void
-xchg_error_retry(struct http_exchange *x, int status, const char *detail,
-    int retry_after)
-{
-	struct buf b = BUF_INIT;
-	char ra[16];
-
-	buf_puts(&b, "{\"detail\":");
-	buf_json_string(&b, detail);
-	buf_puts(&b, ",\"request_id\":");
-	buf_json_string(&b, x->request_id);
-	buf_putc(&b, '}');
-	xchg_reply(x, status, "application/json", b.data, b.len);
-	buf_free(&b);
-	if (retry_after > 0) {
-		snprintf(ra, sizeof(ra), "%d", retry_after);
-		xchg_header(x, "Retry-After", ra);
-	}
-}
-
-void
-xchg_error(struct http_exchange *x, int status, const char *detail)
-{
-	int ra = x->cfg->server.retry_after > 0 ? x->cfg->server.retry_after : 1;
-
-	xchg_error_retry(x, status, detail, status == 503 || status == 429 ? ra : 0);
-}
-
-void
-xchg_validation_error(struct http_exchange *x, const char *message,
-    const char *suggestion)
-{
-	struct buf b = BUF_INIT;
-
-	buf_puts(&b, "{\"error\":{\"code\":\"REQUEST_VALIDATION_ERROR\",\"message\":");
-	buf_json_string(&b, message);
-	buf_puts(&b, ",\"correlation_id\":");
-	buf_json_string(&b, x->request_id);
-	buf_puts(&b, ",\"details\":[],\"recoverable\":false,\"recovery_suggestion\":");
-	buf_json_string(&b, suggestion);
-	buf_puts(&b, "}}");
-	xchg_reply(x, 422, "application/json", b.data, b.len);
-	buf_free(&b);
-}
-
-int
-xchg_stream_begin(struct http_exchange *x, int status, const char *content_type)
-{
-	struct http_header h[XCHG_MAX_HEADERS + 2];
-	size_t n;
-	int rc = 0;
-
-	pthread_mutex_lock(&x->lock);
-	if (x->client_gone) {
-		rc = -1;
-	} else {
-		x->status = status;
-		x->replied = true;
-		x->streaming = true;
-		x->content_type = arena_strdup(x->arena, content_type);
-		conn_response_headers(x, h, &n);
-		http_write_head(&x->stream, status, content_type, -1, true,
-		    x->req.keep_alive, h, n);
-	}
-	pthread_mutex_unlock(&x->lock);
-	if (rc == 0)
-		worker_notify(x->w, x);
-	return rc;
-}
-
-int
-xchg_stream_write(struct http_exchange *x, const void *data, size_t len)
-{
-	int rc = 0;
-
-	if (len == 0)
-		return 0;
-	pthread_mutex_lock(&x->lock);
-	while (!x->client_gone && buf_rlen(&x->stream) > CONN_STREAM_HIGH)
-		pthread_cond_wait(&x->drained, &x->lock);
-	if (x->client_gone)
-		rc = -1;
-	else
-		http_write_chunk(&x->stream, data, len);
-	pthread_mutex_unlock(&x->lock);
-	if (rc == 0)
-		worker_notify(x->w, x);
-	return rc;
 }

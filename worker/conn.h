@@ -1,7 +1,8 @@
 /*
  * conn.h -- client connections of a worker: accept, read, parse, deadlines,
- * dispatch to handlers, write, keep-alive, pipelining (in order), streaming.
- * Every function here runs on the worker's event-loop thread only.
+ * dispatch to handlers (through the exchange, exchange.h), write,
+ * keep-alive, pipelining (in order), streaming.  Every function here runs
+ * on the worker's event-loop thread only.
  */
 #ifndef INGEN_CONN_H
 #define INGEN_CONN_H
@@ -13,7 +14,9 @@ struct worker;
 struct conn;
 struct http_exchange;
 
-/* epoll user data tags: a pointer to one of these first fields. */
+/* epoll user data tags: the data pointer of every descriptor in the
+ * worker's epoll set points at one of these (the first field of a struct
+ * conn, or a tag of the worker), and the loop dispatches on it. */
 enum conn_tag {
 	CONN_TAG_LISTEN = 1,
 	CONN_TAG_EVENTFD,
@@ -27,7 +30,8 @@ void conn_accept(struct worker *w);
 /* React to epoll events on a client connection. */
 void conn_on_event(struct conn *c, uint32_t events);
 
-/* An exchange came back from a flow thread (finished or with stream bytes). */
+/* An exchange came back from a flow thread (finished or with stream bytes;
+ * never a deferred one, which the exchange keeps on its timer). */
 void conn_on_exchange(struct http_exchange *x);
 
 /* Enforce header, body, keep-alive and write deadlines. */
@@ -41,8 +45,5 @@ void conn_drain(struct worker *w, bool graceful);
 /* Free the connections closed since the last call (after each batch of
  * events, when no caller can hold their pointers any more). */
 void conn_reap(struct worker *w);
-
-/* Close every connection (immediate stop or drain deadline). */
-void conn_close_all(struct worker *w);
 
 #endif

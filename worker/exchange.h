@@ -1,14 +1,21 @@
 /*
  * exchange.h -- one request and its response, as a route handler sees it.
  *
- * The event loop parses a request into a struct http_exchange and calls the
- * route's handler, on the loop itself for ROUTE_INLINE routes (which must
- * never block), otherwise on a flow thread.  The handler sets the response
- * with xchg_reply()/xchg_json()/xchg_detail() or streams it with
- * xchg_stream_*(); when the handler returns, the exchange goes back to the
- * loop, which writes what is left, logs the access line, counts metrics and
- * destroys the arena.  Everything a handler allocates for the request goes
- * into x->arena.  A handler that sets no response yields a 500.
+ * The event loop (conn.c) parses a request into a struct http_exchange and
+ * calls the route's handler, on the loop itself for ROUTE_INLINE routes
+ * (which must never block), otherwise on a flow thread through
+ * xchg_submit(), which runs the authentication gate and then the handler.
+ * The handler sets the response with xchg_reply()/xchg_json()/xchg_detail()
+ * or streams it with xchg_stream_*(); when the handler returns, the
+ * exchange goes back to the loop (the done queue), which writes what is
+ * left, logs the access line, counts metrics and destroys the arena.
+ * Everything a handler allocates for the request goes into x->arena.  A
+ * handler that sets no response yields a 500.
+ *
+ * A handler (or the gate) may instead ask to run again later with
+ * xchg_defer(): the exchange goes back to the loop, waits there on a timer
+ * without holding a thread, and is queued for a flow thread again; x->runs
+ * tells the second run from the first.
  */
 #ifndef INGEN_EXCHANGE_H
 #define INGEN_EXCHANGE_H
@@ -20,6 +27,7 @@
 
 #include "lib/arena.h"
 #include "lib/buf.h"
+#include "lib/err.h"
 #include "lib/uuid.h"
 #include "lib/http.h"
 
@@ -29,12 +37,38 @@ struct http_exchange;
 
 typedef void (*xchg_handler)(struct http_exchange *x);
 
+/*
+ * The authentication gate of protected routes (auth_request when
+ * authentication is on): 0 lets the handler run; -1 skips it, with the
+ * response set or the exchange deferred (xchg_defer).  Flow threads.
+ */
+typedef int (*xchg_gate)(struct http_exchange *x);
+
 /* Route flags. */
 #define ROUTE_INLINE   0x1u   /* cheap and non-blocking: run on the event loop */
 #define ROUTE_PUBLIC   0x2u   /* no authentication even when it is enabled */
+/* ROUTE_INLINE | ROUTE_PUBLIC unless authentication is on and
+ * web_configuration.authentication.metrics_require_auth: then the route goes
+ * through the gate on a flow thread (/metrics) */
+#define ROUTE_METRICS_AUTH 0x4u
 
 #define XCHG_MAX_PARAMS   4
 #define XCHG_MAX_HEADERS  12
+#define XCHG_REQUEST_ID_MAX 128       /* characters of an adopted X-Request-ID */
+#define XCHG_DEFER_MAX_MS 60000       /* longest xchg_defer() delay */
+
+/*
+ * Where exchanges go back to the event loop: the done queue (filled by flow
+ * threads, under `lock`, with a wake-up on `eventfd`) and the exchanges
+ * parked on a timer by xchg_defer() (loop only).  One per worker, owned by
+ * exchange.c.
+ */
+struct xchg_queue {
+	pthread_mutex_t lock;
+	struct http_exchange *done;   /* newest first, under lock */
+	struct http_exchange *parked; /* loop only, unsorted (few) */
+	int eventfd;
+};
 
 struct http_exchange {
 	/* the request (read-only for handlers) */
@@ -47,7 +81,7 @@ struct http_exchange {
 	int route;                    /* metrics index, 0 = unmatched */
 	unsigned route_flags;         /* ROUTE_* of the matched route */
 	const char *route_name;
-	char request_id[129];
+	char request_id[XCHG_REQUEST_ID_MAX + 1];
 	char peer[64];                /* client address, for logs and throttling */
 	bool peer_loopback;
 	const char *user;             /* authenticated user, NULL when auth is off */
@@ -72,14 +106,89 @@ struct http_exchange {
 	bool client_gone;             /* the loop lost the client */
 	size_t streamed_bytes;        /* handed to the connection (loop only) */
 
+	/* runs on a flow thread: 1 the first time, 2 after a deferral ... */
+	unsigned runs;
+
 	/* loop-private */
 	struct conn *conn;
 	xchg_handler handler;
 	bool on_pool;                 /* counted in the slot's in-flight gauge */
-	struct http_exchange *next_done;
+	struct http_exchange *next_done;   /* done queue, or the parked list */
 	int64_t start_us;
+	int64_t wake_ms;              /* parked: when to run again */
+	int defer_ms;                 /* set by xchg_defer on the flow thread */
+	bool deferred;                /* handler returned, asks to run again */
 	bool done;                    /* handler returned */
 };
+
+/* ---- the event loop's side ------------------------------------------- */
+
+/* Set up an empty queue that wakes the loop through `eventfd`. */
+void xchg_queue_init(struct xchg_queue *q, int eventfd);
+
+/*
+ * A new exchange for a request arriving on connection `c` of worker `w`
+ * from `peer` (copied): its arena, a fresh request id, the clock started.
+ * Freed by xchg_destroy.  Event loop.
+ */
+struct http_exchange *xchg_create(struct worker *w, struct conn *c,
+    const char *peer, bool loopback);
+
+/* Free the exchange, its arena and its buffers.  NULL is allowed.  Event
+ * loop, once no flow thread holds it. */
+void xchg_destroy(struct http_exchange *x);
+
+/* Adopt the client's X-Request-ID when it is 1..XCHG_REQUEST_ID_MAX
+ * characters of [A-Za-z0-9._:-]; otherwise keep the generated one. */
+void xchg_adopt_request_id(struct http_exchange *x);
+
+/*
+ * Queue the exchange for a flow thread with handler `handler`: the gate
+ * (x->w->gate, unless the route is ROUTE_PUBLIC), then the handler.
+ * Returns 0, or -1 when the flow queue is full (counted and logged; nothing
+ * queued, the caller answers 503).  Event loop.
+ */
+int xchg_submit(struct http_exchange *x, xchg_handler handler) ING_WUR;
+
+/*
+ * The exchanges flow threads handed back since the last call, oldest
+ * first, linked by next_done: each has stream bytes waiting or has finished
+ * (x->done).  Exchanges that asked to be deferred are parked on their timer
+ * instead and not returned.  Event loop.
+ */
+struct http_exchange *xchg_take_done(struct xchg_queue *q);
+
+/*
+ * Move the stream bytes the flow thread produced into `out` (or drop them
+ * when `out` is NULL: the client is gone), let a writer blocked on a full
+ * stream go on, and re-arm the hand-back.  Returns whether the handler has
+ * returned.  Event loop.
+ */
+bool xchg_take_stream(struct http_exchange *x, struct buf *out);
+
+/* The client went away: streaming writes fail from now on and a parked
+ * exchange is not run again.  Event loop. */
+void xchg_client_gone(struct http_exchange *x);
+
+/*
+ * Queue the parked exchanges whose time has come (at now_ms) for a flow
+ * thread again; one that cannot be queued (flow queue full, or its client
+ * is gone) finishes with a 503 through the done queue.  Event loop.
+ */
+void xchg_wake_due(struct xchg_queue *q, int64_t now_ms);
+
+/* Milliseconds until the next parked exchange is due, at most `cap_ms`
+ * (also when none is parked), at least 0.  Event loop. */
+int xchg_next_wake_ms(const struct xchg_queue *q, int64_t now_ms, int cap_ms);
+
+/*
+ * The headers every response carries (X-Request-ID, X-Processing-Time) and
+ * the handler's, into h (room for XCHG_MAX_HEADERS + 2); returns how many.
+ * The values stay valid until the next call on this thread.
+ */
+size_t xchg_response_headers(struct http_exchange *x, struct http_header *h);
+
+/* ---- the handler's side ---------------------------------------------- */
 
 /* Value of the path parameter `name`, or NULL. */
 const char *xchg_param(const struct http_exchange *x, const char *name);
@@ -125,6 +234,15 @@ void xchg_validation_error(struct http_exchange *x, const char *message,
 int xchg_stream_begin(struct http_exchange *x, int status,
     const char *content_type);
 int xchg_stream_write(struct http_exchange *x, const void *data, size_t len);
+
+/*
+ * Ask for the handler (and the gate before it) to run again in `delay_ms`
+ * milliseconds (1..XCHG_DEFER_MAX_MS) instead of finishing now; the
+ * caller returns without a response.  The wait is held on the event loop
+ * (a timer), not on a thread.  Ignored once a response is set or a stream
+ * has begun.  Flow threads only.
+ */
+void xchg_defer(struct http_exchange *x, int delay_ms);
 
 /* Microseconds of CLOCK_MONOTONIC. */
 int64_t xchg_now_us(void);

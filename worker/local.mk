@@ -3,7 +3,8 @@
 # threads, authentication and the routes), included by Makefile.am.
 ingen_SOURCES += \
 	worker/worker.c worker/worker.h \
-	worker/conn.c worker/conn.h worker/exchange.h \
+	worker/conn.c worker/conn.h \
+	worker/exchange.c worker/exchange.h \
 	worker/pool.c worker/pool.h \
 	worker/routes.c worker/routes.h \
 	worker/routes_ops.c \

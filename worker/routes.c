@@ -13,7 +13,7 @@
 static const struct router_route routes_table[] = {
 	{ HTTP_METHOD_GET, "/api/v1/health", (void *)routes_health, ROUTE_INLINE | ROUTE_PUBLIC, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/ready", (void *)routes_ready, ROUTE_PUBLIC, NULL },
-	{ HTTP_METHOD_GET, "/metrics", (void *)routes_metrics, ROUTE_INLINE | ROUTE_PUBLIC, NULL },
+	{ HTTP_METHOD_GET, "/metrics", (void *)routes_metrics, ROUTE_INLINE | ROUTE_PUBLIC | ROUTE_METRICS_AUTH, NULL },
 	{ HTTP_METHOD_POST, "/api/v1/chat", (void *)routes_chat, 0, NULL },
 	{ HTTP_METHOD_POST, "/api/v1/chat/stream", (void *)routes_chat_stream, 0, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/conversations/{thread_id}", (void *)routes_conversation, 0, NULL },
@@ -58,9 +58,8 @@ routes_lookup(struct http_exchange *x, xchg_handler *handler, unsigned *flags,
 	}
 	*handler = (xchg_handler)m.route->handler;
 	*flags = m.route->flags;
-	/* metrics_require_auth: /metrics goes through the gate, on the pool */
-	if (m.route->handler == (void *)routes_metrics &&
-	    x->cfg->web.authentication.enable &&
+	/* metrics_require_auth: the route goes through the gate, on the pool */
+	if ((*flags & ROUTE_METRICS_AUTH) && x->cfg->web.authentication.enable &&
 	    x->cfg->web.authentication.metrics_require_auth)
 		*flags &= ~(ROUTE_INLINE | ROUTE_PUBLIC);
 	return ROUTES_FOUND;

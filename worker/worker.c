@@ -27,6 +27,7 @@
 #include "lib/proc.h"
 #include "lib/scoreboard.h"
 #include "lib/uuid.h"
+#include "worker/auth.h"
 #include "worker/conn.h"
 #include "worker/exchange.h"
 #include "worker/pool.h"
@@ -39,47 +40,15 @@
 static enum conn_tag worker_eventfd_tag = CONN_TAG_EVENTFD;
 static enum conn_tag worker_signalfd_tag = CONN_TAG_SIGNALFD;
 
-void
-worker_notify(struct worker *w, struct http_exchange *x)
-{
-	uint64_t one = 1;
-	bool push;
-
-	pthread_mutex_lock(&x->lock);
-	push = !x->stream_notified;
-	x->stream_notified = true;
-	pthread_mutex_unlock(&x->lock);
-	if (!push)
-		return;
-	pthread_mutex_lock(&w->done_lock);
-	x->next_done = w->done_head;
-	w->done_head = x;
-	pthread_mutex_unlock(&w->done_lock);
-	(void)!write(w->eventfd, &one, sizeof(one));
-}
-
+/* Give the exchanges that flow threads handed back to their connections. */
 static void
 worker_take_done(struct worker *w)
 {
-	struct http_exchange *list, *x, *rev = NULL;
-	uint64_t n;
+	struct http_exchange *x, *next;
 
-	(void)!read(w->eventfd, &n, sizeof(n));
-	pthread_mutex_lock(&w->done_lock);
-	list = w->done_head;
-	w->done_head = NULL;
-	pthread_mutex_unlock(&w->done_lock);
-	/* oldest first */
-	while (list != NULL) {
-		x = list;
-		list = x->next_done;
-		x->next_done = rev;
-		rev = x;
-	}
-	while (rev != NULL) {
-		x = rev;
-		rev = x->next_done;
-		conn_on_exchange(x);
+	for (x = xchg_take_done(&w->xq); x != NULL; x = next) {
+		next = x->next_done;
+		conn_on_exchange(x);   /* may free x */
 	}
 }
 
@@ -163,8 +132,10 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 	w->auth_password_hash = ws->auth_password_hash;
 	w->throttle = ws->throttle;
 	w->flows = ws->flows;
+	/* the gate runs before every protected handler, on its flow thread */
+	w->gate = w->cfg->web.authentication.enable ? auth_request : NULL;
+	w->listen_tag = CONN_TAG_LISTEN;
 	w->epfd = w->eventfd = w->signalfd = -1;
-	pthread_mutex_init(&w->done_lock, NULL);
 
 	snprintf(role, sizeof(role), "worker.%d", ws->slot);
 	log_set_role(role);
@@ -196,6 +167,7 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 		return err_set(e, 0, "could not create epoll: %s", strerror(errno));
 	if ((w->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
 		return err_set(e, 0, "could not create eventfd: %s", strerror(errno));
+	xchg_queue_init(&w->xq, w->eventfd);
 
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
@@ -231,7 +203,7 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 
 	/* start accepting last: everything above must be ready first */
 	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
-	ev.data.ptr = &w->listen_fd;
+	ev.data.ptr = &w->listen_tag;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listen_fd, &ev) != 0)
 		return err_set(e, 0, "could not watch the listening socket: %s",
 		    strerror(errno));
@@ -245,7 +217,7 @@ worker_loop(struct worker *w)
 {
 	struct epoll_event events[WORKER_MAX_EVENTS];
 	int64_t now, last_sweep = 0;
-	int i, n;
+	int i, n, timeout = WORKER_TICK_MS;
 
 	sb_set_state(w->slot, SB_STATE_READY);
 	{
@@ -256,28 +228,37 @@ worker_loop(struct worker *w)
 		    w->generation, st.threads, st.max_threads);
 	}
 	for (;;) {
-		n = epoll_wait(w->epfd, events, WORKER_MAX_EVENTS, WORKER_TICK_MS);
+		n = epoll_wait(w->epfd, events, WORKER_MAX_EVENTS, timeout);
 		if (n < 0 && errno != EINTR) {
 			log_error("waiting for events", "epoll_wait: %s", strerror(errno));
 			return;
 		}
 		for (i = 0; i < n; i++) {
-			void *p = events[i].data.ptr;
+			enum conn_tag *tag = events[i].data.ptr;
 
-			if (p == &w->listen_fd) {
+			switch (*tag) {
+			case CONN_TAG_LISTEN:
 				if (w->accepting)
 					conn_accept(w);
-			} else if (p == &worker_eventfd_tag) {
+				break;
+			case CONN_TAG_EVENTFD:
 				worker_take_done(w);
-			} else if (p == &worker_signalfd_tag) {
+				break;
+			case CONN_TAG_SIGNALFD:
 				if (!worker_on_signal(w))
 					return;
-			} else {
-				conn_on_event(p, events[i].events);
+				break;
+			case CONN_TAG_CLIENT:
+				/* the tag is the first member of struct conn */
+				conn_on_event((struct conn *)(void *)tag, events[i].events);
+				break;
 			}
 		}
 		conn_reap(w);
 		now = sb_now_ms();
+		/* deferred exchanges whose wait is over go back to the flow threads */
+		xchg_wake_due(&w->xq, now);
+		timeout = xchg_next_wake_ms(&w->xq, now, WORKER_TICK_MS);
 		if (w->hang_at_ms != 0 && now >= w->hang_at_ms)
 			for (;;)
 				pause();   /* test fault: a stuck event loop */

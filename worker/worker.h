@@ -1,6 +1,7 @@
 /*
  * worker.h -- the state of one worker process, shared by its event loop and
- * its flow threads.  Created once after fork by proc_worker_main(); the
+ * its flow threads.  Created once after fork by proc_worker_main() (declared
+ * in lib/proc.h, the only function of worker.c that others call); the
  * pieces that other modules add (database pool, LLM client, keys, flows)
  * hang here so handlers reach them as x->w->...
  */
@@ -13,6 +14,8 @@
 
 #include "lib/config.h"
 #include "lib/scoreboard.h"
+#include "worker/conn.h"
+#include "worker/exchange.h"
 
 struct pool;
 struct conn;
@@ -32,6 +35,7 @@ struct worker {
 	pid_t master_pid;
 
 	int listen_fd;                /* -1 once we stopped accepting */
+	enum conn_tag listen_tag;     /* CONN_TAG_LISTEN: listen_fd's epoll data */
 	int epfd;
 	int eventfd;                  /* flow threads -> loop wake-up */
 	int signalfd;
@@ -42,10 +46,10 @@ struct worker {
 	const char *auth_password_hash;  /* of the configured user; "" when auth is off */
 	struct throttle *throttle;    /* failed logins of every worker (shared memory) */
 	const struct registry *flows; /* the generation's flows (the master's, copied by fork) */
+	xchg_gate gate;               /* auth_request, or NULL when auth is off */
 
-	/* exchanges handed back by flow threads (done or with stream bytes) */
-	pthread_mutex_t done_lock;
-	struct http_exchange *done_head;
+	/* exchanges handed back by flow threads, and parked ones (exchange.c) */
+	struct xchg_queue xq;
 
 	/* connections, for deadline sweeps and draining */
 	struct conn *conns;
@@ -57,12 +61,8 @@ struct worker {
 	int64_t drain_deadline_ms;
 	uint64_t recycle_after;       /* served requests before recycling; 0 = never */
 	bool ready;                   /* can serve (ready endpoint) */
-	int64_t hang_at_ms;
-	bool fatal;                   /* setup failed for good: exit PROC_EXIT_FATAL */           /* test fault worker_hang, else 0 */
+	int64_t hang_at_ms;           /* test fault worker_hang, else 0 */
+	bool fatal;                   /* setup failed for good: exit PROC_EXIT_FATAL */
 };
-
-/* Hand an exchange back to the loop (flow threads): it is queued once and
- * the loop is woken. */
-void worker_notify(struct worker *w, struct http_exchange *x);
 
 #endif
