@@ -117,6 +117,8 @@ const struct config_key config_keys[] = {
 	    1, 86400, 0),
 	K_INT("server.flow_queue", C_INT(server.flow_queue), "1024",
 	    1, 1048576, 0),
+	K_INT("server.overload_delay_ms", C_INT(server.overload_delay_ms), "1000",
+	    0, 60000, 0),
 	K_INT("server.thread_stack_kb", C_INT(server.thread_stack_kb), "256",
 	    64, 65536, 0),
 	K_INT("server.max_connections", C_INT(server.max_connections), "10000",

@@ -208,8 +208,23 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 		return err_set(e, 0, "could not watch the listening socket: %s",
 		    strerror(errno));
 	w->accepting = true;
+	sb_set_i(&w->slot->accepting, 1);
 	w->ready = true;
 	return 0;
+}
+
+/* The flow threads' gauges in this worker's slot, for /metrics and for
+ * the other workers' accept balance (conn_accept_fair). */
+static void
+worker_publish_pool(struct worker *w)
+{
+	struct pool_stats st;
+
+	pool_stats(w->pool, &st);
+	sb_set_i(&w->slot->flow_threads, st.threads);
+	sb_set_i(&w->slot->flow_threads_busy, st.busy);
+	sb_set_i(&w->slot->flow_queued, (int64_t)st.queued);
+	sb_set_i(&w->slot->flow_limit, (int64_t)st.max_threads + (int64_t)st.queue_cap);
 }
 
 static void
@@ -219,14 +234,11 @@ worker_loop(struct worker *w)
 	int64_t now, last_sweep = 0;
 	int i, n, timeout = WORKER_TICK_MS;
 
+	worker_publish_pool(w);
 	sb_set_state(w->slot, SB_STATE_READY);
-	{
-		struct pool_stats st;
-
-		pool_stats(w->pool, &st);
-		log_info("starting worker", "worker ready, generation %u, %d to %d flow threads",
-		    w->generation, st.threads, st.max_threads);
-	}
+	log_info("starting worker", "worker ready, generation %u, %lld to %lld flow threads",
+	    w->generation, (long long)sb_get_i(&w->slot->flow_threads),
+	    (long long)(sb_get_i(&w->slot->flow_limit) - w->cfg->server.flow_queue));
 	for (;;) {
 		n = epoll_wait(w->epfd, events, WORKER_MAX_EVENTS, timeout);
 		if (n < 0 && errno != EINTR) {
@@ -255,6 +267,8 @@ worker_loop(struct worker *w)
 			}
 		}
 		conn_reap(w);
+		if (!w->accepting)
+			conn_accept_update(w);   /* paused: the others may have moved */
 		now = sb_now_ms();
 		/* deferred exchanges whose wait is over go back to the flow threads */
 		xchg_wake_due(&w->xq, now);
@@ -265,6 +279,7 @@ worker_loop(struct worker *w)
 		sb_set_i(&w->slot->heartbeat_ms, now);
 		if (now - last_sweep >= WORKER_TICK_MS) {
 			last_sweep = now;
+			worker_publish_pool(w);
 			conn_sweep(w, now);
 			if (getppid() != w->master_pid && !w->draining) {
 				log_warn("supervising", "master is gone, draining");
