@@ -3,10 +3,11 @@
 #
 # On a fresh Debian 12 machine it first installs the Debian packages the build
 # and the tests need (as root, or through sudo).  Then it builds in _build/
-# with -Werror, runs `make check` (unit tests, end-to-end tests against the real
-# binary, a real PostgreSQL and the Azure OpenAI simulator, short fuzz runs),
-# then the unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer
-# in _build-san/, and ends with one line: "N passed, N failed".
+# with -Werror, runs `make check` (unit tests, the include rules, end-to-end
+# tests against the real binary, a real PostgreSQL and the Azure OpenAI
+# simulator, short fuzz runs), then the unit tests and the end-to-end scripts
+# of $SAN_E2E again under AddressSanitizer and UndefinedBehaviorSanitizer in
+# _build-san/, and ends with one line: "N passed, N failed".
 set -eu
 cd "$(dirname "$0")"
 top=$(pwd)
@@ -25,16 +26,34 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
 
+# The end-to-end scripts that also run against the sanitizer build: the HTTP
+# parser, the chat turn (upstream faults, database rows, streaming, the
+# database stopped under load), the LLM client, authentication (passwords,
+# JWT, Basic) and the process model.  The harness (tests/e2e/lib/ingen.py) sees from _build-san's
+# Makefile that the binaries are sanitized: it sets ASAN_OPTIONS, UBSAN_OPTIONS
+# and LSAN_OPTIONS for every process it starts, fails a script whose server,
+# simulator or command printed a sanitizer report, and stretches the scripts'
+# time limits (INGEN_SANITIZER=1, slack()).  Long scripts first, for make -j.
+# SAN_E2E in the environment replaces the list.
+SAN_E2E=${SAN_E2E:-"tests/e2e/test_chat_llm.py tests/e2e/test_http.py tests/e2e/test_auth.py \
+tests/e2e/test_chat_db.py tests/e2e/test_process.py tests/e2e/test_llm_client.py \
+tests/e2e/test_chat_db_outage.py"}
+
 JOBS=$(nproc 2>/dev/null || echo 2)
 [ -x configure ] || autoreconf -fi
 mkdir -p _build _build-san
+# results of an earlier run must not count in this one's summary
+find _build _build-san -name '*.trs' -exec rm -f {} +
 (cd _build && { [ -f Makefile ] || ../configure --enable-werror -q; } && make -s -j"$JOBS")
 status=0
 (cd _build && make -s -j"$JOBS" check) || status=$?
 
-# the unit tests again with the sanitizers (their reports fail the test)
+# the unit tests and $SAN_E2E again with the sanitizers (a report fails the test)
+san_start=$(date +%s)
+san_tests="$SAN_E2E $(cd "$top" && ls tests/unit/*.c | sed 's/\.c$//' | tr '\n' ' ')"
 (cd _build-san && { [ -f Makefile ] || ../configure --enable-werror --enable-asan --enable-ubsan -q; } &&
-	make -s -j"$JOBS" && make -s -j"$JOBS" check TESTS="$(cd "$top" && ls tests/unit/*.c | sed 's/\.c$//' | tr '\n' ' ')") || status=$?
+	make -s -j"$JOBS" && make -s -j"$JOBS" check TESTS="$san_tests") || status=$?
+echo "check.sh: the sanitizer run took $(($(date +%s) - san_start)) s"
 
 # one summary over every TAP line of both runs
 pass=0; fail=0

@@ -13,6 +13,7 @@
 
 #include "lib/arena.h"
 #include "lib/config.h"
+#include "lib/dburl.h"
 #include "lib/localpg.h"
 #include "lib/migrate.h"
 #include "lib/xmalloc.h"
@@ -79,7 +80,7 @@ cli_db_dir(const struct cli_db_opts *o)
 	if (cfg == NULL)
 		return NULL;
 	err_clear(&e);
-	if (localpg_default_dir(cfg, &dir, &e) < 0)
+	if (dburl_local_dir(cfg, &dir, &e) < 0)
 		fprintf(stderr, "ingen db: %s\n", e.msg);
 	config_free(cfg);
 	return dir;
@@ -105,7 +106,7 @@ cli_db_target(const struct cli_db_opts *o, int *connect_timeout,
 	if (cfg->chat_history.connect_timeout > 0)
 		*connect_timeout = cfg->chat_history.connect_timeout;
 	err_clear(&e);
-	if (localpg_resolve_url(cfg, LOCALPG_ROLE_OWNER, &url, source, &e) < 0)
+	if (dburl_resolve(cfg, DBURL_ROLE_OWNER, &url, source, &e) < 0)
 		fprintf(stderr, "ingen db: %s\n", e.msg);
 	config_free(cfg);
 	return url;
@@ -264,23 +265,23 @@ cli_db_local(const char *cmd, const struct cli_db_opts *o)
 			goto fail;
 		printf("local PostgreSQL cluster in %s stopped\n", dir);
 	} else {     /* url */
-		enum localpg_role role = LOCALPG_ROLE_APP;
+		enum dburl_role role = DBURL_ROLE_APP;
 
 		if (o->role == NULL || strcmp(o->role, "app") == 0)
-			role = LOCALPG_ROLE_APP;
+			role = DBURL_ROLE_APP;
 		else if (strcmp(o->role, "owner") == 0)
-			role = LOCALPG_ROLE_OWNER;
+			role = DBURL_ROLE_OWNER;
 		else if (strcmp(o->role, "readonly") == 0)
-			role = LOCALPG_ROLE_READONLY;
+			role = DBURL_ROLE_READONLY;
 		else if (strcmp(o->role, "sqlagent") == 0)
-			role = LOCALPG_ROLE_SQLAGENT;
+			role = DBURL_ROLE_SQLAGENT;
 		else {
 			fprintf(stderr, "ingen db url: unknown role \"%s\" (app, owner, "
 			    "readonly, sqlagent)\n", o->role);
 			free(dir);
 			return CLI_DB_EXIT_USAGE;
 		}
-		if (localpg_url(dir, role, &url, &e) < 0)
+		if (dburl_local(dir, role, &url, &e) < 0)
 			goto fail;
 		printf("%s\n", url);
 		cli_db_wipe(url);

@@ -16,7 +16,7 @@
 
 #include "lib/arena.h"
 #include "lib/config.h"
-#include "lib/localpg.h"
+#include "lib/dburl.h"
 #include "lib/log.h"
 #include "lib/migrate.h"
 #include "lib/proc.h"
@@ -170,7 +170,7 @@ main_schema_check(const struct config *cfg, bool migrate)
 		return WEXITSTATUS(status);
 	}
 	err_clear(&e);
-	if (localpg_resolve_url(cfg, migrate ? LOCALPG_ROLE_OWNER : LOCALPG_ROLE_APP,
+	if (dburl_resolve(cfg, migrate ? DBURL_ROLE_OWNER : DBURL_ROLE_APP,
 	    &url, &source, &e) != 0) {
 		log_error("checking the schema", "%s", e.msg);
 		_exit(MAIN_SCHEMA_FAIL);

@@ -1,8 +1,10 @@
 /*
  * ctx.c -- the functions of <ingenious/flow.h>: the only way a flow reaches
- * the language model, the usage records and the client's stream.  It owns
- * the per-turn accounting; it never writes a chat message (the route does,
- * in one transaction, after the flow).
+ * the language model, the usage records, the log and the client's stream,
+ * each through the table of services the context was built with.  It owns
+ * the per-turn accounting; it never calls a client library or the database
+ * itself, and never writes a chat message (the turn does, in one
+ * transaction, after the flow).
  */
 #include "autoconfig.h"
 
@@ -13,64 +15,53 @@
 #include "flows/ctx.h"
 #include "lib/arena.h"
 #include "lib/config.h"
-#include "lib/db.h"
-#include "lib/llm.h"
-#include "lib/log.h"
-#include "lib/scoreboard.h"
+#include "lib/err.h"
+
+#define CTX_USAGE_IDS_FIRST 8       /* usage rows a turn links, before it grows */
+#define CTX_LOG_MAX 1024            /* one flow log line */
+#define CTX_ACTION_MAX 96
 
 void
-ctx_init(struct ing_ctx *ctx, struct arena *a, const struct config *cfg)
+ctx_init(struct ing_ctx *ctx, struct arena *a, const struct config *cfg,
+    const struct ctx_services *svc, const struct ctx_turn *who)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->arena = a;
 	ctx->cfg = cfg;
+	ctx->svc = svc;
+	ctx->turn = *who;
+	if (svc->clock_ms != NULL)
+		ctx->deadline_ms = svc->clock_ms(svc->arg) + cfg->llm.timeout_ms;
 }
 
-struct ctx_usage_arg {
+/* One ing_llm_chat call, as its callbacks see it. */
+struct ctx_call {
 	struct ing_ctx *ctx;
 	const char *agent;
+	bool gone;                      /* the streaming client went away */
 };
 
-/* One upstream attempt's cost: committed at once (RELIABILITY D2). */
+/* One upstream attempt's cost: counted here, recorded at once by the
+ * services (RELIABILITY D2). */
 static void
-ctx_on_usage(void *arg, const struct llm_usage *u)
+ctx_on_usage(void *arg, const struct ctx_usage *u)
 {
-	struct ctx_usage_arg *ua = arg;
-	struct ing_ctx *ctx = ua->ctx;
-	struct db_usage row;
-	struct err e;
+	struct ctx_call *c = arg;
+	struct ing_ctx *ctx = c->ctx;
+	const struct ctx_services *svc = ctx->svc;
 	int64_t id = 0;
 
 	if (u->billed) {
 		ctx->prompt_tokens += u->prompt_tokens;
 		ctx->completion_tokens += u->completion_tokens;
 		ctx->total_tokens += u->total_tokens;
-		if (ctx->slot != NULL)
-			sb_add(&ctx->slot->c.llm_tokens, (uint64_t)u->total_tokens);
 	}
-	if (ctx->slot != NULL)
-		sb_add(&ctx->slot->c.llm_calls, 1);
-	if (ctx->db == NULL)
+	if (svc->record_usage == NULL ||
+	    svc->record_usage(svc->arg, &ctx->turn, c->agent, u, &id) != 0)
 		return;
-	memset(&row, 0, sizeof(row));
-	row.request_id = ctx->request_id;
-	row.user_id = ctx->user_id;
-	row.thread_id = ctx->thread_id;
-	row.flow = ctx->flow;
-	row.agent_name = ua->agent;
-	row.model = u->model;
-	row.deployment = u->deployment;
-	row.prompt_tokens = (int)u->prompt_tokens;
-	row.completion_tokens = (int)u->completion_tokens;
-	row.total_tokens = (int)u->total_tokens;
-	row.latency_ms = (int)u->latency_ms;
-	row.http_status = u->http_status;
-	row.retries = u->retries;
-	err_clear(&e);
-	if (db_record_usage(ctx->db, &row, &id, &e) != 0)
-		return;   /* db_record_usage logged the call for reconciliation */
 	if (ctx->n_usage_ids == ctx->cap_usage_ids) {
-		size_t ncap = ctx->cap_usage_ids ? ctx->cap_usage_ids * 2 : 8;
+		size_t ncap = ctx->cap_usage_ids ? ctx->cap_usage_ids * 2 :
+		    CTX_USAGE_IDS_FIRST;
 		int64_t *n = arena_alloc(ctx->arena, ncap * sizeof(*n));
 
 		if (ctx->n_usage_ids)
@@ -81,74 +72,58 @@ ctx_on_usage(void *arg, const struct llm_usage *u)
 	ctx->usage_ids[ctx->n_usage_ids++] = id;
 }
 
-struct ctx_delta_arg {
-	struct ing_ctx *ctx;
-	bool gone;
-};
-
+/* Content while the model streams: on to the client until it goes away. */
 static void
 ctx_on_delta(void *arg, const char *text, size_t len)
 {
-	struct ctx_delta_arg *da = arg;
+	struct ctx_call *c = arg;
 	char *piece;
 
-	if (da->gone || len == 0)
+	if (c->gone || len == 0)
 		return;
-	piece = arena_strndup(da->ctx->arena, text, len);
-	if (ing_emit(da->ctx, piece) != 0)
-		da->gone = true;
+	piece = arena_strndup(c->ctx->arena, text, len);
+	if (ing_emit(c->ctx, piece) != 0)
+		c->gone = true;
 }
 
 int
 ing_llm_chat(struct ing_ctx *ctx, const struct ing_llm_options *opt,
     const struct ing_message *messages, size_t n, const char **reply)
 {
-	struct ctx_usage_arg ua = { ctx, opt && opt->agent ? opt->agent : ctx->flow };
-	struct ctx_delta_arg da = { ctx, false };
-	struct llm_message *msgs;
-	struct llm_request req;
-	struct llm_reply rep;
+	const struct ctx_services *svc = ctx->svc;
+	struct ctx_call c = {
+		ctx, opt && opt->agent ? opt->agent : ctx->turn.flow, false
+	};
+	struct ctx_llm_call call;
+	struct ctx_llm_result res;
 	struct err e;
-	size_t i;
-	int idx;
 
 	*reply = NULL;
-	idx = llm_model_find(ctx->cfg, "chat");
-	if (idx < 0 || ctx->llm == NULL)
-		return ing_error(ctx, 503, "no language model is configured "
-		    "(set INGENIOUS_MODELS__0__MODEL, ..._BASE_URL, ..._API_KEY)");
-	msgs = arena_zalloc(ctx->arena, (n ? n : 1) * sizeof(*msgs));
-	for (i = 0; i < n; i++) {
-		msgs[i].role = messages[i].role;
-		msgs[i].content = messages[i].content;
-		msgs[i].name = messages[i].name;
-	}
-	memset(&req, 0, sizeof(req));
-	req.model_index = idx;
-	req.messages = msgs;
-	req.n_messages = n;
-	req.on_usage = ctx_on_usage;
-	req.usage_arg = &ua;
-	req.deadline_ms = ctx->deadline_ms;
+	if (svc->llm_chat == NULL)
+		return ing_error(ctx, 503, "no language model is configured");
+	memset(&call, 0, sizeof(call));
+	call.agent = c.agent;
+	call.messages = messages;
+	call.n_messages = n;
+	call.deadline_ms = ctx->deadline_ms;
+	call.on_delta = ctx_on_delta;
+	call.on_usage = ctx_on_usage;
+	call.arg = &c;
 	if (opt != NULL) {
-		req.has_temperature = opt->has_temperature != 0;
-		req.temperature = opt->temperature;
-		req.max_tokens = opt->max_tokens;
-		req.json_response = opt->json_response != 0;
-		if (opt->stream && ctx->emit != NULL) {
-			req.stream = true;
-			req.on_delta = ctx_on_delta;
-			req.delta_arg = &da;
-		}
+		call.has_temperature = opt->has_temperature != 0;
+		call.temperature = opt->temperature;
+		call.max_tokens = opt->max_tokens;
+		call.json_response = opt->json_response != 0;
+		call.stream = opt->stream && ctx->turn.emit != NULL;
 	}
-	memset(&rep, 0, sizeof(rep));
+	memset(&res, 0, sizeof(res));
 	err_clear(&e);
 	ctx->llm_calls++;
-	if (llm_chat(ctx->llm, &req, ctx->arena, &rep, &e) != 0) {
-		ctx->retry_after = rep.retry_after_s;
+	if (svc->llm_chat(svc->arg, &call, ctx->arena, &res, &e) != 0) {
+		ctx->retry_after = res.retry_after_s;
 		return ing_error(ctx, e.status ? e.status : 502, "%s", e.msg);
 	}
-	*reply = rep.content != NULL ? rep.content : "";
+	*reply = res.content != NULL ? res.content : "";
 	return 0;
 }
 
@@ -175,9 +150,9 @@ ing_error(struct ing_ctx *ctx, int status, const char *fmt, ...)
 int
 ing_emit(struct ing_ctx *ctx, const char *text)
 {
-	if (ctx->emit == NULL || text == NULL || text[0] == '\0')
+	if (ctx->turn.emit == NULL || text == NULL || text[0] == '\0')
 		return 0;
-	return ctx->emit(ctx->emit_arg, text);
+	return ctx->turn.emit(ctx->turn.emit_arg, text);
 }
 
 void *
@@ -207,17 +182,20 @@ ing_sprintf(struct ing_ctx *ctx, const char *fmt, ...)
 void
 ing_log(struct ing_ctx *ctx, int level, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[CTX_LOG_MAX];
+	char action[CTX_ACTION_MAX];
 	va_list ap;
-	char action[96];
 
-	if (level < 0)
-		level = 0;
-	if (level > 3)
-		level = 3;
+	if (ctx->svc->log == NULL)
+		return;
+	if (level < ING_LOG_DEBUG)
+		level = ING_LOG_DEBUG;
+	if (level > ING_LOG_ERROR)
+		level = ING_LOG_ERROR;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(action, sizeof(action), "running flow %s", ctx->flow ? ctx->flow : "?");
-	log_emit((enum log_level)level, action, NULL, 0, "%s", msg);
+	snprintf(action, sizeof(action), "running flow %s",
+	    ctx->turn.flow ? ctx->turn.flow : "?");
+	ctx->svc->log(ctx->svc->arg, level, action, msg);
 }

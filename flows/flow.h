@@ -107,7 +107,16 @@ char *ing_strdup(struct ing_ctx *ctx, const char *s);
 char *ing_sprintf(struct ing_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Log a line with the request id: level 0 debug, 1 info, 2 warning, 3 error. */
+/* The levels of ing_log.  The numbers are part of the ABI. */
+enum ing_log_level {
+	ING_LOG_DEBUG = 0,
+	ING_LOG_INFO = 1,
+	ING_LOG_WARNING = 2,
+	ING_LOG_ERROR = 3,
+};
+
+/* Log a line with the request id at an ING_LOG_* level (a level outside
+ * the range is clamped to it). */
 void ing_log(struct ing_ctx *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

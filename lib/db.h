@@ -1,21 +1,25 @@
 /*
- * db.h -- the PostgreSQL layer: the only module that includes <libpq-fe.h>.
+ * db.h -- the PostgreSQL layer, as the server uses it: a pool of
+ * connections and calls by purpose.  Only the layer's own files
+ * (lib/db_*.c, see lib/db_int.h) include <libpq-fe.h>.
  *
- * Two faces.  The *pool* serves a worker process: a few connections per
- * worker, opened lazily after the fork, shared by the flow threads, with
- * prepared statements, connect_timeout, TCP keepalives, statement_timeout,
- * and a backoff when the database is down (callers then fail at once with
- * 503 instead of each waiting for a connect timeout).  Its API is by purpose
+ * The *pool* serves a worker process: a few connections per worker, opened
+ * lazily after the fork, shared by the flow threads, with prepared
+ * statements, connect_timeout, TCP keepalives, statement_timeout, and a
+ * backoff when the database is down (callers then fail at once with 503
+ * instead of each waiting for a connect timeout).  Its API is by purpose
  * (save a turn, read a thread, record usage, ...), never raw SQL, so no
- * handler sees libpq.  The *session* serves the command line: one plain
- * connection for migrations and for bootstrapping the local cluster.
+ * handler sees libpq.  The command line's sessions (migrations, the local
+ * cluster's bootstrap) are in lib/db_session.h.
  *
- * Errors: -1 / DB_ERROR with `e` set to 503 ("database unavailable", the
- * caller answers with Retry-After: db_retry_after()) or 500.  Error messages
- * never carry SQL text, server messages that may contain data, or the
- * connection string (which may hold a password); the libpq error is logged
- * at error level without any of those.  Memory returned to the caller lives
- * in the caller's arena.
+ * Errors: -1 / DB_ERROR with `e` set to 503 ("database unavailable" or
+ * "database busy": the caller answers with Retry-After: db_retry_after()),
+ * 400 where a function says so, or 500.  Which failures are 503 is decided
+ * in one place, db_failure_classify, for every statement of every call.
+ * Error messages never carry SQL text, server messages that may contain
+ * data, or the connection string (which may hold a password); the libpq
+ * error is logged at error level without any of those.  Memory returned to
+ * the caller lives in the caller's arena.
  *
  * Durability (RELIABILITY D2, D3): db_save_turn writes a whole turn in one
  * transaction or nothing; db_record_usage commits each LLM call's row at
@@ -35,7 +39,6 @@
 struct arena;
 struct config;
 struct db_pool;
-struct db_session;
 
 /* Outcomes of the pool's calls; each function lists the ones it returns. */
 enum db_status {
@@ -47,6 +50,37 @@ enum db_status {
 	DB_REPLAYED,           /* save_turn: the idempotency key was used before */
 	DB_EXISTS,             /* user_add: the username is taken */
 };
+
+/*
+ * What a failed statement means, whatever the route that ran it.  The
+ * connection-class failures end the connection: the pool closes it (and its
+ * idle siblings) and the caller answers 503 with Retry-After.
+ */
+enum db_failure {
+	DB_FAILURE_UNAVAILABLE = 0, /* no SQLSTATE (libpq's own error: the server
+	                             * closed the socket, a send failed), class 08
+	                             * (connection exception), 57P01..57P05 (the
+	                             * server shuts down, crashed, is starting,
+	                             * dropped the database, idle timeout), or a
+	                             * connection whose status is bad: 503 */
+	DB_FAILURE_BUSY,            /* class 53 (resources), 57014 (statement
+	                             * timeout), 40001, 40P01 (serialization,
+	                             * deadlock), 55P03 (lock timeout): 503 */
+	DB_FAILURE_SCHEMA,          /* 42P01, 42703, 42883 (no such table, column,
+	                             * function): 500, run `ingen db migrate` */
+	DB_FAILURE_PERMISSION,      /* 42501: 500, check the role's grants */
+	DB_FAILURE_VALUE,           /* classes 22, 23 (data exception, integrity
+	                             * violation): 500 unless the call knows better */
+	DB_FAILURE_OTHER,           /* anything else: 500 */
+};
+
+/* Classify a failure by its SQLSTATE (NULL or "" when libpq reported none)
+ * and whether the connection is still usable.  Pure; any thread. */
+enum db_failure db_failure_classify(const char *sqlstate, bool connection_ok);
+
+/* The HTTP status a failure gives: 503 for DB_FAILURE_UNAVAILABLE and
+ * DB_FAILURE_BUSY, else 500.  Pure; any thread. */
+int db_failure_status(enum db_failure f);
 
 /* Length of a UUID string with its NUL. */
 #define DB_UUID_LEN 37
@@ -68,7 +102,7 @@ enum db_status {
 /*
  * Create a pool for this process from cfg->chat_history (pool_size,
  * connect_timeout, statement_timeout_ms) and the connection settings found
- * by localpg_resolve_url(): database_url, else the libpq environment (PGHOST
+ * by dburl_resolve(): database_url, else the libpq environment (PGHOST
  * ...), else the local cluster under server.state_dir, else libpq's
  * defaults.  Opens no connection (the first call does), so it succeeds while
  * the database is down.  Call it after fork, never before: connections are
@@ -326,81 +360,5 @@ enum db_status db_user_disable(struct db_pool *p, const char *username,
 /* Every user, by name, without hashes.  Returns 0 or -1. */
 int db_user_list(struct db_pool *p, struct arena *a, struct db_user **out,
     size_t *n, struct err *e) ING_WUR;
-
-/* ------------------------------------------------------------------ */
-/* Sessions (command line only): migrations and the local cluster      */
-/* ------------------------------------------------------------------ */
-
-/*
- * Open one connection with `conninfo` (a libpq URI or key/value string; ""
- * = the libpq environment and defaults) and connect_timeout seconds (0 =
- * 10).  Not for the server's request path.  Returns NULL with `e` set (503
- * when the server cannot be reached).
- */
-struct db_session *db_session_open(const char *conninfo, int connect_timeout,
-    struct err *e) ING_WUR;
-
-/* Close the session (and release its advisory lock).  NULL is allowed. */
-void db_session_close(struct db_session *s);
-
-/* The role and database the session is connected as (owned by the session). */
-const char *db_session_user(const struct db_session *s);
-const char *db_session_dbname(const struct db_session *s);
-
-/* One row of schema_migrations. */
-struct db_migration {
-	int version;
-	const char *name;
-	const char *checksum;         /* SHA-256, 64 hex digits */
-	const char *applied_at;       /* "YYYY-MM-DD HH:MM:SS+00" */
-};
-
-/*
- * Prepare the session for migrating: no statement timeout, a lock timeout
- * of 5 minutes, take the advisory lock of the migrator (a second migrator
- * waits here), then create schema_migrations if it does not exist.  Returns
- * 0 or -1.
- */
-int db_migrations_lock(struct db_session *s, struct err *e) ING_WUR;
-
-/* The applied migrations, by version (none when schema_migrations does not
- * exist).  Returns 0 or -1. */
-int db_migrations_applied(struct db_session *s, struct arena *a,
-    struct db_migration **out, size_t *n, struct err *e) ING_WUR;
-
-/*
- * Run one schema file (sql, NUL-terminated, any number of statements but no
- * transaction control) and record it in schema_migrations, in one
- * transaction.  On failure nothing of the file remains and `e` carries the
- * server's message and the line of the file (this is for the operator's
- * terminal, not for clients).  Returns 0 or -1.
- */
-int db_migration_apply(struct db_session *s, int version, const char *name,
-    const char *checksum, const char *sql, struct err *e) ING_WUR;
-
-/* A login role to create or update, and its password. */
-struct db_local_role {
-	const char *name;
-	const char *password;
-};
-
-/* What the local cluster's superuser sets up (lib/localpg.c). */
-struct db_local_setup {
-	const char *dbname;
-	struct db_local_role owner;      /* owns the database and runs migrations */
-	struct db_local_role app;
-	struct db_local_role readonly;
-	struct db_local_role sqlagent;
-};
-
-/*
- * As a superuser session: create each role with LOGIN and its password
- * (encrypted with SCRAM-SHA-256 on this side, so the password never reaches
- * the server or its log), or reset the password of an existing one; give
- * the SQL agent role its read-only defaults; create the database owned by
- * the owner role if missing.  Idempotent.  Returns 0 or -1.
- */
-int db_local_bootstrap(struct db_session *s, const struct db_local_setup *setup,
-    struct err *e) ING_WUR;
 
 #endif

@@ -31,10 +31,26 @@ enum json_scan {
 #define JSON_IN_ARRAY  0
 #define JSON_IN_OBJECT 1
 
-static int
+static enum json_error
+json_fail_kind(struct err *e, enum json_error kind, const char *what,
+    size_t off)
+{
+	err_set(e, 400, "invalid JSON: %s at byte %zu", what, off);
+	return kind;
+}
+
+/* Text that is not one JSON document (the common failure). */
+static enum json_error
 json_fail(struct err *e, const char *what, size_t off)
 {
-	return err_set(e, 400, "invalid JSON: %s at byte %zu", what, off);
+	return json_fail_kind(e, JSON_ERROR_SYNTAX, what, off);
+}
+
+/* Bytes or escapes that are not text. */
+static enum json_error
+json_fail_encoding(struct err *e, const char *what, size_t off)
+{
+	return json_fail_kind(e, JSON_ERROR_ENCODING, what, off);
 }
 
 static bool
@@ -78,6 +94,19 @@ json_utf8_len(const unsigned char *p, size_t n)
 	return 0;
 }
 
+size_t
+json_utf8_prefix(const char *s, size_t len, size_t max_chars)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, chars, n;
+
+	for (chars = 0; chars < max_chars && i < len; chars++) {
+		n = json_utf8_len(p + i, len - i);
+		i += n > 0 ? n : 1;
+	}
+	return i;
+}
+
 /* Four hex digits at p (the caller checked there are four bytes), or -1. */
 static long
 json_hex4(const unsigned char *p)
@@ -102,21 +131,21 @@ json_hex4(const unsigned char *p)
 }
 
 /* Why an unexpected byte at p[i] is unexpected. */
-static int
+static enum json_error
 json_fail_unexpected(struct err *e, const unsigned char *p, size_t n,
     size_t i)
 {
 	if (i >= n)
 		return json_fail(e, "unexpected end of input", i);
 	if (p[i] == '\0')
-		return json_fail(e, "NUL byte", i);
+		return json_fail_encoding(e, "NUL byte", i);
 	if (p[i] >= 0x80 && json_utf8_len(p + i, n - i) == 0)
-		return json_fail(e, "invalid UTF-8", i);
+		return json_fail_encoding(e, "invalid UTF-8", i);
 	return json_fail(e, "unexpected character", i);
 }
 
 /* A string starting at the quote p[*ip]; on success *ip is past its end. */
-static int
+static enum json_error
 json_scan_string(const unsigned char *p, size_t n, size_t *ip, struct err *e)
 {
 	size_t i = *ip + 1, len;
@@ -135,12 +164,12 @@ json_scan_string(const unsigned char *p, size_t n, size_t *ip, struct err *e)
 		if (c == '"')
 			break;
 		if (c == '\0')
-			return json_fail(e, "NUL byte", i);
+			return json_fail_encoding(e, "NUL byte", i);
 		if (c < 0x20)
 			return json_fail(e, "control character in string", i);
 		if (c >= 0x80) {
 			if ((len = json_utf8_len(p + i, n - i)) == 0)
-				return json_fail(e, "invalid UTF-8", i);
+				return json_fail_encoding(e, "invalid UTF-8", i);
 			i += len;
 			continue;
 		}
@@ -160,20 +189,20 @@ json_scan_string(const unsigned char *p, size_t n, size_t *ip, struct err *e)
 		if (n - i < 6 || (cp = json_hex4(p + i + 2)) < 0)
 			return json_fail(e, "invalid \\u escape", i);
 		if (cp == 0)
-			return json_fail(e, "\\u0000 escape not allowed", i);
+			return json_fail_encoding(e, "\\u0000 escape not allowed", i);
 		if (cp >= 0xdc00 && cp <= 0xdfff)
-			return json_fail(e, "lone surrogate escape", i);
+			return json_fail_encoding(e, "lone surrogate escape", i);
 		if (cp >= 0xd800 && cp <= 0xdbff) {
 			if (n - i < 12 || p[i + 6] != '\\' || p[i + 7] != 'u' ||
 			    (lo = json_hex4(p + i + 8)) < 0xdc00 || lo > 0xdfff)
-				return json_fail(e, "lone surrogate escape", i);
+				return json_fail_encoding(e, "lone surrogate escape", i);
 			i += 12;
 		} else {
 			i += 6;
 		}
 	}
 	*ip = i + 1;
-	return 0;
+	return JSON_OK;
 }
 
 static bool
@@ -183,7 +212,7 @@ json_is_digit(const unsigned char *p, size_t n, size_t i)
 }
 
 /* A number starting at p[*ip] (a '-' or a digit). */
-static int
+static enum json_error
 json_scan_number(const unsigned char *p, size_t n, size_t *ip, struct err *e)
 {
 	size_t i = *ip, start = i;
@@ -217,15 +246,17 @@ json_scan_number(const unsigned char *p, size_t n, size_t *ip, struct err *e)
 	if (i - start > JSON_MAX_NUMBER_LEN)
 		return json_fail(e, "number too long", start);
 	*ip = i;
-	return 0;
+	return JSON_OK;
 }
 
-int
-json_validate(const char *s, size_t n, int max_depth, struct err *e)
+/* json_validate, telling what kind of failure it found. */
+static enum json_error
+json_check(const char *s, size_t n, int max_depth, struct err *e)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	unsigned char stack[JSON_MAX_DEPTH_CAP];
 	enum json_scan state = JSON_SCAN_VALUE;
+	enum json_error k;
 	size_t i = 0, depth = 0, limit;
 
 	if (max_depth <= 0)
@@ -249,7 +280,7 @@ json_validate(const char *s, size_t n, int max_depth, struct err *e)
 					err_set(e, 400, "invalid JSON: nesting "
 					    "deeper than %zu levels at byte %zu",
 					    limit, i);
-					return -1;
+					return JSON_ERROR_DEPTH;
 				}
 				stack[depth++] = p[i] == '{' ? JSON_IN_OBJECT :
 				    JSON_IN_ARRAY;
@@ -266,8 +297,8 @@ json_validate(const char *s, size_t n, int max_depth, struct err *e)
 				}
 				continue;
 			case '"':
-				if (json_scan_string(p, n, &i, e) < 0)
-					return -1;
+				if ((k = json_scan_string(p, n, &i, e)) != JSON_OK)
+					return k;
 				break;
 			case 't':
 				if (n - i < 4 || memcmp(p + i, "true", 4) != 0)
@@ -286,8 +317,9 @@ json_validate(const char *s, size_t n, int max_depth, struct err *e)
 				break;
 			default:
 				if (p[i] == '-' || (p[i] >= '0' && p[i] <= '9')) {
-					if (json_scan_number(p, n, &i, e) < 0)
-						return -1;
+					if ((k = json_scan_number(p, n, &i,
+					    e)) != JSON_OK)
+						return k;
 					break;
 				}
 				return json_fail_unexpected(e, p, n, i);
@@ -302,8 +334,8 @@ json_validate(const char *s, size_t n, int max_depth, struct err *e)
 				    "unexpected end of input" :
 				    "expected a member name", i);
 			}
-			if (json_scan_string(p, n, &i, e) < 0)
-				return -1;
+			if ((k = json_scan_string(p, n, &i, e)) != JSON_OK)
+				return k;
 			while (i < n && json_is_ws(p[i]))
 				i++;
 			if (i >= n || p[i] != ':') {
@@ -324,7 +356,7 @@ json_validate(const char *s, size_t n, int max_depth, struct err *e)
 					return json_fail(e,
 					    "unexpected data after the document", i);
 				}
-				return 0;
+				return JSON_OK;
 			}
 			if (i >= n)
 				return json_fail(e, "unexpected end of input", i);
@@ -348,26 +380,34 @@ json_validate(const char *s, size_t n, int max_depth, struct err *e)
 	}
 }
 
+int
+json_validate(const char *s, size_t n, int max_depth, struct err *e)
+{
+	return json_check(s, n, max_depth, e) == JSON_OK ? 0 : -1;
+}
+
 static void
 json_delete_cb(void *p)
 {
 	cJSON_Delete(p);
 }
 
-cJSON *
-json_parse(struct arena *a, const char *s, size_t n, int max_depth,
-    struct err *e)
+enum json_error
+json_read(struct arena *a, const char *s, size_t n, int max_depth,
+    cJSON **out, struct err *e)
 {
 	const char *end = NULL;
+	enum json_error k;
 	cJSON *root;
 
-	if (json_validate(s, n, max_depth, e) < 0)
-		return NULL;
+	*out = NULL;
+	if ((k = json_check(s, n, max_depth, e)) != JSON_OK)
+		return k;
 	root = cJSON_ParseWithLengthOpts(s, n, &end, 0);
 	if (root == NULL) {
 		/* the validator accepted it: only exhaustion gets here */
 		err_set(e, 400, "invalid JSON: could not build the document");
-		return NULL;
+		return JSON_ERROR_SYNTAX;
 	}
 	arena_cleanup(a, json_delete_cb, root);
 	/* the validator guarantees only whitespace can follow */
@@ -375,9 +415,19 @@ json_parse(struct arena *a, const char *s, size_t n, int max_depth,
 		end++;
 	if (end != s + n) {
 		err_set(e, 400, "invalid JSON: unexpected data after the document");
-		return NULL;
+		return JSON_ERROR_SYNTAX;
 	}
-	return root;
+	*out = root;
+	return JSON_OK;
+}
+
+cJSON *
+json_parse(struct arena *a, const char *s, size_t n, int max_depth,
+    struct err *e)
+{
+	cJSON *root;
+
+	return json_read(a, s, n, max_depth, &root, e) == JSON_OK ? root : NULL;
 }
 
 cJSON *

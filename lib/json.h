@@ -33,6 +33,19 @@
 #define JSON_MAX_NUMBER_LEN 63
 
 /*
+ * What was wrong with a text that json_read() refused.  Routes map the kinds
+ * to statuses in one place (routes_read_json_object): bytes that are not
+ * text and nesting past the limit are the client's encoding problem, a
+ * syntax error is the request model's validation error.
+ */
+enum json_error {
+	JSON_OK = 0,
+	JSON_ERROR_SYNTAX,      /* not one JSON document (grammar, end, trailing data) */
+	JSON_ERROR_ENCODING,    /* invalid UTF-8, a NUL byte, \u0000, a lone surrogate */
+	JSON_ERROR_DEPTH,       /* containers nested deeper than max_depth */
+};
+
+/*
  * Check that s[0..n) is one strict JSON document (see above).  `max_depth`
  * is the number of arrays and objects that may be open at once (a scalar
  * document has depth 0); values <= 0 mean JSON_DEFAULT_MAX_DEPTH, values
@@ -50,6 +63,22 @@ int json_validate(const char *s, size_t n, int max_depth, struct err *e)
  */
 cJSON *json_parse(struct arena *a, const char *s, size_t n, int max_depth,
     struct err *e) ING_WUR;
+
+/*
+ * json_parse, saying why it failed: returns JSON_OK with *out set to the
+ * tree (owned by `a` as with json_parse), or the kind of the failure with
+ * *out NULL and e set (400, the message of json_validate).
+ */
+enum json_error json_read(struct arena *a, const char *s, size_t n,
+    int max_depth, cJSON **out, struct err *e) ING_WUR;
+
+/*
+ * The length in bytes of the first `max_chars` characters (code points) of
+ * s[0..len): never a cut inside a well-formed UTF-8 sequence.  A byte that
+ * starts no well-formed sequence counts as one character.  Returns len when
+ * the text is shorter; 0 when max_chars is 0.  Pure.
+ */
+size_t json_utf8_prefix(const char *s, size_t len, size_t max_chars);
 
 /*
  * Hand a tree built with cJSON_Create* to the arena: it is deleted when `a`

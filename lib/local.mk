@@ -40,10 +40,16 @@ libingen_a_SOURCES += \
 	lib/config.h lib/config_int.h \
 	lib/config_keys.c lib/config.c lib/config_env.c lib/config_file.c
 
-# PostgreSQL: the pool and sessions (lib/db.c is the only user of libpq), schema
-# migrations (the files of sql/ are compiled in by sql/local.mk), the local cluster
+# PostgreSQL: the database layer (lib/db_*.c, the only users of libpq: the pool
+# and its health, the request-path statements, users, the command line's
+# sessions, sharing lib/db_int.h), where a role's connection string comes from
+# (lib/dburl.c), schema migrations (the files of sql/ are compiled in by
+# sql/local.mk), the local cluster
 libingen_a_SOURCES += \
-	lib/db.c lib/db.h \
+	lib/db.h lib/db_int.h \
+	lib/db_pool.c lib/db_chat.c lib/db_users.c \
+	lib/db_session.c lib/db_session.h \
+	lib/dburl.c lib/dburl.h \
 	lib/migrate.c lib/migrate.h \
 	lib/localpg.c lib/localpg.h
 

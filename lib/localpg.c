@@ -1,13 +1,15 @@
 /*
  * localpg.c -- the private PostgreSQL cluster of a project directory:
- * initdb, configuration (unix socket only), start, stop, status, the
- * generated credentials, and where the server finds its database.
+ * initdb, configuration (unix socket only), start, stop, and the generated
+ * credentials.
  *
  * It runs PostgreSQL's own programs (initdb, pg_ctl) in forked children,
  * as the `postgres` OS user when called as root, with a minimal
  * environment, no inherited descriptors and a hard time limit each.  It
  * never prints a password; passwords live only in DIR/credentials and
- * DIR/database_url (0600).  SQL goes through lib/db.c.
+ * DIR/database_url (0600).  SQL goes through a session of the database
+ * layer (lib/db_session.h); the format of the connection strings and the
+ * reading of the credentials are lib/dburl.c's.
  */
 #include "autoconfig.h"
 
@@ -17,6 +19,7 @@
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,41 +32,28 @@
 
 #include "lib/arena.h"
 #include "lib/buf.h"
-#include "lib/config.h"
-#include "lib/db.h"
+#include "lib/db_session.h"
+#include "lib/dburl.h"
 #include "lib/localpg.h"
 #include "lib/log.h"
 #include "lib/migrate.h"
 #include "lib/xmalloc.h"
 
-#define LOCALPG_PORT            "5432"
-#define LOCALPG_SOCKET_NAME     "/.s.PGSQL." LOCALPG_PORT ".lock"
+#define LOCALPG_SOCKET_NAME     "/.s.PGSQL." DBURL_LOCAL_PORT ".lock"
 #define LOCALPG_SOCKET_MAX      107    /* sun_path is 108 bytes with the NUL */
-#define LOCALPG_PASSWORD_LEN    32
-#define LOCALPG_ROLES           5
 #define LOCALPG_INITDB_TIMEOUT  180
 #define LOCALPG_START_TIMEOUT   30
 #define LOCALPG_STOP_TIMEOUT    60
 #define LOCALPG_DEFAULT_BINDIR  "/usr/lib/postgresql/15/bin"
+#define LOCALPG_STATUS_TIMEOUT  10     /* pg_ctl status, seconds */
+#define LOCALPG_SPAWN_SLACK     10     /* what pg_ctl may take beyond its own -t */
+#define LOCALPG_CONNECT_TIMEOUT 10     /* bootstrap and migration sessions, seconds */
+#define LOCALPG_POLL_MS         20     /* how often a child's exit is checked */
+#define LOCALPG_MAX_FD          65536  /* highest descriptor a child closes */
 #define LOCALPG_EXIT_NOACCESS   125    /* child: the cluster user cannot reach DIR */
+#define LOCALPG_EXIT_NOSWITCH   126    /* child: could not become the cluster user */
+#define LOCALPG_EXIT_NOEXEC     127    /* child: could not run the program */
 #define LOCALPG_MAX_ARGS        24
-
-static const char *const localpg_role_names[LOCALPG_ROLES] = {
-	[LOCALPG_ROLE_APP] = "ingenious_app",
-	[LOCALPG_ROLE_OWNER] = "ingenious_owner",
-	[LOCALPG_ROLE_READONLY] = "ingenious_readonly",
-	[LOCALPG_ROLE_SQLAGENT] = "ingenious_sqlagent",
-	[LOCALPG_ROLE_SUPERUSER] = "postgres",
-};
-
-/* keys of DIR/credentials: "<key>_password" and "<key>_url" */
-static const char *const localpg_role_keys[LOCALPG_ROLES] = {
-	[LOCALPG_ROLE_APP] = "app",
-	[LOCALPG_ROLE_OWNER] = "owner",
-	[LOCALPG_ROLE_READONLY] = "readonly",
-	[LOCALPG_ROLE_SQLAGENT] = "sqlagent",
-	[LOCALPG_ROLE_SUPERUSER] = "superuser",
-};
 
 /* Everything about one cluster directory. */
 struct localpg {
@@ -74,7 +64,7 @@ struct localpg {
 	uid_t uid;
 	gid_t gid;
 	char user[64];
-	char passwords[LOCALPG_ROLES][LOCALPG_PASSWORD_LEN + 1];
+	char passwords[DBURL_ROLES][DBURL_PASSWORD_LEN + 1];
 };
 
 static void
@@ -180,7 +170,7 @@ localpg_open(struct localpg *pg, const char *dir, bool create, struct err *e)
 	if (strlen(real) + strlen("/run" LOCALPG_SOCKET_NAME) > LOCALPG_SOCKET_MAX)
 		return err_set(e, 500, "the socket path %s/run/.s.PGSQL.%s would be "
 		    "longer than %d bytes: choose a shorter directory", real,
-		    LOCALPG_PORT, LOCALPG_SOCKET_MAX);
+		    DBURL_LOCAL_PORT, LOCALPG_SOCKET_MAX);
 	if (create && localpg_mkdirs(dir, 0755, e) < 0)
 		return -1;
 	if (realpath(dir, real) == NULL) {
@@ -203,7 +193,7 @@ localpg_open(struct localpg *pg, const char *dir, bool create, struct err *e)
 	}
 	if (strlen(pg->run) + strlen(LOCALPG_SOCKET_NAME) > LOCALPG_SOCKET_MAX) {
 		err_set(e, 500, "the socket path %s/.s.PGSQL.%s would be longer than "
-		    "%d bytes: choose a shorter directory", pg->run, LOCALPG_PORT,
+		    "%d bytes: choose a shorter directory", pg->run, DBURL_LOCAL_PORT,
 		    LOCALPG_SOCKET_MAX);
 		goto fail;
 	}
@@ -304,7 +294,7 @@ localpg_spawn(struct localpg *pg, const char *const argv[], const char *logpath,
 	    "LC_ALL=C", "TZ=UTC", NULL };
 	char *av[LOCALPG_MAX_ARGS + 1], *envp[8];
 	char home[PATH_MAX + 8];
-	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	struct timespec pause = { 0, LOCALPG_POLL_MS * 1000L * 1000L };
 	time_t deadline;
 	pid_t pid, w;
 	long maxfd;
@@ -317,7 +307,7 @@ localpg_spawn(struct localpg *pg, const char *const argv[], const char *logpath,
 	if (pid == 0) {
 		if (pg->drop && (initgroups(pg->user, pg->gid) < 0 ||
 		    setgid(pg->gid) < 0 || setuid(pg->uid) < 0))
-			_exit(126);
+			_exit(LOCALPG_EXIT_NOSWITCH);
 		fd = open("/dev/null", O_RDONLY);
 		if (fd >= 0) {
 			dup2(fd, 0);
@@ -334,8 +324,8 @@ localpg_spawn(struct localpg *pg, const char *const argv[], const char *logpath,
 				close(fd);
 		}
 		maxfd = sysconf(_SC_OPEN_MAX);
-		if (maxfd < 0 || maxfd > 65536)
-			maxfd = 65536;
+		if (maxfd < 0 || maxfd > LOCALPG_MAX_FD)
+			maxfd = LOCALPG_MAX_FD;
 		for (i = 3; i < maxfd; i++)
 			close(i);
 		if (access(pg->data, R_OK | W_OK | X_OK) < 0) {
@@ -344,7 +334,7 @@ localpg_spawn(struct localpg *pg, const char *const argv[], const char *logpath,
 			_exit(LOCALPG_EXIT_NOACCESS);
 		}
 		if (chdir(pg->data) < 0 && chdir("/") < 0)
-			_exit(126);
+			_exit(LOCALPG_EXIT_NOSWITCH);
 		/* execve wants writable strings; this child owns its heap */
 		for (i = 0; i < LOCALPG_MAX_ARGS && argv[i] != NULL; i++)
 			av[i] = xstrdup(argv[i]);
@@ -355,7 +345,7 @@ localpg_spawn(struct localpg *pg, const char *const argv[], const char *logpath,
 		envp[i] = NULL;
 		execve(av[0], av, envp);
 		dprintf(2, "ingen: could not run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
+		_exit(LOCALPG_EXIT_NOEXEC);
 	}
 
 	deadline = time(NULL) + timeout_s;
@@ -377,7 +367,7 @@ localpg_spawn(struct localpg *pg, const char *const argv[], const char *logpath,
 	if (!WIFEXITED(status))
 		return err_set(e, 500, "%s died of signal %d (see %s)", argv[0],
 		    WTERMSIG(status), logpath);
-	if (WEXITSTATUS(status) == 126)
+	if (WEXITSTATUS(status) == LOCALPG_EXIT_NOSWITCH)
 		return err_set(e, 500, "could not switch to user %s to run %s",
 		    pg->user, argv[0]);
 	if (WEXITSTATUS(status) == LOCALPG_EXIT_NOACCESS)
@@ -423,38 +413,16 @@ localpg_write_private(const char *path, const char *text, struct err *e)
 	return 0;
 }
 
-/* Read a small file into a heap string without its trailing newline. */
-static int
-localpg_read_small(const char *path, char **out, struct err *e)
-{
-	char buf[8192];
-	size_t n;
-	FILE *f;
-
-	f = fopen(path, "re");
-	if (f == NULL)
-		return err_set(e, errno == ENOENT ? 404 : 500, "could not open %s: %s",
-		    path, strerror(errno));
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		buf[--n] = '\0';
-	*out = xstrdup(buf);
-	memset(buf, 0, sizeof(buf));
-	return 0;
-}
-
 /* A random password of letters and digits from getrandom(2). */
 static int
-localpg_password(char out[LOCALPG_PASSWORD_LEN + 1], struct err *e)
+localpg_password(char out[DBURL_PASSWORD_LEN + 1], struct err *e)
 {
 	static const char alnum[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 	unsigned char r[64];
 	size_t i = 0, k = 0;
 
-	while (i < LOCALPG_PASSWORD_LEN) {
+	while (i < DBURL_PASSWORD_LEN) {
 		if (k == 0 || k == sizeof(r)) {
 			if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
 				return err_set(e, 500, "could not get random bytes: %s",
@@ -471,73 +439,11 @@ localpg_password(char out[LOCALPG_PASSWORD_LEN + 1], struct err *e)
 	return 0;
 }
 
-/* Quote a conninfo value: 'it''s' style with backslashes (libpq rules). */
+/* The connection string of `role` on this cluster (heap, holds a password). */
 static char *
-localpg_quote(const char *s)
+localpg_build_url(const struct localpg *pg, enum dburl_role role)
 {
-	size_t n = strlen(s), i, k = 0;
-	char *q = xmalloc(2 * n + 3);
-
-	q[k++] = '\'';
-	for (i = 0; i < n; i++) {
-		if (s[i] == '\'' || s[i] == '\\')
-			q[k++] = '\\';
-		q[k++] = s[i];
-	}
-	q[k++] = '\'';
-	q[k] = '\0';
-	return q;
-}
-
-static char *
-localpg_build_url(const struct localpg *pg, enum localpg_role role)
-{
-	char *host = localpg_quote(pg->run);
-	char *url;
-
-	url = xasprintf("host=%s port=%s dbname=%s user=%s password=%s", host,
-	    LOCALPG_PORT, role == LOCALPG_ROLE_SUPERUSER ? "postgres" : LOCALPG_DBNAME,
-	    localpg_role_names[role], pg->passwords[role]);
-	free(host);
-	return url;
-}
-
-/* Load the passwords of DIR/credentials. */
-static int
-localpg_load_credentials(struct localpg *pg, struct err *e)
-{
-	char line[1024], key[64];
-	bool seen[LOCALPG_ROLES] = { false };
-	const char *val;
-	size_t n;
-	FILE *f;
-	int r;
-
-	f = fopen(pg->credentials, "re");
-	if (f == NULL)
-		return err_set(e, errno == ENOENT ? 404 : 500, "could not open %s: %s",
-		    pg->credentials, strerror(errno));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		n = strcspn(line, "\r\n");
-		line[n] = '\0';
-		for (r = 0; r < LOCALPG_ROLES; r++) {
-			snprintf(key, sizeof(key), "%s_password=", localpg_role_keys[r]);
-			if (strncmp(line, key, strlen(key)) != 0)
-				continue;
-			val = line + strlen(key);
-			if (strlen(val) != LOCALPG_PASSWORD_LEN)
-				break;
-			memcpy(pg->passwords[r], val, LOCALPG_PASSWORD_LEN + 1);
-			seen[r] = true;
-		}
-	}
-	memset(line, 0, sizeof(line));
-	fclose(f);
-	for (r = 0; r < LOCALPG_ROLES; r++)
-		if (!seen[r])
-			return err_set(e, 500, "%s lacks %s_password", pg->credentials,
-			    localpg_role_keys[r]);
-	return 0;
+	return dburl_build(pg->run, role, pg->passwords[role]);
 }
 
 /* Write DIR/credentials and DIR/database_url from pg->passwords. */
@@ -551,19 +457,19 @@ localpg_store_credentials(struct localpg *pg, struct err *e)
 	buf_puts(&b, "# ingen db init-local: passwords and connection strings of "
 	    "the local cluster's roles.\n# Private (0600): never copy it into a "
 	    "log or a ticket.\n");
-	for (r = 0; r < LOCALPG_ROLES; r++)
-		buf_printf(&b, "%s_password=%s\n", localpg_role_keys[r],
+	for (r = 0; r < DBURL_ROLES; r++)
+		buf_printf(&b, "%s_password=%s\n", dburl_role_key((enum dburl_role)r),
 		    pg->passwords[r]);
-	for (r = 0; r < LOCALPG_ROLES; r++) {
-		url = localpg_build_url(pg, (enum localpg_role)r);
-		buf_printf(&b, "%s_url=%s\n", localpg_role_keys[r], url);
+	for (r = 0; r < DBURL_ROLES; r++) {
+		url = localpg_build_url(pg, (enum dburl_role)r);
+		buf_printf(&b, "%s_url=%s\n", dburl_role_key((enum dburl_role)r), url);
 		memset(url, 0, strlen(url));
 		free(url);
 	}
 	rc = localpg_write_private(pg->credentials, buf_cstr(&b), e);
 	if (rc == 0) {
 		buf_reset(&b);
-		url = localpg_build_url(pg, LOCALPG_ROLE_APP);
+		url = localpg_build_url(pg, DBURL_ROLE_APP);
 		buf_printf(&b, "%s\n", url);
 		memset(url, 0, strlen(url));
 		free(url);
@@ -586,7 +492,7 @@ localpg_initdb(struct localpg *pg, struct err *e)
 	int r, fd, rc, n = 0;
 	FILE *f;
 
-	for (r = 0; r < LOCALPG_ROLES; r++)
+	for (r = 0; r < DBURL_ROLES; r++)
 		if (localpg_password(pg->passwords[r], e) < 0)
 			return -1;
 	if (localpg_own_dir(pg, pg->data, 0700, e) < 0 ||
@@ -603,7 +509,7 @@ localpg_initdb(struct localpg *pg, struct err *e)
 	fd = open(pwfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return err_set(e, 500, "could not create %s: %s", pwfile, strerror(errno));
-	if (dprintf(fd, "%s\n", pg->passwords[LOCALPG_ROLE_SUPERUSER]) < 0 ||
+	if (dprintf(fd, "%s\n", pg->passwords[DBURL_ROLE_SUPERUSER]) < 0 ||
 	    (pg->drop && fchown(fd, pg->uid, pg->gid) < 0)) {
 		close(fd);
 		unlink(pwfile);
@@ -652,7 +558,7 @@ localpg_initdb(struct localpg *pg, struct err *e)
 	    "log_timezone = 'UTC'\n"
 	    "log_line_prefix = '%%m [%%p] %%q%%u@%%d '\n"
 	    "log_connections = off\n",
-	    LOCALPG_PORT, pg->run);
+	    DBURL_LOCAL_PORT, pg->run);
 	snprintf(conf, sizeof(conf), "%s/postgresql.conf", pg->data);
 	f = fopen(conf, "ae");
 	if (f == NULL) {
@@ -677,7 +583,7 @@ localpg_pgctl_status(struct localpg *pg, struct err *e)
 
 	snprintf(pgctl, sizeof(pgctl), "%s/pg_ctl", pg->bindir);
 	snprintf(logpath, sizeof(logpath), "%s/pg_ctl.log", pg->log);
-	return localpg_spawn(pg, argv, logpath, 10, e);
+	return localpg_spawn(pg, argv, logpath, LOCALPG_STATUS_TIMEOUT, e);
 }
 
 static int
@@ -700,7 +606,7 @@ localpg_do_start(struct localpg *pg, struct err *e)
 	snprintf(timeout, sizeof(timeout), "%d", LOCALPG_START_TIMEOUT);
 	log_info("while starting the local database", "starting PostgreSQL in %s",
 	    pg->dir);
-	rc = localpg_spawn(pg, argv, logpath, LOCALPG_START_TIMEOUT + 10, e);
+	rc = localpg_spawn(pg, argv, logpath, LOCALPG_START_TIMEOUT + LOCALPG_SPAWN_SLACK, e);
 	if (rc < 0)
 		return -1;
 	if (rc != 0)
@@ -755,32 +661,11 @@ localpg_stop(const char *dir, struct err *e)
 	snprintf(timeout, sizeof(timeout), "%d", LOCALPG_STOP_TIMEOUT);
 	log_info("while stopping the local database", "stopping PostgreSQL in %s",
 	    pg.dir);
-	rc = localpg_spawn(&pg, argv, logpath, LOCALPG_STOP_TIMEOUT + 10, e);
+	rc = localpg_spawn(&pg, argv, logpath, LOCALPG_STOP_TIMEOUT + LOCALPG_SPAWN_SLACK, e);
 	if (rc > 0)
 		err_set(e, 500, "pg_ctl stop failed with status %d (see %s)", rc, logpath);
 	localpg_free(&pg);
 	return rc == 0 ? 0 : -1;
-}
-
-int
-localpg_status(const char *dir, struct err *e)
-{
-	struct localpg pg;
-	char version[PATH_MAX];
-	int rc;
-
-	if (localpg_open(&pg, dir, false, e) < 0)
-		return -1;
-	snprintf(version, sizeof(version), "%s/PG_VERSION", pg.data);
-	if (!localpg_exists(version)) {
-		localpg_free(&pg);
-		return LOCALPG_ABSENT;
-	}
-	rc = localpg_pgctl_status(&pg, e);
-	localpg_free(&pg);
-	if (rc < 0)
-		return -1;
-	return rc == 0 ? LOCALPG_RUNNING : LOCALPG_STOPPED;
 }
 
 int
@@ -798,7 +683,7 @@ localpg_init(const char *dir, const char *sql_dir, struct err *e)
 		return -1;
 	snprintf(version, sizeof(version), "%s/PG_VERSION", pg.data);
 	if (localpg_exists(version)) {
-		if (localpg_load_credentials(&pg, e) < 0) {
+		if (dburl_read_passwords(pg.credentials, pg.passwords, e) < 0) {
 			err_prefix(e, "the cluster in %s exists but its credentials "
 			    "do not", pg.dir);
 			goto out;
@@ -812,31 +697,31 @@ localpg_init(const char *dir, const char *sql_dir, struct err *e)
 	if (localpg_do_start(&pg, e) < 0)
 		goto out;
 
-	url = localpg_build_url(&pg, LOCALPG_ROLE_SUPERUSER);
-	s = db_session_open(url, 10, e);
+	url = localpg_build_url(&pg, DBURL_ROLE_SUPERUSER);
+	s = db_session_open(url, LOCALPG_CONNECT_TIMEOUT, e);
 	memset(url, 0, strlen(url));
 	free(url);
 	url = NULL;
 	if (s == NULL)
 		goto out;
-	setup.dbname = LOCALPG_DBNAME;
-	setup.owner.name = localpg_role_names[LOCALPG_ROLE_OWNER];
-	setup.owner.password = pg.passwords[LOCALPG_ROLE_OWNER];
-	setup.app.name = localpg_role_names[LOCALPG_ROLE_APP];
-	setup.app.password = pg.passwords[LOCALPG_ROLE_APP];
-	setup.readonly.name = localpg_role_names[LOCALPG_ROLE_READONLY];
-	setup.readonly.password = pg.passwords[LOCALPG_ROLE_READONLY];
-	setup.sqlagent.name = localpg_role_names[LOCALPG_ROLE_SQLAGENT];
-	setup.sqlagent.password = pg.passwords[LOCALPG_ROLE_SQLAGENT];
+	setup.dbname = DBURL_LOCAL_DBNAME;
+	setup.owner.name = dburl_role_name(DBURL_ROLE_OWNER);
+	setup.owner.password = pg.passwords[DBURL_ROLE_OWNER];
+	setup.app.name = dburl_role_name(DBURL_ROLE_APP);
+	setup.app.password = pg.passwords[DBURL_ROLE_APP];
+	setup.readonly.name = dburl_role_name(DBURL_ROLE_READONLY);
+	setup.readonly.password = pg.passwords[DBURL_ROLE_READONLY];
+	setup.sqlagent.name = dburl_role_name(DBURL_ROLE_SQLAGENT);
+	setup.sqlagent.password = pg.passwords[DBURL_ROLE_SQLAGENT];
 	rc = db_local_bootstrap(s, &setup, e);
 	db_session_close(s);
 	if (rc < 0)
 		goto out;
 	rc = -1;
 
-	url = localpg_build_url(&pg, LOCALPG_ROLE_OWNER);
+	url = localpg_build_url(&pg, DBURL_ROLE_OWNER);
 	a = arena_create(0);
-	applied = migrate_apply(url, 10, sql_dir, a, NULL, NULL, NULL, e);
+	applied = migrate_apply(url, LOCALPG_CONNECT_TIMEOUT, sql_dir, a, NULL, NULL, NULL, e);
 	if (applied < 0)
 		goto out;
 	log_info("while creating the local database", "local cluster ready in %s "
@@ -850,121 +735,4 @@ out:
 	arena_destroy(a);
 	localpg_free(&pg);
 	return rc;
-}
-
-int
-localpg_url(const char *dir, enum localpg_role role, char **out, struct err *e)
-{
-	struct localpg pg;
-	char real[PATH_MAX];
-
-	*out = NULL;
-	if ((int)role < 0 || role >= LOCALPG_ROLES)
-		return err_set(e, 500, "no such role");
-	/* No bindir lookup or user switch: this only reads a file. */
-	memset(&pg, 0, sizeof(pg));
-	if (realpath(dir, real) == NULL)
-		return err_set(e, 404, "no local cluster in %s: %s", dir, strerror(errno));
-	pg.dir = xstrdup(real);
-	pg.run = xasprintf("%s/run", real);
-	pg.credentials = xasprintf("%s/credentials", real);
-	if (localpg_load_credentials(&pg, e) < 0) {
-		localpg_free(&pg);
-		return -1;
-	}
-	*out = localpg_build_url(&pg, role);
-	localpg_free(&pg);
-	return 0;
-}
-
-int
-localpg_default_dir(const struct config *cfg, char **out, struct err *e)
-{
-	*out = NULL;
-	if (cfg == NULL || cfg->server.state_dir == NULL ||
-	    cfg->server.state_dir[0] == '\0')
-		return err_set(e, 500, "server.state_dir is not set: give the "
-		    "directory of the local cluster");
-	*out = xasprintf("%s/pg", cfg->server.state_dir);
-	return 0;
-}
-
-int
-localpg_default_url(const struct config *cfg, char **out, struct err *e)
-{
-	char *dir, *path;
-	int rc;
-
-	*out = NULL;
-	if (cfg == NULL || cfg->server.state_dir == NULL ||
-	    cfg->server.state_dir[0] == '\0')
-		return 0;
-	dir = xasprintf("%s/pg", cfg->server.state_dir);
-	path = xasprintf("%s/database_url", dir);
-	rc = 0;
-	if (localpg_exists(path)) {
-		rc = localpg_read_small(path, out, e);
-		if (rc == 0 && (*out)[0] == '\0') {
-			free(*out);
-			*out = NULL;
-			rc = err_set(e, 500, "%s is empty", path);
-		}
-	}
-	free(path);
-	free(dir);
-	return rc;
-}
-
-int
-localpg_resolve_url(const struct config *cfg, enum localpg_role role,
-    char **out, const char **source, struct err *e)
-{
-	static const char *const libpq_env[] = {
-		"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGSERVICE", NULL
-	};
-	const char *v;
-	char *dir = NULL;
-	size_t i;
-	int rc;
-
-	*out = NULL;
-	if (cfg != NULL && cfg->chat_history.database_url != NULL &&
-	    cfg->chat_history.database_url[0] != '\0') {
-		*out = xstrdup(cfg->chat_history.database_url);
-		*source = "chat_history.database_url";
-		return 0;
-	}
-	for (i = 0; libpq_env[i] != NULL; i++) {
-		v = getenv(libpq_env[i]);
-		if (v != NULL && v[0] != '\0') {
-			*out = xstrdup("");
-			*source = "libpq environment";
-			return 0;
-		}
-	}
-	if (role == LOCALPG_ROLE_APP) {
-		if (localpg_default_url(cfg, out, e) < 0)
-			return -1;
-		if (*out != NULL) {
-			*source = "local cluster (server.state_dir/pg)";
-			return 0;
-		}
-	} else if (cfg != NULL && cfg->server.state_dir != NULL &&
-	    cfg->server.state_dir[0] != '\0') {
-		dir = xasprintf("%s/pg/credentials", cfg->server.state_dir);
-		if (localpg_exists(dir)) {
-			free(dir);
-			dir = xasprintf("%s/pg", cfg->server.state_dir);
-			rc = localpg_url(dir, role, out, e);
-			free(dir);
-			if (rc < 0)
-				return -1;
-			*source = "local cluster (server.state_dir/pg)";
-			return 0;
-		}
-		free(dir);
-	}
-	*out = xstrdup("");
-	*source = "libpq defaults";
-	return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * migrate.c -- schema files: loading (built in or from a directory),
  * SHA-256 checksums, the comparison with schema_migrations, and applying
- * what is pending.  It decides *what* to run; lib/db.c runs it.  It never
+ * what is pending.  It decides *what* to run; lib/db_session.c runs it.  It never
  * edits a file and never applies anything while a recorded file changed.
  */
 #include "autoconfig.h"
@@ -18,7 +18,7 @@
 #include <openssl/evp.h>
 
 #include "lib/arena.h"
-#include "lib/db.h"
+#include "lib/db_session.h"
 #include "lib/log.h"
 #include "lib/migrate.h"
 #include "lib/xmalloc.h"

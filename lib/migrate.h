@@ -9,7 +9,8 @@
  * generated at build time), so an installed server needs no data directory;
  * a directory given with --sql-dir or $INGEN_SQL_DIR replaces them.
  *
- * migrate.c owns file loading, checksums and the plan; lib/db.c runs the SQL.
+ * migrate.c owns file loading, checksums and the plan; a session of the
+ * database layer (lib/db_session.h) runs the SQL.
  * Used by `ingen db migrate|status`, localpg_init, and the server at start
  * (migrate_check).  Nothing here runs on a request path.
  */

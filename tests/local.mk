@@ -196,3 +196,18 @@ EXTRA_DIST += tests/e2e/test_chat_llm.py
 # the database stopped under load or absent at start (test_chat_db_outage.py)
 TESTS += tests/e2e/test_chat_db.py tests/e2e/test_chat_db_outage.py
 EXTRA_DIST += tests/e2e/test_chat_db.py tests/e2e/test_chat_db_outage.py
+
+# --- flows run alone: a built-in flow against a scripted model, through the
+# services of its context (flows/ctx.c), with no socket and no database
+check_PROGRAMS += tests/flows/test_classification
+tests_flows_test_classification_SOURCES = tests/flows/test_classification.c \
+	tests/unit/tap.h flows/ctx.c flows/ctx.h flows/flow.h \
+	flows/builtin/classification_agent.c flows/builtin/builtin.h
+tests_flows_test_classification_LDADD = $(INGEN_LIBS)
+TESTS += tests/flows/test_classification
+
+# --- the include rules of docs/architecture.md (master/ never sees worker/,
+# lib/ sees nothing above it, each foreign library behind one lib/ family, a
+# flow sees only flows/flow.h), checked on the source tree
+TESTS += tests/check-layering.sh
+EXTRA_DIST += tests/check-layering.sh

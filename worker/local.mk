@@ -9,5 +9,7 @@ ingen_SOURCES += \
 	worker/routes.c worker/routes.h \
 	worker/routes_ops.c \
 	worker/routes_chat.c \
+	worker/turn.c worker/turn.h \
+	worker/services.c worker/services.h \
 	worker/routes_history.c \
 	worker/auth.c worker/auth.h worker/routes_auth.c

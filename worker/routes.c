@@ -1,11 +1,14 @@
 /*
  * routes.c -- the route table of the server: which handler serves which
- * method and path, and whether it may run on the event loop.  It owns the
- * table and nothing else; handlers live in routes_*.c.
+ * method and path, and whether it may run on the event loop; and the one
+ * reading of a JSON request body that every handler taking JSON uses (so a
+ * bad body gets the same status on every route).  Handlers live in
+ * routes_*.c.
  */
 #include "autoconfig.h"
 
 #include "lib/config.h"
+#include "lib/json.h"
 #include "lib/scoreboard.h"
 #include "lib/router.h"
 #include "worker/routes.h"
@@ -84,4 +87,37 @@ routes_name(int i)
 		return "unmatched";
 	return routes_table[i - 1].name ? routes_table[i - 1].name :
 	    routes_table[i - 1].pattern;
+}
+
+bool
+routes_read_json_object(struct http_exchange *x, const char *syntax_msg,
+    const char *syntax_hint, const char *hint, const cJSON **root)
+{
+	cJSON *j;
+	struct err e;
+
+	*root = NULL;
+	err_clear(&e);
+	switch (json_read(x->arena, x->body, x->body_len,
+	    x->cfg->server.max_json_depth, &j, &e)) {
+	case JSON_OK:
+		break;
+	case JSON_ERROR_ENCODING:
+	case JSON_ERROR_DEPTH:
+		/* bytes that are not text are a 400 (RELIABILITY H2) */
+		xchg_error(x, 400, e.msg);
+		return false;
+	case JSON_ERROR_SYNTAX:
+	default:
+		/* text that is not JSON: the reference's validation error */
+		xchg_validation_error(x, syntax_msg != NULL ? syntax_msg :
+		    ROUTES_MSG_INVALID_FORMAT, syntax_hint);
+		return false;
+	}
+	if (!cJSON_IsObject(j)) {
+		xchg_validation_error(x, ROUTES_MSG_INVALID_FORMAT, hint);
+		return false;
+	}
+	*root = j;
+	return true;
 }

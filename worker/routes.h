@@ -33,6 +33,28 @@ int routes_check(struct err *e) ING_WUR;
 int routes_count(void);
 const char *routes_name(int i);
 
+/* The reference's 422 message for a body that is not the wanted object. */
+#define ROUTES_MSG_INVALID_FORMAT "Invalid request format. Please check your input data."
+
+struct cJSON;
+
+/*
+ * Read the request body as a JSON object: the one classifier of every route
+ * that takes JSON.  Returns true with *root set (a tree in x->arena).
+ * Otherwise answers and returns false:
+ *   400 {"detail":"invalid JSON: ...","request_id":...} for bytes that are
+ *       not text (invalid UTF-8, NUL, \u0000, a lone surrogate) and for
+ *       nesting past server.max_json_depth (RELIABILITY H2);
+ *   422 envelope (xchg_validation_error) with `syntax_msg` (NULL:
+ *       ROUTES_MSG_INVALID_FORMAT) and `syntax_hint` for text that is not
+ *       JSON;
+ *   422 envelope with ROUTES_MSG_INVALID_FORMAT and `hint` for a JSON value
+ *       that is not an object.
+ * What the object holds is the route's to check (422 envelopes too).
+ */
+bool routes_read_json_object(struct http_exchange *x, const char *syntax_msg,
+    const char *syntax_hint, const char *hint, const struct cJSON **root);
+
 /* The handlers of routes_ops.c. */
 void routes_health(struct http_exchange *x);
 void routes_ready(struct http_exchange *x);

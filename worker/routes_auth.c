@@ -39,14 +39,9 @@ routes_auth_fields(struct http_exchange *x, const char *k1, const char **v1,
 	const cJSON *root;
 	struct err e;
 
-	err_clear(&e);
-	root = json_parse(x->arena, x->body, x->body_len,
-	    x->cfg->server.max_json_depth, &e);
-	if (root == NULL || !cJSON_IsObject(root)) {
-		xchg_validation_error(x, "Invalid request format. Please check your input data.",
-		    suggestion);
+	if (!routes_read_json_object(x, NULL, suggestion, suggestion, &root))
 		return false;
-	}
+	err_clear(&e);
 	if (json_get_string(root, k1, true, v1, &e) == JSON_GET_ERROR ||
 	    (k2 != NULL &&
 	    json_get_string(root, k2, true, v2, &e) == JSON_GET_ERROR)) {

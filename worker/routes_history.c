@@ -18,6 +18,8 @@
 #include "worker/worker.h"
 
 #define HISTORY_DEFAULT_LIMIT 5    /* the reference's last five */
+#define FEEDBACK_HINT "Send a JSON object with 'thread_id' and 'message_id' strings, " \
+	"and optionally 'user_id' and a boolean 'positive_feedback'."
 
 void
 routes_db_error(struct http_exchange *x, const struct err *e, const char *what)
@@ -129,28 +131,14 @@ routes_feedback(struct http_exchange *x)
 	enum db_status ds;
 	char msg[600];
 
+	if (!routes_read_json_object(x, NULL, FEEDBACK_HINT, FEEDBACK_HINT, &root))
+		return;
 	err_clear(&e);
-	root = json_parse(x->arena, x->body, x->body_len, x->cfg->server.max_json_depth, &e);
-	if (root == NULL) {
-		/* bad bytes are a 400 (RELIABILITY H2); bad syntax a validation
-		 * error, 422, as the reference's request model answers */
-		if (strstr(e.msg, "UTF-8") || strstr(e.msg, "NUL") ||
-		    strstr(e.msg, "u0000") || strstr(e.msg, "nesting") ||
-		    strstr(e.msg, "surrogate"))
-			xchg_error(x, 400, e.msg);
-		else
-			xchg_error(x, 422, e.msg);
-		return;
-	}
-	if (!cJSON_IsObject(root)) {
-		xchg_error(x, 422, "the body must be a JSON object");
-		return;
-	}
 	if (json_get_string(root, "thread_id", true, &thread_id, &e) == JSON_GET_ERROR ||
 	    json_get_string(root, "message_id", true, &message_id, &e) == JSON_GET_ERROR ||
 	    json_get_string(root, "user_id", false, &user_id, &e) == JSON_GET_ERROR ||
 	    (g = json_get_bool(root, "positive_feedback", false, &positive, &e)) == JSON_GET_ERROR) {
-		xchg_error(x, 422, e.msg);
+		xchg_validation_error(x, e.msg, FEEDBACK_HINT);
 		return;
 	}
 	if (g == JSON_GET_FOUND)

@@ -20,6 +20,9 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #include "lib/db.h"
 #include "lib/llm.h"
@@ -347,5 +350,10 @@ proc_worker_main(const struct proc_worker_start *ws)
 	sb_set_state(w.slot, SB_STATE_DRAINING);
 	log_info("stopping", "worker exiting, %llu requests served",
 	    (unsigned long long)sb_get(&w.slot->served));
+#ifdef __SANITIZE_ADDRESS__
+	/* the master ends the worker with _exit(), which skips LeakSanitizer:
+	 * check here, so that a leak per request shows when a worker drains */
+	__lsan_do_leak_check();
+#endif
 	return PROC_EXIT_OK;
 }

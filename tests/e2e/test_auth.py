@@ -180,6 +180,22 @@ st, _, b = post("/api/v1/auth/login", {"username": "admin"})
 t.ok(st == 422 and b"Required field 'password' is missing" in b, "login without a password: 422", b)
 st, _, b = post("/api/v1/auth/login", "{not json")
 t.eq(st, 422, "login with broken JSON: 422")
+# one classifier for every JSON route: the same bytes that are not text get the
+# same answer from /chat (a protected route) and from /auth/login (public)
+BAD_UTF8 = b'{"username": "\xff\xfe", "password": "x", "user_prompt": "x"}'
+JSON_CT = {"Content-Type": "application/json"}
+answers = [post(path, BAD_UTF8, hdrs) for path, hdrs in
+           (("/api/v1/auth/login", JSON_CT), ("/api/v1/chat", dict(JSON_CT, **ADMIN)))]
+shapes = []
+for st, _, b in answers:
+    try:
+        d = json.loads(b)
+        shapes.append((st, sorted(d), d.get("detail")))
+    except ValueError:
+        shapes.append((st, b))
+t.ok(shapes[0] == shapes[1] and shapes[0][0] == 400 and shapes[0][1] == ["detail", "request_id"]
+     and "invalid UTF-8" in shapes[0][2],
+     "invalid UTF-8: the same 400 and body on /auth/login and /chat", shapes)
 
 st, _, b = get("/api/v1/auth/verify", bearer(access))
 t.eq(b, b'{"username":"admin","valid":true}', "verify with an access token: username and valid")

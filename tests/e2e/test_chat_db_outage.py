@@ -8,6 +8,12 @@ the server starts.
     returns without restarting the server or a worker; every 200's
     message_id is in the messages table afterwards and every thread's seq
     has no gap
+  * the cluster is stopped in immediate mode (SIGQUIT to the postmaster:
+    each backend sends a WARNING and quits, the pools' idle connections
+    fail their next statement with libpq's own error, no SQLSTATE) between
+    bursts of chats, GET /conversations and feedback PUTs: every answer of
+    every route is 200 or 503 with Retry-After, never 500 (issue 8, defect
+    a: such a failure was a 500)
   * the cluster is down when the server starts (found through
     server.state_dir, the quick start's path): the server serves, /ready
     503 and chats 503; the cluster starts; /ready turns 200 and chats work,
@@ -26,7 +32,7 @@ from ingen import Server, Tap, request  # noqa: E402
 from pgcluster import PgCluster, check_sanitizers  # noqa: E402
 from sim import Sim  # noqa: E402
 
-t = Tap(timeout=110)
+t = Tap(timeout=170)
 
 KEY = "chat-db-outage-key-41c2"
 FLOW = "classification-agent"
@@ -235,7 +241,183 @@ t.ok(not gaps, "outage: every thread's seq is 1..n without a gap, whole turns on
 srv.stop()
 
 # ======================================================================================
-# 2. the database is down when the server starts (found through server.state_dir)
+# 2. the database stops in immediate mode under a load of every route
+# ======================================================================================
+class RouteLoad:
+    """Closed-loop requests over keep-alive connections, one thread per
+    (kind, make) loader; make(i) gives (method, path, body).  Records every
+    outcome as (kind, start, seconds, status, headers, body).  pause() waits
+    until no request is in flight, so that the workers' database
+    connections sit idle in their pools; resume() lets the loaders go on."""
+
+    def __init__(self, port, loaders):
+        self.port = port
+        self.results = []
+        self.lock = threading.Lock()
+        self.stop_flag = threading.Event()
+        self.go = threading.Event()
+        self.go.set()
+        self.in_flight = 0
+        self.threads = [threading.Thread(target=self._run, args=l, daemon=True)
+                        for l in loaders]
+
+    def pause(self, seconds=10):
+        self.go.clear()
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            with self.lock:
+                if self.in_flight == 0:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def resume(self):
+        self.go.set()
+
+    def _run(self, kind, make):
+        conn, i = None, 0
+        while not self.stop_flag.is_set():
+            if not self.go.wait(0.1):
+                continue
+            with self.lock:
+                if not self.go.is_set():
+                    continue
+                self.in_flight += 1
+            i += 1
+            method, path, body = make(i)
+            t0 = time.time()
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                      timeout=CONNECT_TIMEOUT + 10)
+                conn.request(method, path, body=body,
+                             headers={"Content-Type": "application/json"})
+                r = conn.getresponse()
+                data = r.read()
+                res = (kind, t0, time.time() - t0, r.status,
+                       {k.lower(): v for k, v in r.getheaders()}, data)
+                if r.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except Exception as exc:   # noqa: BLE001 -- a failure to report
+                res = (kind, t0, time.time() - t0, 0, {}, repr(exc).encode())
+                if conn is not None:
+                    conn.close()
+                conn = None
+            with self.lock:
+                self.results.append(res)
+                self.in_flight -= 1
+
+    def start(self):
+        for th in self.threads:
+            th.start()
+        return self
+
+    def stop(self):
+        self.stop_flag.set()
+        self.go.set()
+        for th in self.threads:
+            th.join(CONNECT_TIMEOUT + 15)
+        return self
+
+
+srv = Server(t, workers=2, env=server_env(
+    INGENIOUS_CHAT_HISTORY__DATABASE_URL=pg.url("app"),
+    INGENIOUS_CHAT_HISTORY__POOL_SIZE="8")).start()
+t.ok(wait_ready(srv.port), "immediate: ready before the outage")
+seeded = []                 # (thread_id, assistant message_id)
+for k in range(4):
+    tid = str(uuid.uuid4())
+    st, _, b = request(srv.port, "POST", "/api/v1/chat",
+                       {"user_prompt": "seed %d: where is my order?" % k,
+                        "conversation_flow": FLOW, "thread_id": tid, "user_id": "olga"},
+                       timeout=15)
+    if st == 200:
+        seeded.append((tid, (jbody(b) or {}).get("message_id")))
+t.eq(len(seeded), 4, "immediate: four conversations to read and rate")
+
+
+def get_conversation(k):
+    def make(i):
+        return "GET", "/api/v1/conversations/%s?limit=20" % seeded[k % len(seeded)][0], None
+    return make
+
+
+def put_feedback(k):
+    def make(i):
+        tid, mid = seeded[k % len(seeded)]
+        return "PUT", "/api/v1/messages/%s/feedback" % mid, json.dumps(
+            {"thread_id": tid, "message_id": mid, "user_id": "olga",
+             "positive_feedback": i % 2 == 0})
+    return make
+
+
+def post_chat(k):
+    def make(i):
+        return "POST", "/api/v1/chat", json.dumps(
+            {"user_prompt": "immediate %d.%d: is my bike ready?" % (k, i),
+             "conversation_flow": FLOW, "thread_id": seeded[k % len(seeded)][0],
+             "user_id": "olga"})
+    return make
+
+
+loaders = ([("conversation", get_conversation(k)) for k in range(6)] +
+           [("feedback", put_feedback(k)) for k in range(4)] +
+           [("chat", post_chat(k)) for k in range(3)])
+kinds = sorted({k for k, _ in loaders})
+# Each round: load on every route; a moment with no request in flight, so
+# that the pools hold idle connections (each one dies with its backend and
+# fails its next statement with libpq's own error, no SQLSTATE); the
+# immediate stop; the load again, on the dead connections first; the restart.
+rounds = []
+for rnd in range(3):
+    load = RouteLoad(srv.port, loaders).start()
+    t.at_exit(load.stop)
+    time.sleep(0.6)
+    idle = load.pause()
+    t_kill = time.time()
+    gone = pg.stop_immediate()
+    t_down = time.time()
+    load.resume()
+    time.sleep(1.0)
+    t_restart = time.time()
+    pg.start()
+    back = wait_ready(srv.port)
+    time.sleep(0.5)
+    load.stop()
+    rounds.append((gone and idle, back, t_kill, t_down, t_restart, load.results))
+
+res = [r for rd in rounds for r in rd[5]]
+by = {}
+for r in res:
+    by.setdefault(r[0], {}).setdefault(r[3], 0)
+    by[r[0]][r[3]] += 1
+t.diag("immediate: %d requests in %d rounds, statuses by route %s" % (len(res), len(rounds), by))
+t.ok(all(rd[0] for rd in rounds), "immediate: with idle pools, the postmaster quit on "
+     "SIGQUIT every round")
+t.ok(all(rd[1] for rd in rounds), "immediate: ready again after every restart")
+for kind in kinds:
+    mine = [r for r in res if r[0] == kind]
+    during = [r for rd in rounds for r in rd[5]
+              if r[0] == kind and r[1] > rd[3] + 0.05 and r[1] + r[2] < rd[4]]
+    t.ok(set(r[3] for r in mine) <= {200, 503},
+         "immediate: every %s answer is 200 or 503, never 500" % kind,
+         sorted({(r[3], r[5][:160]) for r in mine if r[3] not in (200, 503)})[:10])
+    t.ok(during and all(r[3] == 503 for r in during),
+         "immediate: %s requests while down get 503 (%d)" % (kind, len(during)),
+         [(r[3], r[5][:100]) for r in during if r[3] != 503][:5])
+    s503 = [r for r in mine if r[3] == 503]
+    t.ok(s503 and all(retry_after_ok(r[4]) for r in s503),
+         "immediate: every %s 503 has a Retry-After (%d)" % (kind, len(s503)),
+         [r[4] for r in s503 if not retry_after_ok(r[4])][:3])
+    t.ok(any(r[3] == 200 for r in mine), "immediate: %s requests succeed around it" % kind)
+t.ok(not srv.log_lines("could not run a statement: no message"),
+     "immediate: no failure is logged as a statement error without a message",
+     "\n".join(srv.log_lines("no message")[:5]))
+srv.stop()
+
+# ======================================================================================
+# 3. the database is down when the server starts (found through server.state_dir)
 # ======================================================================================
 pg.stop()
 srv = Server(t, workers=2, env=server_env(

@@ -1,10 +1,11 @@
-"""test_db_layer.py -- lib/db.c against a real PostgreSQL, through
-tests/db_probe (the calls the server makes): turns in one transaction with
-gap-free sequence numbers (50 concurrent turns on one thread), ownership,
-a failed turn leaves nothing, idempotency keys, usage rows that survive a
-failed turn and are linked by a committed one, the reference's feedback
-cases, history and memory, users, and the DBA views' sums for a known set
-of calls.  The rows are checked with SQL as the read-only role."""
+"""test_db_layer.py -- the database layer (lib/db_*.c) against a real
+PostgreSQL, through tests/db_probe (the calls the server makes): turns in
+one transaction with gap-free sequence numbers (50 concurrent turns on one
+thread), ownership, a failed turn leaves nothing, idempotency keys, usage
+rows that survive a failed turn and are linked by a committed one, the
+reference's feedback cases, history and memory, users, and the DBA views'
+sums for a known set of calls. The rows are checked with SQL as the
+read-only role."""
 import hashlib
 import json
 import os

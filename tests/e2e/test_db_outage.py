@@ -1,10 +1,15 @@
-"""test_db_outage.py -- RELIABILITY D1 for lib/db.c's pool, in one long-lived
-process (tests/db_probe repl): while the database is down, calls fail fast
-with 503 and a Retry-After, readiness says no; when it comes back the same
-pool serves again without being recreated; a pool created while the
-database is absent becomes ready later; a restart while idle costs no
-failed call; statement_timeout bounds a blocked statement; the password
-never reaches a log line."""
+"""test_db_outage.py -- RELIABILITY D1 for the database pool (lib/db_pool.c),
+in one long-lived process (tests/db_probe repl): while the database is down,
+calls fail fast with 503 and a Retry-After, readiness says no; when it comes
+back the same pool serves again without being recreated; a pool created
+while the database is absent becomes ready later; a restart while idle costs
+no failed call; statement_timeout bounds a blocked statement; the password
+never reaches a log line. Issue 8, defect a: a connection whose server quit
+in immediate mode fails its next statement with no SQLSTATE while libpq
+still calls it CONNECTION_OK; that is "database unavailable" (503,
+Retry-After) on every call, never a 500; and db_failure_classify, the one
+rule behind it, case by case."""
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from ingen import Tap  # noqa: E402
-from pgcluster import PSQL, PgCluster, check_sanitizers, pg_env  # noqa: E402
+from pgcluster import DB_PROBE, PSQL, PgCluster, check_sanitizers, pg_env  # noqa: E402
 
 CONNECT_TIMEOUT = 3
 
@@ -111,11 +116,72 @@ locker.wait(20)
 r = short.cmd(["save-turn", "--thread", T, "--owner", "bob"])
 tap.eq(r["status"], "ok", "the same connection works once the lock is gone")
 
+# --- immediate shutdown: each backend sends a WARNING and quits; the next
+# statement on a pooled connection fails with libpq's own error (a failed
+# send: no SQLSTATE) while PQstatus still says CONNECTION_OK
+imm = pg.repl("app", opts=["--pool", "1", "--connect-timeout", str(CONNECT_TIMEOUT)])
+tap.at_exit(imm.close)
+tap.ok(wait_ready(imm), "a one-connection pool for the immediate shutdown")
+r = imm.cmd(["save-turn", "--thread", T, "--owner", "bob"])
+M = r.get("reply_id")
+calls = [("a thread read", ["history", "--thread", T], "ok"),
+         ("a turn", ["save-turn", "--thread", T, "--owner", "bob"], "ok"),
+         ("feedback", ["feedback", "--message", M, "--thread", T, "--user", "-",
+                       "--positive", "true"], "ok"),
+         ("a user lookup", ["user-get", "--name", "nobody"], "not_found"),
+         ("a usage row", ["usage", "--user", "bob", "--model", "gpt-4o", "--prompt", "1"],
+          "ok")]
+for name, cmd, want in calls:
+    tap.ok(wait_ready(imm), "immediate: ready before %s" % name)
+    r = imm.cmd(cmd)
+    tap.eq(r["status"], want, "immediate: %s works, its connection stays idle in the pool"
+           % name)
+    tap.ok(pg.stop_immediate(), "immediate: the postmaster quit on SIGQUIT")
+    r = imm.cmd(cmd)
+    tap.ok(r["status"] == "error" and r.get("http") == 503 and
+           r.get("error") == "database unavailable" and r.get("retry_after", 0) >= 1,
+           "immediate: %s on the dead connection is a 503 with Retry-After, not a 500"
+           % name, r)
+    pg.start()
+tap.ok(wait_ready(imm), "immediate: the pool serves again after the restart")
+imm.close()
+tap.ok("no message" not in imm.stderr(),
+       "immediate: no failure was logged as an error without a message",
+       [l for l in imm.stderr().splitlines() if "no message" in l][:3])
+
+
+# --- db_failure_classify, the one rule: (SQLSTATE, connection usable) -> class
+def classify(state, bad=False):
+    args = [DB_PROBE, "classify", state if state is not None else "-"]
+    if bad:
+        args.append("bad")
+    r = subprocess.run(args, capture_output=True, text=True, timeout=10, env=pg_env())
+    return json.loads(r.stdout)
+
+
+cases = [(None, False, "unavailable", 503), ("", False, "unavailable", 503),
+         ("08006", False, "unavailable", 503), ("08P01", False, "unavailable", 503),
+         ("57P01", False, "unavailable", 503), ("57P02", False, "unavailable", 503),
+         ("57P03", False, "unavailable", 503), ("23505", True, "unavailable", 503),
+         ("XX000", True, "unavailable", 503),
+         ("53300", False, "busy", 503), ("57014", False, "busy", 503),
+         ("40001", False, "busy", 503), ("40P01", False, "busy", 503),
+         ("55P03", False, "busy", 503),
+         ("42P01", False, "schema", 500), ("42703", False, "schema", 500),
+         ("42883", False, "schema", 500), ("42501", False, "permission", 500),
+         ("22001", False, "value", 500), ("23505", False, "value", 500),
+         ("XX000", False, "other", 500), ("42601", False, "other", 500)]
+got = [(s, b, classify(s, b)) for s, b, _, _ in cases]
+tap.eq([(s, b, g.get("failure"), g.get("http")) for s, b, g in got],
+       [(s, b, f, h) for s, b, f, h in cases],
+       "db_failure_classify: no SQLSTATE, 08xxx, 57P0x or a bad connection is "
+       "unavailable (503); busy 503; the rest 500")
+
 # --- logs: the outage was logged, the password never
 db.close()
 late.close()
 short.close()
-logs = db.stderr() + late.stderr() + short.stderr()
+logs = db.stderr() + late.stderr() + short.stderr() + imm.stderr()
 tap.ok("database unavailable" in logs and "database available again" in logs,
        "the outage and the recovery were logged", logs[-3000:])
 tap.ok(all(pg.password(r) not in logs for r in ("app", "owner", "superuser")),

@@ -1,13 +1,16 @@
 /*
- * db_probe.c -- a driver of lib/db.c and lib/migrate.c for the end-to-end
- * tests (tests/e2e/test_db_*.py): it makes the same calls the server makes,
- * against a real PostgreSQL, and prints one JSON object per command.
+ * db_probe.c -- a driver of the database layer (lib/db.h, lib/migrate.h)
+ * for the end-to-end tests (tests/e2e/test_db_*.py): it makes the same
+ * calls the server makes, against a real PostgreSQL, and prints one JSON
+ * object per command.
  *
  *   db_probe --url URL [--pool N] [--connect-timeout S] [--statement-timeout MS]
  *            COMMAND [--option value ...]
  *   db_probe --url URL ... repl      commands as JSON arrays, one per line on
  *                                    stdin; one pool for the whole session
  *   db_probe cli ARGS...             `ingen db ARGS...` (cli_db_main)
+ *   db_probe classify [SQLSTATE|-] [bad]
+ *                                    db_failure_classify, no database needed
  *
  * It is a test tool: it never fakes a result, it reports what the layer did.
  */
@@ -93,6 +96,20 @@ probe_status_name(enum db_status s)
 	case DB_USER_MISMATCH: return "user_mismatch";
 	case DB_REPLAYED: return "replayed";
 	case DB_EXISTS: return "exists";
+	}
+	return "?";
+}
+
+static const char *
+probe_failure_name(enum db_failure f)
+{
+	switch (f) {
+	case DB_FAILURE_UNAVAILABLE: return "unavailable";
+	case DB_FAILURE_BUSY: return "busy";
+	case DB_FAILURE_SCHEMA: return "schema";
+	case DB_FAILURE_PERMISSION: return "permission";
+	case DB_FAILURE_VALUE: return "value";
+	case DB_FAILURE_OTHER: return "other";
 	}
 	return "?";
 }
@@ -592,6 +609,16 @@ main(int argc, char **argv)
 	log_set_role("db_probe");
 	if (argc >= 2 && strcmp(argv[1], "cli") == 0)
 		return cli_db_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "classify") == 0) {
+		/* classify [SQLSTATE|-] [bad]: "-" or nothing = no SQLSTATE */
+		enum db_failure f = db_failure_classify(
+		    argc >= 3 ? probe_nullable(argv[2]) : NULL,
+		    !(argc >= 4 && strcmp(argv[3], "bad") == 0));
+
+		printf("{\"status\":\"ok\",\"failure\":\"%s\",\"http\":%d}\n",
+		    probe_failure_name(f), db_failure_status(f));
+		return 0;
+	}
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.chat_history.pool_size = 4;

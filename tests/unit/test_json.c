@@ -1,8 +1,9 @@
 /*
  * test_json.c -- unit tests of lib/json.c: the strict validator (depth,
  * UTF-8, NUL, \u0000, surrogates, trailing data, number and literal
- * grammar), the arena-owned trees, the accessors and their 422 messages,
- * and compact printing.
+ * grammar), the kind of each failure (what routes map to 400 or 422),
+ * the arena-owned trees, the accessors and their 422 messages, compact
+ * printing, and cutting UTF-8 text on character boundaries.
  */
 #include "autoconfig.h"
 
@@ -321,6 +322,77 @@ test_print(void)
 	ok(json_adopt(arena, NULL) == NULL, "adopting NULL is harmless");
 }
 
+/* The kind json_read reports for s: what routes_read_json_object maps. */
+static void
+expect_kind(const char *name, const char *s, size_t n, int max_depth,
+    enum json_error want)
+{
+	struct err e;
+	cJSON *j = (cJSON *)1;
+	enum json_error k;
+
+	err_clear(&e);
+	k = json_read(arena, s, n, max_depth, &j, &e);
+	ok(k == want && (k == JSON_OK) == (j != NULL) &&
+	    (k == JSON_OK || e.status == 400), "%s: kind %d", name, (int)want);
+	if (k != want)
+		printf("#   got kind %d (%s)\n", (int)k, e.msg);
+}
+
+#define KIND(name, lit, want) \
+	expect_kind(name, lit, sizeof(lit) - 1, JSON_DEFAULT_MAX_DEPTH, want)
+
+static void
+test_kinds(void)
+{
+	char *s;
+
+	KIND("an object", "{\"a\":1}", JSON_OK);
+	KIND("a scalar", "1", JSON_OK);
+	KIND("a missing brace", "{\"a\":1", JSON_ERROR_SYNTAX);
+	KIND("an empty body", "", JSON_ERROR_SYNTAX);
+	KIND("trailing data", "{} x", JSON_ERROR_SYNTAX);
+	KIND("a bad literal", "[tru]", JSON_ERROR_SYNTAX);
+	KIND("a control character", "[\"a\x01\"]", JSON_ERROR_SYNTAX);
+	KIND("a bad \\u escape", "[\"\\u12g4\"]", JSON_ERROR_SYNTAX);
+	KIND("a long number", "[1234567890123456789012345678901234567890"
+	    "123456789012345678901234567890]", JSON_ERROR_SYNTAX);
+	KIND("invalid UTF-8 in a string", "{\"a\":\"\xff\xfe\"}",
+	    JSON_ERROR_ENCODING);
+	KIND("invalid UTF-8 between tokens", "{\"a\":1\xc3}", JSON_ERROR_ENCODING);
+	KIND("invalid UTF-8 as a value", "[\xe2\x82]", JSON_ERROR_ENCODING);
+	KIND("an overlong sequence", "[\"\xc0\xaf\"]", JSON_ERROR_ENCODING);
+	KIND("a NUL byte in a string", "[\"a\0b\"]", JSON_ERROR_ENCODING);
+	KIND("a NUL byte after the document", "{}\0", JSON_ERROR_ENCODING);
+	KIND("a \\u0000 escape", "[\"\\u0000\"]", JSON_ERROR_ENCODING);
+	KIND("a lone low surrogate", "[\"\\udc00\"]", JSON_ERROR_ENCODING);
+	KIND("a lone high surrogate", "[\"\\ud800x\"]", JSON_ERROR_ENCODING);
+	s = nested(65, '[', ']', "1");
+	expect_kind("65 nested arrays", s, strlen(s), 64, JSON_ERROR_DEPTH);
+	free(s);
+	ok(json_parse(arena, "{\"a\":1\xc3}", 8, 0, &(struct err){ 0 }) == NULL,
+	    "json_parse refuses what json_read refuses");
+}
+
+static void
+test_utf8_prefix(void)
+{
+	/* e-acute (2 bytes), the euro sign (3), a bicycle (4), then ASCII */
+	static const char t[] = "\xc3\xa9\xe2\x82\xac\xf0\x9f\x9a\xb2" "ab";
+	size_t n = sizeof(t) - 1;
+
+	is_int(json_utf8_prefix(t, n, 0), 0, "0 characters: 0 bytes");
+	is_int(json_utf8_prefix(t, n, 1), 2, "1 character: the 2-byte e-acute");
+	is_int(json_utf8_prefix(t, n, 2), 5, "2 characters: and the 3-byte euro");
+	is_int(json_utf8_prefix(t, n, 3), 9, "3 characters: and the 4-byte bicycle");
+	is_int(json_utf8_prefix(t, n, 4), 10, "4 characters: and one ASCII letter");
+	is_int(json_utf8_prefix(t, n, 100), n, "more characters than the text: all of it");
+	is_int(json_utf8_prefix(t + 2, 3, 1), 3, "a 3-byte sequence is never cut");
+	is_int(json_utf8_prefix(t, 4, 2), 3, "a truncated sequence counts byte by byte");
+	is_int(json_utf8_prefix("\xff\xfe" "a", 3, 2), 2, "a stray byte is one character");
+	is_int(json_utf8_prefix("abc", 3, 2), 2, "ASCII: one byte per character");
+}
+
 int
 main(void)
 {
@@ -330,6 +402,8 @@ main(void)
 	test_syntax();
 	test_accessors();
 	test_print();
+	test_kinds();
+	test_utf8_prefix();
 	arena_destroy(arena);   /* frees every tree (leak-checked under ASan) */
 	return tap_done();
 }

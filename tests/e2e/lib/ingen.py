@@ -5,6 +5,13 @@ Every process a test starts is stopped by its pid (never by name) and every
 test script has a hard time limit (Tap(timeout=...)).  A server whose log
 holds an alert or a sanitizer report fails the test unless the test expects
 the alert.
+
+The tests run the binaries of INGEN_BUILDDIR (set by `make check`).  When that
+build has the sanitizers (configure --enable-asan/--enable-ubsan, as in
+_build-san/ of check.sh), this module says so in INGEN_SANITIZER=1, gives
+every process it starts the sanitizer options below, and stretches the time
+limits of the tests by TIME_SCALE through slack(): the binaries are 2-3x
+slower there.  What a test asserts stays the same.
 """
 import http.client
 import json
@@ -28,6 +35,64 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:", "ThreadSanitizer")
 
 
+def sanitizer_build(builddir):
+    """True when BUILDDIR was configured with --enable-asan or --enable-ubsan."""
+    try:
+        with open(os.path.join(builddir, "Makefile")) as f:
+            for line in f:
+                if line.startswith("SAN_CFLAGS ="):
+                    return "-fsanitize=" in line
+    except OSError:
+        pass
+    return False
+
+
+# INGEN_SANITIZER from the environment wins (1 or 0); else the build decides.
+if os.environ.get("INGEN_SANITIZER") not in ("0", "1"):
+    os.environ["INGEN_SANITIZER"] = "1" if sanitizer_build(BUILDDIR) else "0"
+SANITIZER = os.environ["INGEN_SANITIZER"] == "1"
+# How much longer a time limit of a test is: the sanitizers slow the server
+# 2-3x; INGEN_TIME_SCALE overrides.
+TIME_SCALE = float(os.environ.get("INGEN_TIME_SCALE") or (3.0 if SANITIZER else 1.0))
+
+# The sanitizers' options for every process the tests start (they inherit
+# os.environ).  A report goes to stderr, which the harness scans; the process
+# exits with a non-zero code instead of dumping core (abort_on_error=0).
+# detect_leaks=1: LeakSanitizer runs when a process exits normally (the
+# master, the command line, the probes, a worker that drains and exits);
+# a worker killed by a signal or leaving by _exit() is never checked, so
+# its memory at death is not reported as noise.  UBSan stops at the first
+# report (-fno-sanitize-recover) and prints the stack.  Options already in the
+# environment come last, so they win.
+SANITIZER_OPTIONS = {
+    "ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1:halt_on_error=1:handle_abort=0",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:abort_on_error=0",
+    "LSAN_OPTIONS": "print_suppressions=0",
+}
+if SANITIZER:
+    for _name, _opts in SANITIZER_OPTIONS.items():
+        _mine = os.environ.get(_name)
+        os.environ[_name] = _opts + (":" + _mine if _mine else "")
+
+
+def sanitizer_reports(text, frames=8):
+    """The sanitizer reports in a log: each marked line with the first
+    `frames` lines of its stack (the "#N" lines that follow it)."""
+    out = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if any(m in line for m in SANITIZER_MARKS):
+            out.append(line)
+            out += [l for l in lines[i + 1:i + 1 + 3 * frames]
+                    if l.lstrip().startswith("#")][:frames]
+    return out
+
+
+def slack(seconds):
+    """A time limit of a test in this build: `seconds` times TIME_SCALE."""
+    return seconds * TIME_SCALE
+
+
 class Tap:
     """TAP producer with a hard deadline for the whole script."""
 
@@ -36,7 +101,7 @@ class Tap:
         self.failed = 0
         self.cleanups = []
         signal.signal(signal.SIGALRM, self._timeout)
-        signal.alarm(timeout)
+        signal.alarm(int(slack(timeout)))
         sys.stdout.reconfigure(line_buffering=True)
         # an uncaught exception is a failed test; the cleanups still stop
         # every process the script started
@@ -217,11 +282,11 @@ class Server:
 
     def check_log(self):
         text = self.log()
-        bad = [l for l in text.splitlines() if any(m in l for m in SANITIZER_MARKS)]
+        bad = sanitizer_reports(text)
         if not self.expect_alert:
             bad += [l for l in text.splitlines() if "level=alert" in l or '"level":"alert"' in l]
         if bad:
-            self.tap.ok(False, "server log has no alert or sanitizer report", "\n".join(bad[:20]))
+            self.tap.ok(False, "server log has no alert or sanitizer report", "\n".join(bad[:40]))
 
 
 def request(port, method, path, body=None, headers=None, timeout=10):

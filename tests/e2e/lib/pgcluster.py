@@ -17,6 +17,7 @@ removed, cluster stopped first, when the test finishes.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -37,10 +38,15 @@ def note_sanitizer(text, what):
         SANITIZER_REPORTS.append("%s:\n%s" % (what, text[-3000:]))
 
 
-def check_sanitizers(tap):
-    """One TAP line: no ingen or db_probe run printed a sanitizer report."""
+def check_sanitizers(tap, only_failure=False):
+    """One TAP line: no ingen or db_probe run printed a sanitizer report
+    (with only_failure, the line is printed only when one did).  A report is
+    counted once: the next check sees only the reports after this one."""
+    if only_failure and not SANITIZER_REPORTS:
+        return
     tap.ok(not SANITIZER_REPORTS, "no sanitizer report from ingen or db_probe",
            "\n".join(SANITIZER_REPORTS))
+    del SANITIZER_REPORTS[:]
 
 
 def pg_env(extra=None):
@@ -74,6 +80,7 @@ class PgCluster:
         os.chmod(self.tmp, 0o755)
         self.dir = os.path.join(self.tmp, "pg")
         self.removed = False
+        self.tap = tap
         if tap is not None:
             tap.at_exit(self.remove)
         args = ["init-local", self.dir]
@@ -143,6 +150,22 @@ class PgCluster:
         if r.returncode != 0:
             raise RuntimeError("stop-local failed: %s" % (r.stdout + r.stderr))
 
+    def stop_immediate(self, seconds=30):
+        """pg_ctl stop -m immediate as the postmaster sees it (SIGQUIT): the
+        backends quit mid-statement, each with a WARNING and no goodbye.
+        True once this cluster's postmaster has exited."""
+        with open(os.path.join(self.dir, "data", "postmaster.pid")) as f:
+            pid = int(f.readline())
+        os.kill(pid, signal.SIGQUIT)
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.02)
+        return False
+
     def start(self):
         r = ingen_db(["start-local", self.dir], timeout=90)
         if r.returncode != 0:
@@ -177,6 +200,9 @@ class PgCluster:
             if not stopped:
                 self._kill_postmaster()
         shutil.rmtree(self.tmp, ignore_errors=True)
+        # a report that the script did not check for still fails it
+        if self.tap is not None:
+            check_sanitizers(self.tap, only_failure=True)
 
     def _kill_postmaster(self):
         """Last resort: the pid of *this* cluster's postmaster, from its pid file."""

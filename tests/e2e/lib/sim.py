@@ -21,14 +21,13 @@ import subprocess
 import tempfile
 import time
 
-SRCDIR = os.environ.get("INGEN_SRCDIR") or os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-BUILDDIR = os.environ.get("INGEN_BUILDDIR") or SRCDIR
+# the build directory, the sanitizer marks, and the sanitizer options in
+# os.environ (which the simulator and the probe inherit) come from the harness
+from ingen import BUILDDIR, SANITIZER_MARKS, SRCDIR, sanitizer_reports  # noqa: F401
+
 SIM = os.path.join(BUILDDIR, "ingen-azure-sim")
 PROBE = os.path.join(BUILDDIR, "tests", "probe", "llm_probe")
 API_VERSION = "2024-12-01-preview"
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                   "runtime error:", "ThreadSanitizer")
 
 
 class Sim:
@@ -149,9 +148,9 @@ class Sim:
                     pass
         if self.proc is not None:
             self.logf.close()
-            bad = [l for l in self.log().splitlines() if any(m in l for m in SANITIZER_MARKS)]
+            bad = sanitizer_reports(self.log())
             if bad and self.tap is not None:
-                self.tap.ok(False, "simulator log has no sanitizer report", "\n".join(bad[:20]))
+                self.tap.ok(False, "simulator log has no sanitizer report", "\n".join(bad[:40]))
             if os.environ.get("INGEN_KEEP_TMP") is None:
                 shutil.rmtree(self.dir, ignore_errors=True)
         self.proc = None
@@ -173,6 +172,8 @@ def probe(model, request, llm=None, calls=1, threads=1, pause_ms=0, env=None, ti
     err = p.stderr.decode(errors="replace")
     if p.returncode != 0:
         raise RuntimeError("llm_probe exited %d:\n%s\n%s" % (p.returncode, out, err))
+    if any(m in err for m in SANITIZER_MARKS):
+        raise RuntimeError("llm_probe printed a sanitizer report:\n%s" % err[-3000:])
     return json.loads(out), err
 
 

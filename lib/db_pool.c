@@ -1,0 +1,705 @@
+/*
+ * db_pool.c -- the connection pool of a worker: its connections, its health
+ * (up, down with a backoff, probing), the classification of failures, and
+ * the discipline every call of the layer runs under (db_run, db_exec).
+ *
+ * It owns the pool's mutex and state, the mapping of libpq's failures to
+ * 503/500 (db_failure_classify: one rule for every statement of every
+ * route), and the connection settings.  It never runs a statement of its
+ * own but the ping, never puts the connection string, SQL text, or a
+ * server message that may contain data into an error message, and never
+ * logs the connection string.
+ *
+ * Pool discipline.  A call acquires a connection under the pool mutex
+ * (waiting on a condition variable, bounded), works on it without the lock,
+ * and releases it.  While the database is known down, calls fail at once
+ * with 503, except one thread at a time ("the probe") that tries to connect
+ * when the backoff has passed.  A connection that breaks is closed together
+ * with the idle ones (after a server restart they are all dead); a call whose
+ * very first round trip found its connection broken is retried once on a
+ * fresh connection, since nothing of it can have reached the database.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/arena.h"
+#include "lib/config.h"
+#include "lib/db_int.h"
+#include "lib/dburl.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+
+#define DB_DEFAULT_POOL_SIZE    4
+#define DB_MAX_POOL_SIZE        64
+#define DB_DEFAULT_CONNECT_S    5
+#define DB_MIN_CONNECT_S        2      /* libpq's own minimum */
+#define DB_BACKOFF_FIRST_MS     250
+#define DB_BACKOFF_MAX_MS       5000
+#define DB_PING_INTERVAL_MS     1000
+#define DB_APPLICATION_NAME     "ingenious"
+/* TCP keepalives: probe after 30 s idle, every 10 s, give up after 3 */
+#define DB_KEEPALIVES_IDLE_S    "30"
+#define DB_KEEPALIVES_INTERVAL_S "10"
+#define DB_KEEPALIVES_COUNT     "3"
+
+struct db_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;             /* a connection was released */
+	struct db_conn *conns;
+	int n;
+
+	char *conninfo;                /* secret: may hold a password */
+	const char *source;
+	char connect_timeout[DB_INT_TEXT];
+	int connect_timeout_s;
+	int statement_timeout_ms;
+	int acquire_timeout_ms;
+	int retry_after_s;
+
+	/* health, under mu */
+	bool down;                     /* the last connection attempt failed */
+	bool probing;                  /* one thread is trying to connect */
+	int backoff_ms;
+	int64_t next_attempt_ms;       /* monotonic; no attempt before this */
+	int64_t last_ok_ms;            /* last successful round trip */
+	bool warned_superuser;
+};
+
+static const struct db_stmt_def db_stmt_ping = {
+	DB_STMT_PING, "ing_ping", 0, "SELECT 1"
+};
+
+static int64_t
+db_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *
+db_first_line(const char *msg, char *buf, size_t size)
+{
+	static const char error_tag[] = "ERROR:  ", fatal_tag[] = "FATAL:  ";
+	size_t n;
+
+	if (msg == NULL || *msg == '\0')
+		return "no message";
+	if (strncmp(msg, error_tag, sizeof(error_tag) - 1) == 0)
+		msg += sizeof(error_tag) - 1;
+	else if (strncmp(msg, fatal_tag, sizeof(fatal_tag) - 1) == 0)
+		msg += sizeof(fatal_tag) - 1;
+	n = strcspn(msg, "\n");
+	if (n >= size)
+		n = size - 1;
+	memcpy(buf, msg, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+struct db_pool *
+db_pool_create(const struct config *cfg, struct err *e)
+{
+	struct db_pool *p;
+	pthread_condattr_t ca;
+	PQconninfoOption *opts;
+	const char *source = NULL;
+	char *url = NULL;
+	char *perr = NULL;
+	int size, ct;
+
+	if (dburl_resolve(cfg, DBURL_ROLE_APP, &url, &source, e) < 0)
+		return NULL;
+	if (url[0] != '\0') {
+		/* libpq's parse message may quote part of the string, which
+		 * may be a password: say only that it is malformed. */
+		opts = PQconninfoParse(url, &perr);
+		if (opts == NULL) {
+			if (perr != NULL)
+				PQfreemem(perr);
+			free(url);
+			return err_set(e, 500, "could not parse the database connection "
+			    "string from %s: not a valid libpq URI or key=value string",
+			    source), NULL;
+		}
+		PQconninfoFree(opts);
+	}
+
+	p = xcalloc(1, sizeof(*p));
+	size = cfg->chat_history.pool_size;
+	if (size <= 0)
+		size = DB_DEFAULT_POOL_SIZE;
+	if (size > DB_MAX_POOL_SIZE)
+		size = DB_MAX_POOL_SIZE;
+	ct = cfg->chat_history.connect_timeout;
+	if (ct <= 0)
+		ct = DB_DEFAULT_CONNECT_S;
+	if (ct < DB_MIN_CONNECT_S)
+		ct = DB_MIN_CONNECT_S;
+	p->n = size;
+	p->conns = xcalloc((size_t)size, sizeof(*p->conns));
+	p->conninfo = url;
+	p->source = source;
+	p->connect_timeout_s = ct;
+	snprintf(p->connect_timeout, sizeof(p->connect_timeout), "%d", ct);
+	p->statement_timeout_ms = cfg->chat_history.statement_timeout_ms > 0 ?
+	    cfg->chat_history.statement_timeout_ms : 0;
+	p->acquire_timeout_ms = ct * 1000;
+	p->retry_after_s = cfg->server.retry_after > 0 ? cfg->server.retry_after : 1;
+	p->backoff_ms = DB_BACKOFF_FIRST_MS;
+
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return p;
+}
+
+void
+db_pool_destroy(struct db_pool *p)
+{
+	int i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->n; i++)
+		if (p->conns[i].pg != NULL)
+			PQfinish(p->conns[i].pg);
+	free(p->conns);
+	if (p->conninfo != NULL) {
+		memset(p->conninfo, 0, strlen(p->conninfo));
+		free(p->conninfo);
+	}
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+const char *
+db_pool_source(const struct db_pool *p)
+{
+	return p->source;
+}
+
+/* Forget a connection (caller holds the lock or owns the connection). */
+static void
+db_conn_close(struct db_conn *c)
+{
+	if (c->pg != NULL)
+		PQfinish(c->pg);
+	c->pg = NULL;
+	memset(c->prepared, 0, sizeof(c->prepared));
+}
+
+/* After a broken connection: the idle ones are probably dead too. */
+static void
+db_close_idle_locked(struct db_pool *p)
+{
+	int i;
+
+	for (i = 0; i < p->n; i++)
+		if (!p->conns[i].busy && p->conns[i].pg != NULL)
+			db_conn_close(&p->conns[i]);
+}
+
+static void
+db_mark_down_locked(struct db_pool *p, const char *why)
+{
+	int64_t now = db_now_ms();
+
+	if (!p->down) {
+		log_error("while connecting to the database",
+		    "database unavailable: %s", why);
+		p->backoff_ms = DB_BACKOFF_FIRST_MS;
+	} else {
+		log_debug("while connecting to the database",
+		    "database still unavailable: %s", why);
+		p->backoff_ms *= 2;
+		if (p->backoff_ms > DB_BACKOFF_MAX_MS)
+			p->backoff_ms = DB_BACKOFF_MAX_MS;
+	}
+	p->down = true;
+	p->next_attempt_ms = now + p->backoff_ms;
+	db_close_idle_locked(p);
+}
+
+static void
+db_mark_up_locked(struct db_pool *p)
+{
+	if (p->down)
+		log_info("while connecting to the database", "database available again");
+	p->down = false;
+	p->backoff_ms = DB_BACKOFF_FIRST_MS;
+	p->last_ok_ms = db_now_ms();
+}
+
+/* Open c->pg.  Returns 0, or -1 with `e` set (503) and *why filled. */
+static int
+db_conn_open(struct db_pool *p, struct db_conn *c, char *why, size_t whysize,
+    struct err *e)
+{
+	/* Earlier keywords are overridden by what the URL (dbname, expanded)
+	 * says; connect_timeout comes last so the configuration wins. */
+	const char *keys[] = {
+		"application_name", "keepalives", "keepalives_idle",
+		"keepalives_interval", "keepalives_count", "dbname",
+		"connect_timeout", NULL
+	};
+	const char *vals[] = {
+		DB_APPLICATION_NAME, "1", DB_KEEPALIVES_IDLE_S,
+		DB_KEEPALIVES_INTERVAL_S, DB_KEEPALIVES_COUNT, p->conninfo,
+		p->connect_timeout, NULL
+	};
+	PGresult *res;
+	char sql[64];
+	const char *su;
+	bool warn;
+
+	c->pg = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(c->pg) != CONNECTION_OK) {
+		db_first_line(PQerrorMessage(c->pg), why, whysize);
+		db_conn_close(c);
+		return err_set(e, 503, "database unavailable");
+	}
+	memset(c->prepared, 0, sizeof(c->prepared));
+	/* A SET rather than `options`, so a URL with its own options keeps
+	 * the configured statement timeout too. */
+	snprintf(sql, sizeof(sql), "SET statement_timeout = %d", p->statement_timeout_ms);
+	res = PQexec(c->pg, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		db_first_line(PQresultErrorMessage(res), why, whysize);
+		PQclear(res);
+		db_conn_close(c);
+		return err_set(e, 503, "database unavailable");
+	}
+	PQclear(res);
+	su = PQparameterStatus(c->pg, "is_superuser");
+	if (su != NULL && strcmp(su, "on") == 0) {
+		pthread_mutex_lock(&p->mu);
+		warn = !p->warned_superuser;
+		p->warned_superuser = true;
+		pthread_mutex_unlock(&p->mu);
+		if (warn)
+			log_warn("while connecting to the database",
+			    "connected as a superuser: the server should use the "
+			    "ingenious_app role (docs/dba.md)");
+	}
+	return 0;
+}
+
+/*
+ * Take a connection for `call`, opening it if needed.  Fails at once with
+ * 503 while the database is known down (unless this call is the probe), and
+ * after acquire_timeout_ms when every connection is busy.
+ */
+static int
+db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
+{
+	struct db_conn *c = NULL;
+	struct timespec deadline;
+	char why[DB_LINE_MAX];
+	int64_t now;
+	int i, rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += p->acquire_timeout_ms / 1000;
+	deadline.tv_nsec += (long)(p->acquire_timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		if (p->down) {
+			now = db_now_ms();
+			if (now < p->next_attempt_ms || p->probing) {
+				pthread_mutex_unlock(&p->mu);
+				return err_set(e, 503, "database unavailable");
+			}
+		}
+		/* prefer an open idle connection, then any idle one */
+		for (i = 0; i < p->n; i++)
+			if (!p->conns[i].busy && p->conns[i].pg != NULL) {
+				c = &p->conns[i];
+				break;
+			}
+		if (c == NULL)
+			for (i = 0; i < p->n; i++)
+				if (!p->conns[i].busy) {
+					c = &p->conns[i];
+					break;
+				}
+		if (c != NULL)
+			break;
+		if (!wait) {
+			pthread_mutex_unlock(&p->mu);
+			return err_set(e, 503, "database busy: no free connection");
+		}
+		rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
+		if (rc == ETIMEDOUT) {
+			pthread_mutex_unlock(&p->mu);
+			log_warn(call->action, "no free database connection after %d ms "
+			    "(chat_history.pool_size %d)", p->acquire_timeout_ms, p->n);
+			return err_set(e, 503, "database busy: no free connection");
+		}
+	}
+	c->busy = true;
+	if (p->down) {
+		p->probing = true;
+		call->probe = true;
+	}
+	pthread_mutex_unlock(&p->mu);
+
+	call->c = c;
+	if (c->pg == NULL) {
+		if (db_conn_open(p, c, why, sizeof(why), e) < 0) {
+			pthread_mutex_lock(&p->mu);
+			c->busy = false;
+			if (call->probe)
+				p->probing = false;
+			db_mark_down_locked(p, why);
+			pthread_cond_signal(&p->cv);
+			pthread_mutex_unlock(&p->mu);
+			call->c = NULL;
+			return -1;
+		}
+		call->fresh = true;
+		pthread_mutex_lock(&p->mu);
+		if (call->probe)
+			p->probing = false;
+		call->probe = false;
+		db_mark_up_locked(p);
+		pthread_mutex_unlock(&p->mu);
+	}
+	return 0;
+}
+
+/* Give the connection back: roll back an open transaction, close it if it
+ * broke (and the idle ones with it), wake a waiter. */
+static void
+db_release(struct db_pool *p, struct db_call *call)
+{
+	struct db_conn *c = call->c;
+	PGresult *res;
+
+	if (c == NULL)
+		return;
+	if (!call->broken && c->pg != NULL &&
+	    PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+		res = PQexec(c->pg, "ROLLBACK");
+		if (PQresultStatus(res) != PGRES_COMMAND_OK ||
+		    PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+			call->broken = true;
+		PQclear(res);
+	}
+	if (!call->broken && c->pg != NULL && PQstatus(c->pg) != CONNECTION_OK)
+		call->broken = true;
+
+	pthread_mutex_lock(&p->mu);
+	if (call->broken) {
+		db_conn_close(c);
+		db_close_idle_locked(p);
+	} else if (call->round_trips > 0) {
+		db_mark_up_locked(p);   /* also ends an outage a probe ran into */
+	}
+	if (call->probe)
+		p->probing = false;
+	c->busy = false;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	call->c = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* What a failure means                                                */
+/* ------------------------------------------------------------------ */
+
+enum db_failure
+db_failure_classify(const char *sqlstate, bool connection_ok)
+{
+	/*
+	 * No SQLSTATE means libpq made the error itself: the server closed the
+	 * socket, a send failed, the reply was cut.  libpq may report a failed
+	 * send while PQstatus still says CONNECTION_OK (it learns that the
+	 * connection is gone only on its next read), so a missing SQLSTATE is
+	 * enough, whatever the status says.
+	 */
+	if (!connection_ok || sqlstate == NULL || sqlstate[0] == '\0' ||
+	    strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57P0", 4) == 0)
+		return DB_FAILURE_UNAVAILABLE;
+	if (strncmp(sqlstate, "53", 2) == 0 || strcmp(sqlstate, "57014") == 0 ||
+	    strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "40P01") == 0 ||
+	    strcmp(sqlstate, "55P03") == 0)
+		return DB_FAILURE_BUSY;
+	if (strcmp(sqlstate, "42P01") == 0 || strcmp(sqlstate, "42703") == 0 ||
+	    strcmp(sqlstate, "42883") == 0)
+		return DB_FAILURE_SCHEMA;
+	if (strcmp(sqlstate, "42501") == 0)
+		return DB_FAILURE_PERMISSION;
+	if (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0)
+		return DB_FAILURE_VALUE;
+	return DB_FAILURE_OTHER;
+}
+
+int
+db_failure_status(enum db_failure f)
+{
+	return f == DB_FAILURE_UNAVAILABLE || f == DB_FAILURE_BUSY ? 503 : 500;
+}
+
+enum db_failure
+db_failure_of(const PGresult *res, const PGconn *pg)
+{
+	return db_failure_classify(res != NULL ?
+	    PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL,
+	    pg != NULL && PQstatus(pg) == CONNECTION_OK);
+}
+
+/* Log a failed result (res may be NULL), set `e`, and mark the connection
+ * broken when the failure says it is. */
+static void
+db_fail(struct db_call *call, PGresult *res, const char *what, struct err *e)
+{
+	PGconn *pg = call->c->pg;
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *table = res != NULL ? PQresultErrorField(res, PG_DIAG_TABLE_NAME) : NULL;
+	const char *cons = res != NULL ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+	const char *primary = res != NULL ?
+	    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	enum db_failure f = db_failure_of(res, pg);
+	const char *msg;
+	char line[DB_LINE_MAX];
+	struct log_field lf[3];
+	size_t nf = 0;
+
+	if (state == NULL)
+		state = "";
+	snprintf(call->sqlstate, sizeof(call->sqlstate), "%s", state);
+	lf[nf++] = LOG_STR("sqlstate", state);
+	if (table != NULL)
+		lf[nf++] = LOG_STR("table", table);
+	if (cons != NULL)
+		lf[nf++] = LOG_STR("constraint", cons);
+
+	switch (f) {
+	case DB_FAILURE_UNAVAILABLE:
+		call->broken = true;
+		/* libpq's words: the connection's, else the result's */
+		msg = pg != NULL ? PQerrorMessage(pg) : NULL;
+		if ((msg == NULL || msg[0] == '\0') && res != NULL)
+			msg = PQresultErrorMessage(res);
+		log_emit(LOG_LEVEL_ERROR, call->action, lf, nf,
+		    "could not %s: connection lost: %s", what,
+		    db_first_line(msg, line, sizeof(line)));
+		err_set(e, 503, "database unavailable");
+		return;
+	case DB_FAILURE_VALUE:
+		/* Data exceptions and integrity violations may quote values (a
+		 * prompt, an id): log their code and constraint, not their text. */
+		log_emit(LOG_LEVEL_ERROR, call->action, lf, nf,
+		    "could not %s: the database refused a value", what);
+		break;
+	default:
+		log_emit(LOG_LEVEL_ERROR, call->action, lf, nf, "could not %s: %s",
+		    what, db_first_line(primary, line, sizeof(line)));
+		break;
+	}
+	switch (f) {
+	case DB_FAILURE_BUSY:
+		err_set(e, 503, "database busy");
+		break;
+	case DB_FAILURE_SCHEMA:
+		err_set(e, 500, "database schema missing or out of date "
+		    "(run `ingen db migrate`)");
+		break;
+	case DB_FAILURE_PERMISSION:
+		err_set(e, 500, "database permission denied "
+		    "(check the grants of the server's role)");
+		break;
+	default:
+		err_set(e, db_failure_status(f), "database error");
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Running statements                                                  */
+/* ------------------------------------------------------------------ */
+
+PGresult *
+db_exec_quiet(struct db_call *call, const struct db_stmt_def *d,
+    const char *const *values, const char *quiet, bool *hit, struct err *e)
+{
+	PGconn *pg = call->c->pg;
+	PGresult *res;
+	ExecStatusType s;
+	const char *state;
+
+	if (hit != NULL)
+		*hit = false;
+	if (!call->c->prepared[d->slot]) {
+		res = PQprepare(pg, d->name, d->sql, d->nparams, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			db_fail(call, res, "prepare a statement", e);
+			PQclear(res);
+			return NULL;
+		}
+		PQclear(res);
+		call->c->prepared[d->slot] = true;
+		call->round_trips++;
+	}
+	res = PQexecPrepared(pg, d->name, d->nparams, values, NULL, NULL, 0);
+	s = PQresultStatus(res);
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (quiet != NULL && state != NULL && strcmp(state, quiet) == 0 &&
+		    PQstatus(pg) == CONNECTION_OK) {
+			snprintf(call->sqlstate, sizeof(call->sqlstate), "%s", state);
+			call->round_trips++;
+			if (hit != NULL)
+				*hit = true;
+		} else {
+			db_fail(call, res, "run a statement", e);
+		}
+		PQclear(res);
+		return NULL;
+	}
+	call->round_trips++;
+	return res;
+}
+
+PGresult *
+db_exec(struct db_call *call, const struct db_stmt_def *d,
+    const char *const *values, struct err *e)
+{
+	return db_exec_quiet(call, d, values, NULL, NULL, e);
+}
+
+enum db_status
+db_run(struct db_pool *p, const char *action, db_work_fn fn, void *arg,
+    struct err *e)
+{
+	struct db_call call;
+	enum db_status rc;
+	int attempt;
+
+	for (attempt = 0; ; attempt++) {
+		memset(&call, 0, sizeof(call));
+		call.p = p;
+		call.action = action;
+		if (db_acquire(p, &call, true, e) < 0)
+			return DB_ERROR;
+		rc = fn(&call, arg, e);
+		db_release(p, &call);
+		if (rc == DB_ERROR && call.broken && call.round_trips == 0 &&
+		    !call.fresh && attempt == 0) {
+			log_info(action, "retrying on a new database connection");
+			err_clear(e);
+			continue;
+		}
+		return rc;
+	}
+}
+
+static enum db_status
+db_ping_work(struct db_call *call, void *arg, struct err *e)
+{
+	PGresult *res = db_exec(call, &db_stmt_ping, NULL, e);
+
+	(void)arg;
+	if (res == NULL)
+		return DB_ERROR;
+	PQclear(res);
+	return DB_OK;
+}
+
+bool
+db_ready(struct db_pool *p)
+{
+	struct db_call call;
+	struct err e;
+	enum db_status rc;
+	int64_t now = db_now_ms();
+	bool known;
+
+	pthread_mutex_lock(&p->mu);
+	if (p->down && (now < p->next_attempt_ms || p->probing)) {
+		pthread_mutex_unlock(&p->mu);
+		return false;
+	}
+	known = !p->down && p->last_ok_ms != 0 && now - p->last_ok_ms < DB_PING_INTERVAL_MS;
+	pthread_mutex_unlock(&p->mu);
+	if (known)
+		return true;
+
+	err_clear(&e);
+	memset(&call, 0, sizeof(call));
+	call.p = p;
+	call.action = "while checking the database";
+	if (db_acquire(p, &call, false, &e) < 0) {
+		/* every connection busy means it works; down means it does not */
+		pthread_mutex_lock(&p->mu);
+		known = !p->down;
+		pthread_mutex_unlock(&p->mu);
+		return known;
+	}
+	rc = db_ping_work(&call, NULL, &e);
+	db_release(p, &call);
+	if (rc == DB_OK)
+		return true;
+	if (call.broken && !call.fresh) {
+		/* a stale connection; the next check reconnects at once */
+		return db_run(p, "while checking the database", db_ping_work, NULL,
+		    &e) == DB_OK;
+	}
+	return false;
+}
+
+int
+db_retry_after(struct db_pool *p)
+{
+	int64_t left;
+	int s;
+
+	pthread_mutex_lock(&p->mu);
+	if (p->down) {
+		left = p->next_attempt_ms - db_now_ms();
+		s = left > 0 ? (int)((left + 999) / 1000) : 1;
+	} else {
+		s = p->retry_after_s;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return s < 1 ? 1 : s;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Copying results into the caller's arena                             */
+/* ------------------------------------------------------------------ */
+
+const char *
+db_val(PGresult *res, int row, int col, struct arena *a)
+{
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	return arena_strndup(a, PQgetvalue(res, row, col),
+	    (size_t)PQgetlength(res, row, col));
+}
+
+int
+db_bool(PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return -1;
+	return PQgetvalue(res, row, col)[0] == 't' ? 1 : 0;
+}

@@ -1,0 +1,171 @@
+/*
+ * services.c -- the flow services of the server (flows/ctx.h): a flow's
+ * language-model calls go to the worker's lib/llm client, each attempt's
+ * cost to the worker's scoreboard slot and to an llm_usage row committed at
+ * once (RELIABILITY D2), its log lines to the server log.  It adapts types
+ * and nothing else: it never decides a reply, never writes a chat message
+ * and keeps no state between calls.
+ */
+#include "autoconfig.h"
+
+#include <string.h>
+
+#include "flows/ctx.h"
+#include "lib/config.h"
+#include "lib/db.h"
+#include "lib/llm.h"
+#include "lib/log.h"
+#include "lib/scoreboard.h"
+#include "worker/services.h"
+#include "worker/worker.h"
+
+#define SERVICES_MSG_NO_MODEL "no language model is configured " \
+	"(set INGENIOUS_MODELS__0__MODEL, ..._BASE_URL, ..._API_KEY)"
+
+/* One call under way, as lib/llm's usage callback sees it. */
+struct services_call {
+	const struct ctx_llm_call *call;
+};
+
+/* lib/llm's report of one attempt, handed on to the context. */
+static void
+services_on_usage(void *arg, const struct llm_usage *u)
+{
+	const struct ctx_llm_call *call = ((struct services_call *)arg)->call;
+	struct ctx_usage cu;
+
+	memset(&cu, 0, sizeof(cu));
+	cu.model = u->model;
+	cu.deployment = u->deployment;
+	cu.prompt_tokens = u->prompt_tokens;
+	cu.completion_tokens = u->completion_tokens;
+	cu.total_tokens = u->total_tokens;
+	cu.latency_ms = u->latency_ms;
+	cu.http_status = u->http_status;
+	cu.retries = u->retries;
+	cu.billed = u->billed;
+	call->on_usage(call->arg, &cu);
+}
+
+static int
+services_llm_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
+    struct ctx_llm_result *out, struct err *e)
+{
+	struct http_exchange *x = arg;
+	struct services_call sc = { call };
+	struct llm_message *msgs;
+	struct llm_request req;
+	struct llm_reply rep;
+	size_t i, n = call->n_messages;
+	int idx;
+
+	idx = llm_model_find(x->cfg, "chat");
+	if (idx < 0 || x->w->llm == NULL)
+		return err_set(e, 503, "%s", SERVICES_MSG_NO_MODEL);
+	msgs = arena_zalloc(a, (n ? n : 1) * sizeof(*msgs));
+	for (i = 0; i < n; i++) {
+		msgs[i].role = call->messages[i].role;
+		msgs[i].content = call->messages[i].content;
+		msgs[i].name = call->messages[i].name;
+	}
+	memset(&req, 0, sizeof(req));
+	req.model_index = idx;
+	req.messages = msgs;
+	req.n_messages = n;
+	req.has_temperature = call->has_temperature;
+	req.temperature = call->temperature;
+	req.max_tokens = call->max_tokens;
+	req.json_response = call->json_response;
+	req.deadline_ms = call->deadline_ms;
+	req.on_usage = services_on_usage;
+	req.usage_arg = &sc;
+	if (call->stream) {
+		req.stream = true;
+		req.on_delta = call->on_delta;
+		req.delta_arg = call->arg;
+	}
+	memset(&rep, 0, sizeof(rep));
+	if (llm_chat(x->w->llm, &req, a, &rep, e) != 0) {
+		out->retry_after_s = rep.retry_after_s;
+		return -1;
+	}
+	out->content = rep.content;
+	return 0;
+}
+
+static int
+services_record_usage(void *arg, const struct ctx_turn *who, const char *agent,
+    const struct ctx_usage *u, int64_t *id)
+{
+	struct http_exchange *x = arg;
+	struct worker *w = x->w;
+	struct db_usage row;
+	struct err e;
+
+	if (w->slot != NULL) {
+		if (u->billed)
+			sb_add(&w->slot->c.llm_tokens, (uint64_t)u->total_tokens);
+		sb_add(&w->slot->c.llm_calls, 1);
+	}
+	if (w->db == NULL)
+		return -1;
+	memset(&row, 0, sizeof(row));
+	row.request_id = who->request_id;
+	row.user_id = who->user_id;
+	row.thread_id = who->thread_id;
+	row.flow = who->flow;
+	row.agent_name = agent;
+	row.model = u->model;
+	row.deployment = u->deployment;
+	row.prompt_tokens = (int)u->prompt_tokens;
+	row.completion_tokens = (int)u->completion_tokens;
+	row.total_tokens = (int)u->total_tokens;
+	row.latency_ms = (int)u->latency_ms;
+	row.http_status = u->http_status;
+	row.retries = u->retries;
+	err_clear(&e);
+	/* on failure db_record_usage logged the call for reconciliation */
+	return db_record_usage(w->db, &row, id, &e);
+}
+
+static int64_t
+services_clock_ms(void *arg)
+{
+	(void)arg;
+	return llm_clock_ms();   /* the time base of llm_request.deadline_ms */
+}
+
+static void
+services_log(void *arg, int level, const char *action, const char *msg)
+{
+	enum log_level l;
+
+	(void)arg;
+	switch (level) {
+	case ING_LOG_DEBUG:
+		l = LOG_LEVEL_DEBUG;
+		break;
+	case ING_LOG_INFO:
+		l = LOG_LEVEL_INFO;
+		break;
+	case ING_LOG_WARNING:
+		l = LOG_LEVEL_WARNING;
+		break;
+	case ING_LOG_ERROR:
+	default:
+		l = LOG_LEVEL_ERROR;
+		break;
+	}
+	log_emit(l, action, NULL, 0, "%s", msg);
+}
+
+void
+services_init(struct ctx_services *svc, struct http_exchange *x)
+{
+	memset(svc, 0, sizeof(*svc));
+	svc->arg = x;
+	svc->llm_chat = services_llm_chat;
+	svc->record_usage = services_record_usage;
+	svc->clock_ms = services_clock_ms;
+	svc->log = services_log;
+}

@@ -1,0 +1,20 @@
+/*
+ * services.h -- the server's implementation of the flow services
+ * (flows/ctx.h): what a flow's context reaches when it runs in a worker.
+ */
+#ifndef INGEN_SERVICES_H
+#define INGEN_SERVICES_H
+
+#include "flows/ctx.h"
+#include "worker/exchange.h"
+
+/*
+ * Fill `svc` with the worker's services for a turn on exchange `x`: the
+ * language model through the worker's llm client, usage counted on the
+ * worker's scoreboard slot and stored as llm_usage rows, llm_clock_ms, and
+ * the server log.  The knowledge base, SQL and template slots stay NULL.
+ * `x` must outlive every use of `svc`.  Flow thread.
+ */
+void services_init(struct ctx_services *svc, struct http_exchange *x);
+
+#endif
