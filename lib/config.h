@@ -108,8 +108,11 @@ struct config {
 	/* server: the process model, limits and deadlines (ours, not the reference's) */
 	struct {
 		int workers;                  /* 0 = number of CPUs */
-		int flow_threads;             /* per worker */
+		int flow_threads;             /* most flow threads per worker; 0 = from memory */
+		int flow_threads_min;         /* started at once and kept */
+		int flow_thread_idle_s;       /* an idle thread above the minimum exits */
 		int flow_queue;               /* queued requests per worker before 503 */
+		int overload_delay_ms;        /* a 503 of overload is held this long */
 		int thread_stack_kb;
 		int max_connections;          /* per worker */
 		int max_requests;             /* recycle a worker after this many; 0 = never */

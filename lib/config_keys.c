@@ -111,10 +111,16 @@ const struct config_key config_keys[] = {
 
 	/* server: ours */
 	K_INT("server.workers", C_INT(server.workers), "0", 0, 1024, 0),
-	K_INT("server.flow_threads", C_INT(server.flow_threads), "64",
-	    1, 4096, 0),
+	K_INT("server.flow_threads", C_INT(server.flow_threads), "0",
+	    0, 65536, 0),
+	K_INT("server.flow_threads_min", C_INT(server.flow_threads_min), "8",
+	    1, 65536, 0),
+	K_INT("server.flow_thread_idle_s", C_INT(server.flow_thread_idle_s), "60",
+	    1, 86400, 0),
 	K_INT("server.flow_queue", C_INT(server.flow_queue), "1024",
 	    1, 1048576, 0),
+	K_INT("server.overload_delay_ms", C_INT(server.overload_delay_ms), "1000",
+	    0, 60000, 0),
 	K_INT("server.thread_stack_kb", C_INT(server.thread_stack_kb), "256",
 	    64, 65536, 0),
 	K_INT("server.max_connections", C_INT(server.max_connections), "10000",

@@ -50,9 +50,25 @@
 #define DB_KEEPALIVES_INTERVAL_S "10"
 #define DB_KEEPALIVES_COUNT     "3"
 
+/*
+ * A thread waiting for a connection.  Waiters queue in arrival order and a
+ * released connection goes to the oldest one: with thousands of turns in
+ * flight and a handful of connections, a condition variable alone let new
+ * arrivals barge in while some waiters starved until their timeout (and a
+ * broadcast would wake them all for one connection).  Each waiter sleeps on
+ * its own condition variable, on its own stack.
+ */
+struct db_waiter {
+	pthread_cond_t cv;
+	struct db_waiter *next;
+	bool queued;                   /* still in the pool's queue */
+	bool woken;                    /* a connection was set aside for it */
+};
+
 struct db_pool {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;             /* a connection was released */
+	struct db_waiter *wait_head, *wait_tail;   /* FIFO, under mu */
+	int reserved;                  /* free connections set aside for woken waiters */
 	struct db_conn *conns;
 	int n;
 
@@ -102,7 +118,6 @@ struct db_pool *
 db_pool_create(const struct config *cfg, struct err *e)
 {
 	struct db_pool *p;
-	pthread_condattr_t ca;
 	PQconninfoOption *opts;
 	const char *source = NULL;
 	char *url = NULL;
@@ -150,10 +165,6 @@ db_pool_create(const struct config *cfg, struct err *e)
 	p->backoff_ms = DB_BACKOFF_FIRST_MS;
 
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cv, &ca);
-	pthread_condattr_destroy(&ca);
 	return p;
 }
 
@@ -172,7 +183,6 @@ db_pool_destroy(struct db_pool *p)
 		memset(p->conninfo, 0, strlen(p->conninfo));
 		free(p->conninfo);
 	}
-	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
@@ -294,14 +304,86 @@ db_conn_open(struct db_pool *p, struct db_conn *c, char *why, size_t whysize,
  * 503 while the database is known down (unless this call is the probe), and
  * after acquire_timeout_ms when every connection is busy.
  */
+/* Wake the oldest waiter and set a free connection aside for it. */
+static void
+db_wake_next_locked(struct db_pool *p)
+{
+	struct db_waiter *w = p->wait_head;
+
+	if (w == NULL)
+		return;
+	p->wait_head = w->next;
+	if (p->wait_head == NULL)
+		p->wait_tail = NULL;
+	w->next = NULL;
+	w->queued = false;
+	w->woken = true;
+	p->reserved++;
+	pthread_cond_signal(&w->cv);
+}
+
+/* Wake every waiter: the pool went down, they must fail fast. */
+static void
+db_wake_all_locked(struct db_pool *p)
+{
+	while (p->wait_head != NULL)
+		db_wake_next_locked(p);
+}
+
+static void
+db_unqueue_locked(struct db_pool *p, struct db_waiter *w)
+{
+	struct db_waiter **pp, *prev = NULL;
+
+	for (pp = &p->wait_head; *pp != NULL; prev = *pp, pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			if (p->wait_tail == w)
+				p->wait_tail = prev;
+			break;
+		}
+	w->queued = false;
+}
+
+/* A free connection this caller may take: none while older waiters queue
+ * or while free ones are set aside for woken waiters (unless `woken`). */
+static struct db_conn *
+db_free_conn_locked(struct db_pool *p, bool woken)
+{
+	struct db_conn *c = NULL;
+	int i, nfree = 0;
+
+	if (!woken && p->wait_head != NULL)
+		return NULL;
+	/* prefer an open idle connection, then any idle one */
+	for (i = 0; i < p->n; i++)
+		if (!p->conns[i].busy) {
+			nfree++;
+			if (c == NULL || (c->pg == NULL && p->conns[i].pg != NULL))
+				c = &p->conns[i];
+		}
+	if (!woken && nfree <= p->reserved)
+		return NULL;
+	return c;
+}
+
+/*
+ * Take a connection for `call`, opening it if needed.  Fails at once with
+ * 503 while the database is known down (unless this call is the probe), and
+ * after acquire_timeout_ms when every connection is busy.  Waiters are
+ * served in arrival order (struct db_waiter).
+ */
 static int
 db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 {
 	struct db_conn *c = NULL;
+	struct db_waiter me;
+	pthread_condattr_t ca;
 	struct timespec deadline;
 	char why[DB_LINE_MAX];
+	bool woken = false;
 	int64_t now;
-	int i, rc;
+	int rc = 0;
 
 	clock_abs_after(&deadline, p->acquire_timeout_ms);
 
@@ -310,34 +392,46 @@ db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 		if (p->down) {
 			now = clock_now_ms();
 			if (now < p->next_attempt_ms || p->probing) {
+				if (woken)
+					db_wake_next_locked(p);   /* pass the turn on */
 				pthread_mutex_unlock(&p->mu);
 				return err_set(e, 503, "database unavailable");
 			}
 		}
-		/* prefer an open idle connection, then any idle one */
-		for (i = 0; i < p->n; i++)
-			if (!p->conns[i].busy && p->conns[i].pg != NULL) {
-				c = &p->conns[i];
-				break;
-			}
-		if (c == NULL)
-			for (i = 0; i < p->n; i++)
-				if (!p->conns[i].busy) {
-					c = &p->conns[i];
-					break;
-				}
-		if (c != NULL)
+		if ((c = db_free_conn_locked(p, woken)) != NULL)
 			break;
-		if (!wait) {
+		if (woken) {
+			/* woken with the others when the pool went down: queue again */
+			woken = false;
+		}
+		if (!wait || rc == ETIMEDOUT) {
 			pthread_mutex_unlock(&p->mu);
+			if (rc == ETIMEDOUT)
+				log_warn(call->action, "no free database connection after %d ms "
+				    "(chat_history.pool_size %d)", p->acquire_timeout_ms, p->n);
 			return err_set(e, 503, "database busy: no free connection");
 		}
-		rc = pthread_cond_timedwait(&p->cv, &p->mu, &deadline);
-		if (rc == ETIMEDOUT) {
-			pthread_mutex_unlock(&p->mu);
-			log_warn(call->action, "no free database connection after %d ms "
-			    "(chat_history.pool_size %d)", p->acquire_timeout_ms, p->n);
-			return err_set(e, 503, "database busy: no free connection");
+		memset(&me, 0, sizeof(me));
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&me.cv, &ca);
+		pthread_condattr_destroy(&ca);
+		me.queued = true;
+		if (p->wait_tail != NULL)
+			p->wait_tail->next = &me;
+		else
+			p->wait_head = &me;
+		p->wait_tail = &me;
+		while (!me.woken && rc != ETIMEDOUT)
+			rc = pthread_cond_timedwait(&me.cv, &p->mu, &deadline);
+		if (me.queued)
+			db_unqueue_locked(p, &me);
+		pthread_cond_destroy(&me.cv);
+		if (me.woken) {
+			/* a connection was set aside for us, even if we also timed out */
+			p->reserved--;
+			woken = true;
+			rc = 0;
 		}
 	}
 	c->busy = true;
@@ -355,7 +449,7 @@ db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 			if (call->probe)
 				p->probing = false;
 			db_mark_down_locked(p, why);
-			pthread_cond_signal(&p->cv);
+			db_wake_all_locked(p);
 			pthread_mutex_unlock(&p->mu);
 			call->c = NULL;
 			return -1;
@@ -402,7 +496,7 @@ db_release(struct db_pool *p, struct db_call *call)
 	if (call->probe)
 		p->probing = false;
 	c->busy = false;
-	pthread_cond_signal(&p->cv);
+	db_wake_next_locked(p);
 	pthread_mutex_unlock(&p->mu);
 	call->c = NULL;
 }
@@ -617,6 +711,7 @@ db_ready(struct db_pool *p)
 	struct err e;
 	enum db_status rc;
 	int64_t now = clock_now_ms();
+	int attempt;
 	bool known;
 
 	pthread_mutex_lock(&p->mu);
@@ -629,25 +724,30 @@ db_ready(struct db_pool *p)
 	if (known)
 		return true;
 
-	err_clear(&e);
-	memset(&call, 0, sizeof(call));
-	call.p = p;
-	call.action = "while checking the database";
-	if (db_acquire(p, &call, false, &e) < 0) {
-		/* every connection busy means it works; down means it does not */
-		pthread_mutex_lock(&p->mu);
-		known = !p->down;
-		pthread_mutex_unlock(&p->mu);
-		return known;
-	}
-	rc = db_ping_work(&call, NULL, &e);
-	db_release(p, &call);
-	if (rc == DB_OK)
-		return true;
-	if (call.broken && !call.fresh) {
-		/* a stale connection; the next check reconnects at once */
-		return db_run(p, "while checking the database", db_ping_work, NULL,
-		    &e) == DB_OK;
+	/*
+	 * Never wait in the queue of turns for a connection: a check that
+	 * finds every connection busy (or set aside for a waiter) answers from
+	 * what the pool knows.  A stale connection is tried once more, on a
+	 * fresh one, under the same rule.
+	 */
+	for (attempt = 0; attempt < 2; attempt++) {
+		err_clear(&e);
+		memset(&call, 0, sizeof(call));
+		call.p = p;
+		call.action = "while checking the database";
+		if (db_acquire(p, &call, false, &e) < 0) {
+			/* every connection busy means it works; down means it does not */
+			pthread_mutex_lock(&p->mu);
+			known = !p->down;
+			pthread_mutex_unlock(&p->mu);
+			return known;
+		}
+		rc = db_ping_work(&call, NULL, &e);
+		db_release(p, &call);
+		if (rc == DB_OK)
+			return true;
+		if (!call.broken || call.fresh)
+			break;
 	}
 	return false;
 }

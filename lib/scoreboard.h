@@ -47,6 +47,8 @@ struct sb_counters {
 	uint64_t latency_bucket[SB_MAX_ROUTES][SB_LAT_BUCKETS]; /* not cumulative */
 	uint64_t latency_sum_us[SB_MAX_ROUTES];
 	uint64_t queue_rejections;
+	uint64_t admitted;              /* requests handed to a flow thread */
+	uint64_t accept_pauses;         /* times a worker left accepting to the others */
 	uint64_t connections_accepted;
 	uint64_t llm_tokens;
 	uint64_t llm_calls;
@@ -61,6 +63,12 @@ struct sb_slot {
 	uint64_t served;                /* requests answered, for recycling */
 	int64_t inflight;               /* requests being processed now */
 	int64_t connections;            /* open connections now */
+	/* the flow threads, refreshed by the worker every loop tick */
+	int64_t flow_threads;           /* alive */
+	int64_t flow_threads_busy;
+	int64_t flow_queued;
+	int64_t flow_limit;             /* most requests in flight: max threads + queue */
+	int64_t accepting;              /* 1 while the worker takes new connections */
 	struct sb_counters c;
 };
 

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -712,6 +713,26 @@ master_drop_privileges(const char *user, struct err *e)
 
 /* ---- the loop --------------------------------------------------------- */
 
+/*
+ * Each turn in flight holds a client socket and an upstream socket, so the
+ * soft open-file limit (1024 by default, under systemd too) would cap the
+ * server long before memory does: raise it to the hard limit, as nginx's
+ * worker_rlimit_nofile does.  The workers inherit it; the flow threads'
+ * automatic maximum is derived from it (pool_auto_max_threads).
+ */
+static void
+master_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warn("starting", "could not raise the open-file limit to %llu: %s",
+		    (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 int
 master_run(struct config *cfg, const struct config_overrides *ov)
 {
@@ -728,6 +749,7 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 	log_set_role("master");
 	notify_init();
 	master_install_signals(&blocked, &waitmask);
+	master_raise_nofile();
 
 	err_clear(&e);
 	m.listen_fd = listen_from_systemd(&e);

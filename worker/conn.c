@@ -49,6 +49,7 @@ enum conn_state {
 	CONN_HEAD,         /* part of a request head received */
 	CONN_BODY,         /* reading the body */
 	CONN_BUSY,         /* handler on a flow thread, or its exchange deferred */
+	CONN_HOLD,         /* a 503 of overload, held before it is written */
 	CONN_STREAM,       /* handler streaming its response */
 	CONN_WRITE,        /* writing a complete response */
 	CONN_LINGER,       /* response sent and write side shut: draining input */
@@ -150,14 +151,8 @@ conn_unlink(struct conn *c)
 	c->prev = c->next = NULL;
 	w->n_conns--;
 	sb_add_i(&w->slot->connections, -1);
-	/* we may have stopped accepting at max_connections */
-	if (!w->accepting && !w->draining && w->listen_fd >= 0) {
-		struct epoll_event e = { .events = EPOLLIN | EPOLLEXCLUSIVE };
-
-		e.data.ptr = &w->listen_tag;
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listen_fd, &e) == 0)
-			w->accepting = true;
-	}
+	/* we may have stopped accepting at max_connections or for balance */
+	conn_accept_update(w);
 }
 
 /*
@@ -351,6 +346,18 @@ conn_dispatch(struct conn *c)
 	c->since_ms = clock_now_ms();
 	if (xchg_submit(x, handler) != 0) {
 		xchg_error(x, 503, "server busy, retry later");
+		if (c->w->cfg->server.overload_delay_ms > 0) {
+			/*
+			 * Overload: the 503 is cheap, so a client that re-sends at
+			 * once would turn the worker into a 503 generator and take
+			 * the loop from the turns already admitted.  Hold the answer
+			 * (and read nothing more from this connection) for
+			 * overload_delay_ms; conn_sweep writes it.
+			 */
+			c->state = CONN_HOLD;
+			conn_update_events(c);
+			return;
+		}
 		goto respond;
 	}
 	conn_update_events(c);
@@ -700,6 +707,77 @@ conn_peer_name(struct conn *c, const struct sockaddr_storage *ss)
 	snprintf(c->peer, sizeof(c->peer), "%s", host);
 }
 
+/* ---- accepting, balanced across workers ---------------------------------- */
+
+/*
+ * Every worker waits on the one listening socket (EPOLLEXCLUSIVE), and the
+ * kernel wakes whichever is idle in epoll_wait; under load that is mostly
+ * the worker that happens to be less busy at that instant, which left the
+ * connections split 1,051 / 725 between two workers.  So a worker leaves
+ * accepting to the others while another ready worker that is accepting
+ * either holds CONN_BALANCE_SLACK fewer connections, or has room for turns
+ * when this one has none (every flow thread busy at the maximum and the
+ * queue full).  A worker pauses only in favour of one that is accepting,
+ * and a paused worker checks again on every turn of its loop, so some
+ * worker always accepts; when every worker is full they all accept and
+ * answer 503 (held, see CONN_HOLD).  The other slots are read from the
+ * scoreboard: a few relaxed loads each.
+ */
+#define CONN_BALANCE_SLACK  8
+#define CONN_BALANCE_EVERY  8      /* accepts between two checks in a batch */
+
+static bool
+conn_slot_full(const struct sb_slot *s)
+{
+	int64_t limit = sb_get_i(&s->flow_limit);
+
+	return limit > 0 && sb_get_i(&s->inflight) >= limit;
+}
+
+static bool
+conn_accept_fair(struct worker *w)
+{
+	int64_t mine = w->n_conns;
+	bool me_full = conn_slot_full(w->slot);
+	int i;
+
+	for (i = 0; i < SB_MAX_SLOTS; i++) {
+		const struct sb_slot *s = &w->sb->slots[i];
+
+		if (s == w->slot || sb_get_state(s) != SB_STATE_READY ||
+		    sb_get_i(&s->accepting) == 0 || conn_slot_full(s))
+			continue;
+		if (me_full || sb_get_i(&s->connections) + CONN_BALANCE_SLACK < mine)
+			return false;
+	}
+	return true;
+}
+
+static void
+conn_accept_pause(struct worker *w)
+{
+	if (!w->accepting)
+		return;
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, NULL);
+	w->accepting = false;
+	sb_set_i(&w->slot->accepting, 0);
+}
+
+void
+conn_accept_update(struct worker *w)
+{
+	struct epoll_event e = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+
+	if (w->accepting || w->draining || w->listen_fd < 0 ||
+	    w->n_conns >= w->cfg->server.max_connections || !conn_accept_fair(w))
+		return;
+	e.data.ptr = &w->listen_tag;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listen_fd, &e) == 0) {
+		w->accepting = true;
+		sb_set_i(&w->slot->accepting, 1);
+	}
+}
+
 void
 conn_accept(struct worker *w)
 {
@@ -711,11 +789,15 @@ conn_accept(struct worker *w)
 	for (i = 0; i < CONN_ACCEPT_BATCH && w->accepting; i++) {
 		if (w->n_conns >= w->cfg->server.max_connections) {
 			/* full: stop listening until a connection closes */
-			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, NULL);
-			w->accepting = false;
+			conn_accept_pause(w);
 			log_warn("accepting connections",
 			    "max_connections (%d) reached, pausing accept",
 			    w->cfg->server.max_connections);
+			return;
+		}
+		if (i % CONN_BALANCE_EVERY == 0 && !conn_accept_fair(w)) {
+			sb_add(&w->slot->c.accept_pauses, 1);
+			conn_accept_pause(w);
 			return;
 		}
 		sl = sizeof(ss);
@@ -789,6 +871,14 @@ conn_sweep(struct worker *w, int64_t now)
 			if (now - c->since_ms > CONN_LINGER_MS)
 				conn_close(c);
 			break;
+		case CONN_HOLD:
+			if (now - c->since_ms >= cfg->server.overload_delay_ms) {
+				conn_write_response(c);
+				c->state = CONN_WRITE;
+				c->io_ms = now;
+				conn_flush(c);
+			}
+			break;
 		case CONN_BUSY:
 			break;
 		}
@@ -814,6 +904,7 @@ conn_drain(struct worker *w, bool graceful)
 		close(w->listen_fd);
 		w->listen_fd = -1;
 		w->accepting = false;
+		sb_set_i(&w->slot->accepting, 0);
 	}
 	if (w->graceful)
 		return;

@@ -27,6 +27,11 @@ enum conn_tag {
 /* Accept what is pending on the listening socket (up to a batch). */
 void conn_accept(struct worker *w);
 
+/* Start accepting again if accepting was paused (max_connections, or the
+ * balance across workers) and the reason is gone.  Event-loop thread; called
+ * when a connection closes and on every loop tick. */
+void conn_accept_update(struct worker *w);
+
 /* React to epoll events on a client connection. */
 void conn_on_event(struct conn *c, uint32_t events);
 

@@ -250,14 +250,20 @@ int
 xchg_submit(struct http_exchange *x, xchg_handler handler)
 {
 	struct worker *w = x->w;
+	bool first;
 
 	x->handler = handler;
 	if (!x->on_pool) {
 		x->on_pool = true;
 		sb_add_i(&w->slot->inflight, 1);
 	}
-	if (pool_submit(w->pool, xchg_run, x) == 0)
+	/* read before submitting: once queued, the flow thread owns x->runs */
+	first = x->runs == 0;
+	if (pool_submit(w->pool, xchg_run, x) == 0) {
+		if (first)
+			sb_add(&w->slot->c.admitted, 1);
 		return 0;
+	}
 	sb_add(&w->slot->c.queue_rejections, 1);
 	log_warn("queueing request", "flow queue full, answering 503");
 	if (x->runs == 0) {

@@ -77,7 +77,8 @@ struct routes_totals {
 	uint64_t requests[SB_MAX_ROUTES][SB_STATUS_N];
 	uint64_t bucket[SB_MAX_ROUTES][SB_LAT_BUCKETS];
 	uint64_t sum_us[SB_MAX_ROUTES];
-	uint64_t queue_rejections, accepted, llm_tokens, llm_calls;
+	uint64_t queue_rejections, admitted, accept_pauses, accepted, llm_tokens, llm_calls;
+	int64_t threads, busy, queued, limit;   /* live slots only */
 };
 
 static void
@@ -93,6 +94,8 @@ routes_add_counters(struct routes_totals *t, const struct sb_counters *c)
 		t->sum_us[r] += sb_get(&c->latency_sum_us[r]);
 	}
 	t->queue_rejections += sb_get(&c->queue_rejections);
+	t->admitted += sb_get(&c->admitted);
+	t->accept_pauses += sb_get(&c->accept_pauses);
 	t->accepted += sb_get(&c->connections_accepted);
 	t->llm_tokens += sb_get(&c->llm_tokens);
 	t->llm_calls += sb_get(&c->llm_calls);
@@ -125,6 +128,10 @@ routes_metrics(struct http_exchange *x)
 		routes_add_counters(t, &s->c);
 		inflight += sb_get_i(&s->inflight);
 		conns += sb_get_i(&s->connections);
+		t->threads += sb_get_i(&s->flow_threads);
+		t->busy += sb_get_i(&s->flow_threads_busy);
+		t->queued += sb_get_i(&s->flow_queued);
+		t->limit += sb_get_i(&s->flow_limit);
 		buf_printf(&b, "ingenious_worker_info{slot=\"%d\",pid=\"%d\",generation=\"%u\","
 		    "state=\"%s\"} 1\n", i, (int)s->pid, s->generation,
 		    st == SB_STATE_READY ? "ready" :
@@ -176,6 +183,24 @@ routes_metrics(struct http_exchange *x)
 	    "# HELP ingenious_flow_queue_rejections_total Requests refused with 503 because the flow queue was full.\n"
 	    "# TYPE ingenious_flow_queue_rejections_total counter\n"
 	    "ingenious_flow_queue_rejections_total %llu\n"
+	    "# HELP ingenious_flow_admitted_total Requests handed to a flow thread.\n"
+	    "# TYPE ingenious_flow_admitted_total counter\n"
+	    "ingenious_flow_admitted_total %llu\n"
+	    "# HELP ingenious_flow_threads Flow threads alive (the pool grows on demand and shrinks when idle).\n"
+	    "# TYPE ingenious_flow_threads gauge\n"
+	    "ingenious_flow_threads %lld\n"
+	    "# HELP ingenious_flow_threads_busy Flow threads running a request.\n"
+	    "# TYPE ingenious_flow_threads_busy gauge\n"
+	    "ingenious_flow_threads_busy %lld\n"
+	    "# HELP ingenious_flow_queued Requests waiting for a flow thread.\n"
+	    "# TYPE ingenious_flow_queued gauge\n"
+	    "ingenious_flow_queued %lld\n"
+	    "# HELP ingenious_flow_limit Most requests in flight before 503 (flow threads at their maximum plus the queue, all workers).\n"
+	    "# TYPE ingenious_flow_limit gauge\n"
+	    "ingenious_flow_limit %lld\n"
+	    "# HELP ingenious_accept_pauses_total Times a worker stopped accepting so that a less loaded worker would.\n"
+	    "# TYPE ingenious_accept_pauses_total counter\n"
+	    "ingenious_accept_pauses_total %llu\n"
 	    "# HELP ingenious_llm_calls_total Calls made to the language model.\n"
 	    "# TYPE ingenious_llm_calls_total counter\n"
 	    "ingenious_llm_calls_total %llu\n"
@@ -185,6 +210,10 @@ routes_metrics(struct http_exchange *x)
 	    (long long)inflight, (long long)conns,
 	    (unsigned long long)t->accepted,
 	    (unsigned long long)t->queue_rejections,
+	    (unsigned long long)t->admitted,
+	    (long long)t->threads, (long long)t->busy, (long long)t->queued,
+	    (long long)t->limit,
+	    (unsigned long long)t->accept_pauses,
 	    (unsigned long long)t->llm_calls,
 	    (unsigned long long)t->llm_tokens);
 

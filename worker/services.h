@@ -11,7 +11,7 @@
 /*
  * Fill `svc` with the worker's services for a turn on exchange `x`: the
  * language model through the worker's llm client, usage counted on the
- * worker's scoreboard slot and stored as llm_usage rows, llm_clock_ms, and
+ * worker's scoreboard slot and stored as llm_usage rows, clock_now_ms, and
  * the server log.  The knowledge base, SQL and template slots stay NULL.
  * `x` must outlive every use of `svc`.  Flow thread.
  */

@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 #ifdef __SANITIZE_ADDRESS__
@@ -91,9 +92,34 @@ worker_on_signal(struct worker *w)
 	return true;
 }
 
+/*
+ * The flow threads' limits from the configuration.  server.flow_threads 0
+ * (the default) derives the maximum from memory and the open-file limit, so
+ * that turns in flight are bounded by what the machine holds rather than by
+ * a thread count chosen in advance (pool_auto_max_threads).
+ */
+static void
+worker_pool_limits(const struct config *cfg, struct pool_limits *lim)
+{
+	int workers = config_workers(cfg);
+	struct rlimit rl;
+	long nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ?
+	    (long)rl.rlim_cur : 0;
+
+	memset(lim, 0, sizeof(*lim));
+	lim->max_threads = cfg->server.flow_threads > 0 ? cfg->server.flow_threads :
+	    pool_auto_max_threads(workers, nofile);
+	lim->min_threads = cfg->server.flow_threads_min < lim->max_threads ?
+	    cfg->server.flow_threads_min : lim->max_threads;
+	lim->queue = cfg->server.flow_queue;
+	lim->stack_kb = cfg->server.thread_stack_kb;
+	lim->idle_ms = cfg->server.flow_thread_idle_s * 1000;
+}
+
 static int
 worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e)
 {
+	struct pool_limits lim;
 	struct epoll_event ev;
 	sigset_t mask;
 	char role[32];
@@ -168,9 +194,8 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 	}
 	log_debug("starting worker", "chat history from %s", db_pool_source(w->db));
 
-	w->pool = pool_create(w->cfg->server.flow_threads,
-	    w->cfg->server.flow_queue, w->cfg->server.thread_stack_kb, e);
-	if (w->pool == NULL)
+	worker_pool_limits(w->cfg, &lim);
+	if ((w->pool = pool_create(&lim, e)) == NULL)
 		return -1;
 
 	if (w->cfg->server.max_requests > 0) {
@@ -187,8 +212,23 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 		return err_set(e, 0, "could not watch the listening socket: %s",
 		    strerror(errno));
 	w->accepting = true;
+	sb_set_i(&w->slot->accepting, 1);
 	w->ready = true;
 	return 0;
+}
+
+/* The flow threads' gauges in this worker's slot, for /metrics and for
+ * the other workers' accept balance (conn_accept_fair). */
+static void
+worker_publish_pool(struct worker *w)
+{
+	struct pool_stats st;
+
+	pool_stats(w->pool, &st);
+	sb_set_i(&w->slot->flow_threads, st.threads);
+	sb_set_i(&w->slot->flow_threads_busy, st.busy);
+	sb_set_i(&w->slot->flow_queued, (int64_t)st.queued);
+	sb_set_i(&w->slot->flow_limit, (int64_t)st.max_threads + (int64_t)st.queue_cap);
 }
 
 static void
@@ -198,9 +238,11 @@ worker_loop(struct worker *w)
 	int64_t now, last_sweep = 0;
 	int i, n, timeout = WORKER_TICK_MS;
 
+	worker_publish_pool(w);
 	sb_set_state(w->slot, SB_STATE_READY);
-	log_info("starting worker", "worker ready, generation %u, %d flow threads",
-	    w->generation, w->cfg->server.flow_threads);
+	log_info("starting worker", "worker ready, generation %u, %lld to %lld flow threads",
+	    w->generation, (long long)sb_get_i(&w->slot->flow_threads),
+	    (long long)(sb_get_i(&w->slot->flow_limit) - w->cfg->server.flow_queue));
 	for (;;) {
 		n = epoll_wait(w->epfd, events, WORKER_MAX_EVENTS, timeout);
 		if (n < 0 && errno != EINTR) {
@@ -229,6 +271,8 @@ worker_loop(struct worker *w)
 			}
 		}
 		conn_reap(w);
+		if (!w->accepting)
+			conn_accept_update(w);   /* paused: the others may have moved */
 		now = clock_now_ms();
 		/* deferred exchanges whose wait is over go back to the flow threads */
 		xchg_wake_due(&w->xq, now);
@@ -239,6 +283,7 @@ worker_loop(struct worker *w)
 		sb_set_i(&w->slot->heartbeat_ms, now);
 		if (now - last_sweep >= WORKER_TICK_MS) {
 			last_sweep = now;
+			worker_publish_pool(w);
 			conn_sweep(w, now);
 			if (getppid() != w->master_pid && !w->draining) {
 				log_warn("supervising", "master is gone, draining");

@@ -468,7 +468,7 @@ t.eq(len(good), N, "200 concurrent chats on a 400 ms upstream: every one answere
 bad = [results[i][:3] for i in range(N) if i not in good][:3]
 if bad:
     t.diag(bad)
-t.ok(wall < 8, "they finish in %.1fs (2 workers x 64 flow threads)" % wall)
+t.ok(wall < 8, "they finish in %.1fs (2 workers, flow threads grown on demand)" % wall)
 t.ok(hst == 200 and health_s < slack(0.3), "/api/v1/health stays fast under that load (%.3fs)" % health_s)
 t.eq(attempts()[0], N, "one upstream call each")
 cnt = pg.sql("SELECT count(*), count(message_id) FROM llm_usage WHERE request_id LIKE "
@@ -476,49 +476,58 @@ cnt = pg.sql("SELECT count(*), count(message_id) FROM llm_usage WHERE request_id
 t.eq(cnt, [str(N), str(N)], "200 usage rows, each linked to its assistant message")
 srv.stop()
 
-# ---- a tiny flow queue: the excess gets 503 at once ----------------------------------------
-small = Server(t, workers=2, env=model_env(INGENIOUS_SERVER__FLOW_THREADS="1",
-                                          INGENIOUS_SERVER__FLOW_QUEUE="1")).start()
-sim.reset()
-N = 16
-results = [None] * N
-hold = threading.Barrier(N + 1)
+# ---- a tiny flow queue: the excess gets 503 at once (overload_delay_ms 0), or held for
+# overload_delay_ms (the default) so that clients re-sending at once cannot spin the server
+for delay_ms in (0, 1000):
+  small = Server(t, workers=2, env=model_env(INGENIOUS_SERVER__FLOW_THREADS="1",
+                                            INGENIOUS_SERVER__FLOW_QUEUE="1",
+                                            INGENIOUS_SERVER__OVERLOAD_DELAY_MS=str(delay_ms))).start()
+  sim.reset()
+  N = 16
+  results = [None] * N
+  hold = threading.Barrier(N + 1)
 
 
-def one_small(i):
-    hold.wait()
-    try:
-        results[i] = chat(small.port, "[slower] busy %d" % i, "chat-llm-busy-%d-%d"
-                          % (os.getpid(), i), timeout=30)
-    except Exception as exc:
-        results[i] = (None, {}, repr(exc).encode(), 0)
+  def one_small(i):
+      hold.wait()
+      try:
+          results[i] = chat(small.port, "[slower] busy %d" % i, "chat-llm-busy-%d-%d"
+                            % (os.getpid(), i), timeout=30)
+      except Exception as exc:
+          results[i] = (None, {}, repr(exc).encode(), 0)
 
 
-ths = [threading.Thread(target=one_small, args=(i,), daemon=True) for i in range(N)]
-for th in ths:
-    th.start()
-hold.wait()
-time.sleep(0.2)
-ht0 = time.time()
-hst = request(small.port, "GET", "/api/v1/health")[0]
-health_s = time.time() - ht0
-for th in ths:
-    th.join(30)
-oks = [r for r in results if r and r[0] == 200]
-busy = [(i, r) for i, r in enumerate(results) if r and r[0] == 503]
-t.ok(2 <= len(oks) <= 4 and len(oks) + len(busy) == N,
-     "flow_threads=1, flow_queue=1, 2 workers: %d answered, %d refused of %d"
-     % (len(oks), len(busy), N), [r[:3] for r in results if r and r[0] not in (200, 503)][:3])
-t.ok(all(r[3] < 0.3 and r[1].get("retry-after") == "1"
-         and r[2] == err_body("server busy, retry later", "chat-llm-busy-%d-%d" % (os.getpid(), i))
-         for i, r in busy), "the refused ones get 503 with Retry-After at once",
-     [(r[0], r[2], round(r[3], 3)) for i, r in busy][:3])
-t.ok(hst == 200 and health_s < slack(0.3), "/api/v1/health stays fast while the queue is full (%.3fs)"
-     % health_s)
-t.eq(small.metrics().get("ingenious_flow_queue_rejections_total"), float(len(busy)),
-     "ingenious_flow_queue_rejections_total counts them")
-t.eq(attempts()[0], len(oks), "only the admitted chats reached the upstream")
-small.stop()
+  ths = [threading.Thread(target=one_small, args=(i,), daemon=True) for i in range(N)]
+  for th in ths:
+      th.start()
+  hold.wait()
+  time.sleep(0.2)
+  ht0 = time.time()
+  hst = request(small.port, "GET", "/api/v1/health")[0]
+  health_s = time.time() - ht0
+  for th in ths:
+      th.join(30)
+  oks = [r for r in results if r and r[0] == 200]
+  busy = [(i, r) for i, r in enumerate(results) if r and r[0] == 503]
+  t.ok(2 <= len(oks) <= 4 and len(oks) + len(busy) == N,
+       "flow_threads=1, flow_queue=1, 2 workers: %d answered, %d refused of %d"
+       % (len(oks), len(busy), N), [r[:3] for r in results if r and r[0] not in (200, 503)][:3])
+  lo, hi = (0, slack(0.3)) if delay_ms == 0 else (delay_ms / 1000.0, delay_ms / 1000.0 + slack(0.6))
+  t.ok(all(lo <= r[3] < hi and r[1].get("retry-after") == "1"
+           and r[2] == err_body("server busy, retry later", "chat-llm-busy-%d-%d" % (os.getpid(), i))
+           for i, r in busy), "overload_delay_ms %d: the refused ones get 503 with Retry-After "
+       "after %.1f to %.1f s" % (delay_ms, lo, hi),
+       [(r[0], r[2], round(r[3], 3)) for i, r in busy][:3])
+  t.ok(hst == 200 and health_s < slack(0.3), "/api/v1/health stays fast while the queue is full (%.3fs)"
+       % health_s)
+  m = small.metrics()
+  t.eq(m.get("ingenious_flow_queue_rejections_total"), float(len(busy)),
+       "ingenious_flow_queue_rejections_total counts them")
+  t.eq(m.get("ingenious_flow_admitted_total"), float(len(oks)),
+       "ingenious_flow_admitted_total counts the admitted ones")
+  t.eq(m.get("ingenious_flow_limit"), 4.0, "ingenious_flow_limit: 2 workers x (1 thread + 1 queued)")
+  t.eq(attempts()[0], len(oks), "only the admitted chats reached the upstream")
+  small.stop()
 
 
 # ---- authentication to the upstream --------------------------------------------------------

@@ -152,7 +152,7 @@ test_defaults(void)
 	is_str(cfg->web.ip_address, "127.0.0.1", "ip_address binds loopback");
 	is_int(cfg->web.port, 8000, "port 8000");
 	is_int(cfg->server.workers, 0, "workers 0 (= CPUs)");
-	is_int(cfg->server.flow_threads, 64, "flow_threads 64");
+	is_int(cfg->server.flow_threads, 0, "flow_threads 0 (from memory)");
 	is_int(cfg->server.worker_timeout, 90, "worker_timeout 90");
 	is_int(cfg->server.max_body_size, 1048576, "max_body_size 1 MiB");
 	ok(cfg->server.metrics_loopback_only, "metrics_loopback_only true");
@@ -693,7 +693,7 @@ test_many_problems(void)
 	    "server: { wokers = 2; };\n");
 	const char *env[] = {
 		"INGENIOUS_WEB_CONFIGURATION__PORT=abc",
-		"INGENIOUS_SERVER__FLOW_THREADS=0",
+		"INGENIOUS_SERVER__FLOW_THREADS=-1",
 		"INGENIOUS_LOGGING__LOG_LEVEL=loud",
 		"INGENIOUS_LLM__VERIFY_TLS=perhaps",
 		"INGENIOUS_WEB_CONFIGURATION__AUTHENTICATION__ENABLE=true",

@@ -1,6 +1,7 @@
 /*
  * test_pool_sb.c -- unit tests of worker/pool.c (every job runs, a full
- * queue refuses at once, destroy drains) and lib/scoreboard.c (slots,
+ * queue refuses at once, the pool grows on demand to its maximum and shrinks
+ * back to its minimum when idle, destroy drains) and lib/scoreboard.c (slots,
  * counters, status buckets, folding a released slot into `retired`).
  */
 #include "autoconfig.h"
@@ -39,12 +40,14 @@ int
 main(void)
 {
 	struct pool *p;
+	struct pool_stats st;
 	struct scoreboard *sb;
 	struct err e;
 	int i, accepted = 0, refused = 0, s0, s1;
 
 	err_clear(&e);
-	p = pool_create(4, 1000, 64, &e);
+	p = pool_create(&(struct pool_limits){ .min_threads = 4, .max_threads = 4,
+	    .queue = 1000, .stack_kb = 64, .idle_ms = 1000 }, &e);
 	ok(p != NULL, "pool with 4 threads and 64 KiB stacks");
 	for (i = 0; i < 1000; i++)
 		if (pool_submit(p, job_count, NULL) != 0)
@@ -54,7 +57,8 @@ main(void)
 
 	counter = 0;
 	pthread_mutex_lock(&gate);
-	p = pool_create(2, 3, 64, &e);
+	p = pool_create(&(struct pool_limits){ .min_threads = 2, .max_threads = 2,
+	    .queue = 3, .stack_kb = 64, .idle_ms = 1000 }, &e);
 	for (i = 0; i < 10; i++) {
 		if (pool_submit(p, job_wait_gate, NULL) == 0)
 			accepted++;
@@ -62,11 +66,62 @@ main(void)
 			refused++;
 	}
 	/* 2 running (blocked on the gate) + 3 queued; the rest refused at once */
-	ok(accepted >= 3 && accepted <= 5 && refused == 10 - accepted,
-	    "a full queue refuses at once (%d accepted, %d refused)", accepted, refused);
+	is_int(accepted, 5, "2 running and 3 queued are accepted");
+	is_int(refused, 5, "the rest is refused at once");
 	pthread_mutex_unlock(&gate);
 	pool_destroy(p);
 	is_int(counter, accepted, "the accepted jobs ran");
+
+	/* elastic: 1 thread at start, grown to 50 by 50 blocked jobs, the 51st
+	 * queued, the 53rd refused; back to 1 thread once idle */
+	counter = 0;
+	accepted = refused = 0;
+	pthread_mutex_lock(&gate);
+	p = pool_create(&(struct pool_limits){ .min_threads = 1, .max_threads = 50,
+	    .queue = 2, .stack_kb = 64, .idle_ms = 100 }, &e);
+	ok(p != NULL, "elastic pool: 1 to 50 threads, queue 2, idle 100 ms");
+	pool_stats(p, &st);
+	is_int(st.threads, 1, "it starts its minimum only");
+	for (i = 0; i < 53; i++) {
+		if (pool_submit(p, job_wait_gate, NULL) == 0)
+			accepted++;
+		else
+			refused++;
+	}
+	is_int(accepted, 52, "50 running and 2 queued are accepted");
+	is_int(refused, 1, "the one beyond the maximum and the queue is refused");
+	for (i = 0; i < 200; i++) {
+		pool_stats(p, &st);
+		if (st.busy == 50)
+			break;
+		usleep(10000);
+	}
+	is_int(st.threads, 50, "it grew to its maximum on demand");
+	is_int(st.busy, 50, "every thread is running a job");
+	is_int((int)st.queued, 2, "two jobs wait");
+	pthread_mutex_unlock(&gate);
+	for (i = 0; i < 300; i++) {
+		pool_stats(p, &st);
+		if (st.threads == 1)
+			break;
+		usleep(10000);
+	}
+	is_int(counter, 52, "every accepted job ran");
+	is_int(st.threads, 1, "idle threads above the minimum exited");
+	is_int((int)st.retired, 49, "49 threads retired");
+	ok(st.spawn_failures == 0, "no thread creation failed");
+	is_int(pool_submit(p, job_count, NULL), 0, "a job after the shrink is accepted");
+	pool_destroy(p);
+	is_int(counter, 53, "and it ran before destroy returned");
+
+	ok(pool_auto_max_threads(2, 20000) >= 64 && pool_auto_max_threads(2, 20000) <= 4096,
+	    "the automatic maximum is within its bounds (%d)", pool_auto_max_threads(2, 20000));
+	is_int(pool_auto_max_threads(1, 2048), (2048 - 64) / 4,
+	    "it leaves four descriptors per turn under the open-file limit");
+	err_clear(&e);
+	ok(pool_create(&(struct pool_limits){ .min_threads = 5, .max_threads = 4,
+	    .queue = 1, .stack_kb = 64, .idle_ms = 1 }, &e) == NULL && e.msg[0] != '\0',
+	    "inconsistent limits are refused: %s", e.msg);
 
 	sb = sb_create(&e);
 	ok(sb != NULL, "scoreboard mapped");
