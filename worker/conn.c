@@ -710,9 +710,8 @@ conn_peer_name(struct conn *c, const struct sockaddr_storage *ss)
 /* ---- accepting, balanced across workers ---------------------------------- */
 
 /*
- * Every worker waits on the one listening socket (EPOLLEXCLUSIVE), and the
- * kernel wakes whichever is idle in epoll_wait; under load that is mostly
- * the worker that happens to be less busy at that instant, which left the
+ * Every worker waits on the one listening socket, and whichever runs first
+ * takes a burst of connections; with EPOLLEXCLUSIVE that left the
  * connections split 1,051 / 725 between two workers.  So a worker leaves
  * accepting to the others while another ready worker that is accepting
  * either holds CONN_BALANCE_SLACK fewer connections, or has room for turns
@@ -721,7 +720,12 @@ conn_peer_name(struct conn *c, const struct sockaddr_storage *ss)
  * and a paused worker checks again on every turn of its loop, so some
  * worker always accepts; when every worker is full they all accept and
  * answer 503 (held, see CONN_HOLD).  The other slots are read from the
- * scoreboard: a few relaxed loads each.
+ * scoreboard: a few relaxed loads each.  The socket is watched without
+ * EPOLLEXCLUSIVE: with it, a worker that paused could leave the other one
+ * unwoken while connections waited in the backlog (seen in test_http.py's
+ * 500 slow connections: a health request waited 4 s); without it, every
+ * worker wakes for a new connection and the one that loses the race gets
+ * EAGAIN, a cost that stays small for the few workers of a host.
  */
 #define CONN_BALANCE_SLACK  8
 #define CONN_BALANCE_EVERY  8      /* accepts between two checks in a batch */
@@ -766,7 +770,7 @@ conn_accept_pause(struct worker *w)
 void
 conn_accept_update(struct worker *w)
 {
-	struct epoll_event e = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	struct epoll_event e = { .events = EPOLLIN };
 
 	if (w->accepting || w->draining || w->listen_fd < 0 ||
 	    w->n_conns >= w->cfg->server.max_connections || !conn_accept_fair(w))

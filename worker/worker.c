@@ -206,7 +206,7 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 	}
 
 	/* start accepting last: everything above must be ready first */
-	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	ev.events = EPOLLIN;
 	ev.data.ptr = &w->listen_tag;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listen_fd, &ev) != 0)
 		return err_set(e, 0, "could not watch the listening socket: %s",
