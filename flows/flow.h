@@ -1,10 +1,13 @@
 /*
  * flow.h -- the public API of a conversation flow (installed as
- * <ingenious/flow.h>).  A flow is a name, a description and a run function;
- * it reaches the world only through the context it is given: language-model
- * calls (token accounting is automatic), the thread's history and memory,
- * streaming of partial output, logging, and memory that lives as long as the
- * request.  A flow never includes another header of the project.
+ * <ingenious/flow.h>; `pkg-config --cflags ingenious`).  ABI 2.0.
+ *
+ * A flow is a name, a description and a run function.  It reaches the world
+ * only through the context it is given: language-model calls (with tools
+ * and in parallel; token accounting per agent is automatic), the thread's
+ * history and memory, stream events for a streaming client, logging, and
+ * memory that lives as long as the request.  A flow never includes another
+ * header of the project.
  *
  * A flow's run function is called on a flow thread of a worker, once per
  * chat turn, possibly on several threads at once: it must keep no mutable
@@ -14,6 +17,59 @@
  * Everything a flow receives and everything it allocates with ing_alloc /
  * ing_strdup / ing_sprintf lives until the response is sent; nothing needs
  * to be freed.
+ *
+ * The server holds every turn to limits (etc/ingenious.conf, group
+ * `flows`): model calls per turn, tool rounds per call, a deadline and a
+ * token budget.  A call past a limit fails with a message naming the limit
+ * and its key; the tokens already spent stay recorded.
+ *
+ * A plugin is a shared object `<name>.so` (or `<name>/<name>.so`) on the
+ * flow path (INGENIOUS_FLOW_PATH, colon-separated) that exports one
+ * descriptor, written with ING_FLOW_MODULE().  The server checks the
+ * descriptor's magic, ABI and build signature before it calls anything in
+ * the file, and loads new, changed and removed files on SIGHUP.
+ *
+ * A complete flow (the seed guide's task manager; build it with
+ *   cc -shared -fPIC -o task_manager.so task_manager.c \
+ *       $(pkg-config --cflags --libs ingenious)):
+ *
+ *	#include <string.h>
+ *	#include <strings.h>
+ *	#include <ingenious/flow.h>
+ *
+ *	static int
+ *	task_manager_run(struct ing_ctx *ctx, const struct ing_chat_request *req,
+ *	    struct ing_chat_reply *reply)
+ *	{
+ *		struct ing_message m[2] = {
+ *			{ "system", ing_sprintf(ctx, "You are a helpful task "
+ *			    "management assistant.\n\nUser request: %s",
+ *			    req->user_prompt), NULL },
+ *			{ "user", req->user_prompt, NULL },
+ *		};
+ *		struct ing_llm_options opt = { .agent = "task_manager_agent" };
+ *		const char *answer;
+ *
+ *		if (ing_llm_chat(ctx, &opt, m, 2, &answer) != 0)
+ *			return -1;              // the turn fails with the model's error
+ *		if (strcasestr(req->user_prompt, "add task") != NULL)
+ *			answer = ing_sprintf(ctx, "%s\n\n✅ Task functionality "
+ *			    "would be implemented here!", answer);
+ *		reply->agent_response = answer;
+ *		reply->memory_summary = ing_sprintf(ctx, "Task management "
+ *		    "interaction: %.50s...", req->user_prompt);
+ *		return 0;
+ *	}
+ *
+ *	static const struct ing_flow task_manager = {
+ *		.name = "task_manager",
+ *		.description = "Adds, lists and completes tasks",
+ *		.category = "Custom",
+ *		.requires = "a chat model",
+ *		.run = task_manager_run,
+ *	};
+ *
+ *	ING_FLOW_MODULE("task_manager", "1.0.0", &task_manager);
  */
 #ifndef INGENIOUS_FLOW_H
 #define INGENIOUS_FLOW_H
@@ -24,20 +80,29 @@
 extern "C" {
 #endif
 
-/* Bumped when this header changes incompatibly; a plugin built against
- * another ABI is refused at load. */
-#define ING_FLOW_ABI 1
+/*
+ * The ABI.  The major changes when a plugin built against the old header
+ * would break (a struct a plugin allocates changes, a function changes its
+ * meaning); the minor grows when functions are added.  A plugin is loaded
+ * when its major equals the server's and its minor is not newer.
+ */
+#define ING_FLOW_ABI_MAJOR 2
+#define ING_FLOW_ABI_MINOR 0
+#define ING_FLOW_MAGIC 0x464c4f57u          /* "FLOW" */
+#define ING_FLOW_MODULE_SYMBOL "ing_flow_module"
 
 struct ing_ctx;
 
-/* One message of a conversation. */
+/* One message of a conversation.  Arrays of it are allocated by flows: it
+ * never grows. */
 struct ing_message {
 	const char *role;       /* "system", "user", "assistant" */
 	const char *content;
 	const char *name;       /* agent name, or NULL */
 };
 
-/* The request, as the API consumer sent it and as the server completed it. */
+/* The request, as the API consumer sent it and as the server completed it.
+ * Allocated by the server; later minors may add fields at the end. */
 struct ing_chat_request {
 	const char *user_prompt;
 	const char *conversation_flow;  /* normalized: lower case, '_' */
@@ -51,7 +116,7 @@ struct ing_chat_request {
 	size_t n_history;
 };
 
-/* What a flow returns.  Unset fields stay NULL. */
+/* What a flow returns.  Unset fields stay NULL.  Allocated by the server. */
 struct ing_chat_reply {
 	const char *agent_response;     /* required */
 	const char *agent_name;         /* stored with the answer; default: the flow's name */
@@ -61,34 +126,142 @@ struct ing_chat_reply {
 	const char *event_type;
 };
 
+/* One flow.  Defined by the plugin as a static constant. */
 struct ing_flow {
-	int abi;                        /* ING_FLOW_ABI */
-	const char *name;               /* "classification_agent" */
-	const char *description;
-	const char *category;           /* for /api/v1/workflows */
+	const char *name;               /* "task_manager": lower case, '_' for '-' */
+	const char *description;        /* one line, for listings */
+	const char *category;           /* for /api/v1/workflows; NULL: "Custom" */
+	const char *requires;           /* what it needs, for listings; NULL: "a chat model" */
 	int (*run)(struct ing_ctx *ctx, const struct ing_chat_request *req,
 	    struct ing_chat_reply *reply);
+	void *reserved[4];              /* zero */
 };
 
-/* Options of one language-model call; zero means "the default". */
+/* The build of a plugin, compared with the server's at load. */
+struct ing_build_signature {
+	unsigned char pointer_size, long_size, int_size, size_t_size, double_size;
+	unsigned char little_endian;
+	unsigned char reserved[2];
+};
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define ING_FLOW_LITTLE_ENDIAN 0
+#else
+#define ING_FLOW_LITTLE_ENDIAN 1
+#endif
+
+#define ING_BUILD_SIGNATURE { sizeof(void *), sizeof(long), sizeof(int), \
+	sizeof(size_t), sizeof(double), ING_FLOW_LITTLE_ENDIAN, { 0, 0 } }
+
+/* The one symbol a plugin exports (ING_FLOW_MODULE writes it). */
+struct ing_flow_module {
+	unsigned int magic;                     /* ING_FLOW_MAGIC */
+	unsigned short abi_major, abi_minor;    /* ING_FLOW_ABI_* of its build */
+	struct ing_build_signature signature;
+	const char *name;                       /* the module, for messages */
+	const char *version;                    /* the module's own version */
+	const struct ing_flow *const *flows;    /* NULL-terminated */
+	void *reserved[4];
+};
+
+#if defined(__GNUC__)
+#define ING_FLOW_EXPORT __attribute__((visibility("default")))
+#else
+#define ING_FLOW_EXPORT
+#endif
+
+/* Declare the plugin: its name, its version and its flows (one or more
+ * `const struct ing_flow *`).  Once per shared object. */
+#define ING_FLOW_MODULE(modname, modversion, ...)                          \
+	static const struct ing_flow *const ing_flow_module_flows__[] =     \
+	    { __VA_ARGS__, NULL };                                          \
+	ING_FLOW_EXPORT const struct ing_flow_module ing_flow_module = {    \
+		ING_FLOW_MAGIC, ING_FLOW_ABI_MAJOR, ING_FLOW_ABI_MINOR,        \
+		ING_BUILD_SIGNATURE, modname, modversion,                      \
+		ing_flow_module_flows__, { 0, 0, 0, 0 }                        \
+	}
+
+/* ---- tools ---------------------------------------------------------------- */
+
+/*
+ * A tool the model may call.  `parameters` is the JSON schema of its
+ * arguments (an object schema, as text).  `call` runs on the flow's
+ * thread with the arguments as the model wrote them (JSON text, not
+ * validated against the schema: check what you use); it returns 0 with
+ * *result set to the text the model gets back, or -1 with *result set to
+ * an error text, which the model gets back as the result too (so it can
+ * correct itself).  A call that fails the turn calls ing_error() and
+ * returns ING_TOOL_ABORT.
+ */
+#define ING_TOOL_ABORT (-2)
+
+struct ing_tool {
+	const char *name;               /* [a-zA-Z0-9_-]{1,64} */
+	const char *description;
+	const char *parameters;         /* JSON schema; NULL: no arguments */
+	int (*call)(struct ing_ctx *ctx, void *arg, const char *arguments,
+	    const char **result);
+	void *arg;
+	void *reserved[2];              /* zero */
+};
+
+/* ---- language-model calls ------------------------------------------------ */
+
+/* Options of one language-model call; zero means "the default".  Write it
+ * with designated initializers, so the reserved fields stay zero. */
 struct ing_llm_options {
-	const char *agent;              /* agent name for accounting and logs */
+	const char *agent;              /* agent name for accounting and logs; NULL: the flow's */
+	const char *model;              /* a configured model's name or role; NULL: role "chat" */
 	double temperature;
 	int has_temperature;
 	int max_tokens;
 	int json_response;              /* ask for a JSON object */
 	int stream;                     /* stream the answer to the client as it comes */
+	const struct ing_tool *tools;   /* offered to the model; the context runs the loop */
+	size_t n_tools;
+	void *reserved[4];              /* zero */
 };
 
 /*
  * Ask the language model.  `messages` is the whole conversation to send
  * (system first).  On success returns 0 and *reply points to the answer.
- * On failure returns -1 and the turn fails with the mapped status (406
- * content filter, 413 context length, 502/503/504 upstream) unless the flow
- * handles it; ing_last_error() says what happened.  Usage is recorded.
+ * With tools, the context runs the loop: the model's tool calls go to the
+ * tools' callbacks and their results back to the model, until it answers
+ * (at most flows.max_tool_iterations rounds).  On failure returns -1 and
+ * the turn fails with the mapped status (406 content filter, 413 context
+ * length, 502/503/504 upstream, 500/504 a limit) unless the flow handles
+ * it; ing_last_error() says what happened.  Every attempt's usage is
+ * recorded under the agent's name.
  */
 int ing_llm_chat(struct ing_ctx *ctx, const struct ing_llm_options *opt,
     const struct ing_message *messages, size_t n, const char **reply);
+
+/* One call of ing_llm_parallel: inputs, then what it answered. */
+struct ing_llm_call {
+	struct ing_llm_options options; /* options.agent names it in accounting */
+	const struct ing_message *messages;
+	size_t n_messages;
+	const char *reply;              /* out: the answer, or NULL */
+	int status;                     /* out: 0, or the HTTP status of its failure */
+	const char *error;              /* out: NULL, or its failure */
+	void *reserved[2];              /* zero */
+};
+
+#define ING_PARALLEL_ALL 0          /* wait for every call */
+#define ING_PARALLEL_FAIL_FAST 1    /* the first failure stops the others */
+
+/*
+ * Run n model calls at once (at most flows.max_parallel at a time) and wait
+ * for them.  Returns 0 when every call answered; -1 when one failed (the
+ * first failure is the context's error, as with ing_llm_chat; with
+ * ING_PARALLEL_FAIL_FAST the calls still running are stopped and say so).
+ * Streaming is off for parallel calls.  Tool callbacks of parallel calls
+ * run on several threads at once.
+ */
+int ing_llm_parallel(struct ing_ctx *ctx, struct ing_llm_call *calls,
+    size_t n, int mode);
+
+/* ---- the turn ---------------------------------------------------------- */
 
 /* The message and HTTP status of the last failure in this context. */
 const char *ing_last_error(struct ing_ctx *ctx, int *status);
@@ -97,11 +270,28 @@ const char *ing_last_error(struct ing_ctx *ctx, int *status);
 int ing_error(struct ing_ctx *ctx, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Send partial output to a streaming client (no-op otherwise).  Returns -1
- * when the client went away. */
+/* The request id of the turn (the X-Request-ID the client sees). */
+const char *ing_request_id(struct ing_ctx *ctx);
+
+/* 1 when the turn should stop: the client went away or its deadline
+ * passed; 0 otherwise.  Long loops of a flow should check it. */
+int ing_cancelled(struct ing_ctx *ctx);
+
+/* ---- streaming ------------------------------------------------------- */
+
+/* Send partial answer text to a streaming client (a "content" frame; a
+ * no-op otherwise).  Returns -1 when the client went away. */
 int ing_emit(struct ing_ctx *ctx, const char *text);
 
-/* Request-lifetime memory. */
+/* Send a status line ({"event":"status"} frame) to a streaming client.
+ * The context itself sends agent_start and agent_end (with the agent's
+ * usage) around every model call, and tool_call / tool_result. */
+int ing_emit_status(struct ing_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- memory and logging -------------------------------------------------- */
+
+/* Request-lifetime memory (thread-safe within a turn). */
 void *ing_alloc(struct ing_ctx *ctx, size_t size);
 char *ing_strdup(struct ing_ctx *ctx, const char *s);
 char *ing_sprintf(struct ing_ctx *ctx, const char *fmt, ...)

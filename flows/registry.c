@@ -47,10 +47,6 @@ registry_add(struct registry *reg, const struct ing_flow *f,
 	char norm[REGISTRY_NAME_MAX];
 	const char *name = f->name != NULL ? f->name : "";
 
-	if (f->abi != ING_FLOW_ABI)
-		return err_set(e, 500, "could not add %s flow \"%s\": it was built "
-		    "for flow ABI %d, this server has %d", origin, name, f->abi,
-		    ING_FLOW_ABI);
 	if (name[0] == '\0' || strlen(name) >= sizeof(norm))
 		return err_set(e, 500, "could not add %s flow \"%.64s\": a flow "
 		    "name has 1 to %d characters", origin, name,

@@ -188,7 +188,17 @@ struct config {
 
 	struct {
 		char *type;                   /* multi_agent */
+		bool enable_builtin_workflows;  /* false: only custom flows answer */
 	} chat_service;
+
+	/* flows: the limits every turn runs under (ours) */
+	struct {
+		int max_llm_calls;            /* model calls per turn */
+		int max_tool_iterations;      /* model -> tools -> model rounds per agent call */
+		int turn_timeout_ms;          /* a turn's deadline, from the flow's start */
+		int max_turn_tokens;          /* tokens a turn may spend; 0 = no budget */
+		int max_parallel;             /* model calls of one turn at once */
+	} flows;
 
 	struct {
 		char *database_path;

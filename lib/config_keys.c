@@ -158,7 +158,8 @@ const struct config_key config_keys[] = {
 	K_STR("server.state_dir", C_STR(server.state_dir), "./.ingenious",
 	    KEY_RESTART),
 	K_STR("server.user", C_STR(server.user), "", KEY_RESTART),
-	K_STR("server.flow_path", C_STR(server.flow_path), "", KEY_UNUSED),
+	K_STR("server.flow_path", C_STR(server.flow_path),
+	    "./ingenious_extensions/flows", 0),
 	K_BOOL("server.metrics_loopback_only",
 	    C_BOOL(server.metrics_loopback_only), "true", 0),
 
@@ -254,6 +255,18 @@ const struct config_key config_keys[] = {
 	/* chat_service */
 	K_ENUM("chat_service.type", C_STR(chat_service.type), "multi_agent",
 	    v_chat_service, 0),
+	K_BOOL("chat_service.enable_builtin_workflows",
+	    C_BOOL(chat_service.enable_builtin_workflows), "true", 0),
+
+	/* flows: the limits of every turn */
+	K_INT("flows.max_llm_calls", C_INT(flows.max_llm_calls), "25", 1, 10000, 0),
+	K_INT("flows.max_tool_iterations", C_INT(flows.max_tool_iterations), "10",
+	    1, 1000, 0),
+	K_INT("flows.turn_timeout_ms", C_INT(flows.turn_timeout_ms), "300000",
+	    100, 86400000, 0),
+	K_INT("flows.max_turn_tokens", C_INT(flows.max_turn_tokens), "1000000",
+	    0, INT_MAX, 0),
+	K_INT("flows.max_parallel", C_INT(flows.max_parallel), "8", 1, 256, 0),
 
 	/* local_sql_db: the reference's three, plus the SQL agent's limits */
 	K_STR("local_sql_db.database_path", C_STR(local_sql_db.database_path),

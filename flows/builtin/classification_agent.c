@@ -55,7 +55,6 @@ classification_run(struct ing_ctx *ctx, const struct ing_chat_request *req,
 }
 
 const struct ing_flow flow_classification_agent = {
-	.abi = ING_FLOW_ABI,
 	.name = "classification_agent",
 	.description = "Classifies a customer message into one of three payload "
 	    "types and answers it (one language-model call)",
