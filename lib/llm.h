@@ -114,6 +114,11 @@ struct llm_request {
 	llm_usage_fn on_usage;      /* usage rows (see struct llm_usage); may be NULL */
 	void *usage_arg;
 	int64_t deadline_ms;        /* absolute, clock_now_ms() time base; 0 = none */
+	/* polled while the call waits (about every 100 ms and on each piece of
+	 * data): true stops the call at once, which then fails with 499 "the
+	 * client went away"; NULL = never */
+	bool (*cancelled)(void *arg);
+	void *cancel_arg;
 	const char *const *extra_headers;  /* "Name: value" lines (tracing, tests) */
 	size_t n_extra_headers;
 };
