@@ -10,6 +10,8 @@
 
 struct config;
 struct config_overrides;
+struct err;
+struct registry;
 
 /*
  * Load the configuration from every source (main.c): every problem is
@@ -27,5 +29,22 @@ int cli_db_main(int argc, char **argv);
 
 /* ingen user add|list|passwd|disable ... (cli_user.c) */
 int cli_user_main(int argc, char **argv);
+
+/* ingen workflows [NAME] [--json] (cli_workflows.c) */
+int cli_workflows_main(int argc, char **argv);
+
+/*
+ * The flows of `cfg` as a worker of that configuration would load them,
+ * loaded into this process (cli_workflows.c): for the commands that list
+ * or run flows.  Returns a registry (free with registry_free), or NULL
+ * with `e` set.
+ */
+struct registry *cli_flows_load(const struct config *cfg, struct err *e);
+
+/* ingen flow test NAME --prompt TEXT [--replies FILE] [--json] (cli_flow.c) */
+int cli_flow_main(int argc, char **argv);
+
+/* ingen init: the scaffold of a project in the working directory (cli_init.c) */
+int cli_init_main(int argc, char **argv);
 
 #endif

@@ -35,6 +35,14 @@ static const char main_usage[] =
 "              (ingen db migrate|status|init-local|start-local|stop-local; see ingen db --help)\n"
 "  user        manage the users who may log in besides the configured one\n"
 "              (ingen user add|passwd|list|disable|enable NAME; see ingen user --help)\n"
+"  init        create a project in the working directory (configuration, a task\n"
+"              manager flow in C with its Makefile and test, prompt templates,\n"
+"              sample data, README); never overwrites a file\n"
+"  workflows   list the flows with what they need and a curl that works\n"
+"              (ingen workflows [NAME] [--json]; see ingen workflows --help)\n"
+"  flow test   run one flow in this process against scripted model replies or\n"
+"              the configured model, no server or database (ingen flow test NAME\n"
+"              --prompt TEXT [--replies FILE] [--json]; see ingen flow --help)\n"
 "  version     print the version\n"
 "  help        print this help\n"
 "\n"
@@ -256,6 +264,12 @@ main(int argc, char **argv)
 		return cli_db_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "user") == 0)
 		return cli_user_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "init") == 0)
+		return cli_init_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "workflows") == 0)
+		return cli_workflows_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "flow") == 0)
+		return cli_flow_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("ingen %s\n", PACKAGE_VERSION);
 		return 0;

@@ -3,5 +3,6 @@
 ingen_SOURCES += \
 	flows/flow.h flows/ctx.c flows/ctx.h \
 	flows/registry.c flows/registry.h \
+	flows/catalog.c flows/catalog.h \
 	flows/builtin/builtin.h flows/builtin/classification_agent.c
 pkginclude_HEADERS += flows/flow.h

@@ -12,4 +12,5 @@ ingen_SOURCES += \
 	worker/turn.c worker/turn.h \
 	worker/services.c worker/services.h \
 	worker/routes_history.c \
-	worker/auth.c worker/auth.h worker/routes_auth.c
+	worker/auth.c worker/auth.h worker/routes_auth.c \
+	worker/routes_flows.c

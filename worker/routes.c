@@ -24,6 +24,8 @@ static const struct router_route routes_table[] = {
 	{ HTTP_METHOD_POST, "/api/v1/auth/login", (void *)routes_auth_login, ROUTE_PUBLIC, NULL },
 	{ HTTP_METHOD_POST, "/api/v1/auth/refresh", (void *)routes_auth_refresh, ROUTE_PUBLIC, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/auth/verify", (void *)routes_auth_verify, 0, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/workflows", (void *)routes_workflows, 0, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/workflow-status/{name}", (void *)routes_workflow_status, 0, NULL },
 };
 
 #define ROUTES_N (sizeof(routes_table) / sizeof(routes_table[0]))

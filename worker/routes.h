@@ -76,4 +76,8 @@ void routes_auth_login(struct http_exchange *x);
 void routes_auth_refresh(struct http_exchange *x);
 void routes_auth_verify(struct http_exchange *x);
 
+/* routes_flows.c */
+void routes_workflows(struct http_exchange *x);
+void routes_workflow_status(struct http_exchange *x);
+
 #endif
