@@ -213,3 +213,9 @@ TESTS += tests/flows/test_classification
 # flow sees only flows/flow.h), checked on the source tree
 TESTS += tests/check-layering.sh
 EXTRA_DIST += tests/check-layering.sh
+
+# --- custom flows, the commands and routes (issue 9 section 3): ingen init,
+# ingen flow test, ingen workflows, GET /api/v1/workflows and
+# /api/v1/workflow-status/{name}
+TESTS += tests/e2e/test_cli_flows.py
+EXTRA_DIST += tests/e2e/test_cli_flows.py

@@ -1,0 +1,348 @@
+"""test_cli_flows.py -- the commands and routes of custom flows (issue 9,
+section 3), with the real `ingen` binary:
+
+- `ingen init` in an empty directory writes every file of cli/scaffold/
+  byte for byte, the configuration it writes is valid with no warning, and
+  a second run overwrites nothing (a file changed in between stays as it
+  is) and says so for each file;
+- `ingen flow test` runs the built-in flow against a replies file: the
+  scripted answer, the call (agent, messages, tokens), the reply fields,
+  the same in --json; a failing call (status and message, exit 1), a
+  script that runs out (exit 1, naming the call), a missing or malformed
+  replies file and an unknown flow (exit 2, with the flows available);
+- `ingen workflows`: every flow with its facts, complete or not as the
+  configuration says, --json, an unknown NAME (exit 2 and the list);
+- GET /api/v1/workflows and /api/v1/workflow-status/{name} through the
+  server (no database needed): the reference's shape, the same facts as
+  the command, hyphenated names, 404 for an unknown flow, and the
+  authentication gate when authentication is on.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from ingen import INGEN, SRCDIR, Server, Tap, clean_env, request  # noqa: E402
+
+t = Tap(timeout=120)
+
+STATUS_KEYS = ["workflow", "description", "category", "configured", "missing_config",
+               "required_config", "external_services", "ready", "test_command",
+               "documentation"]
+SCAFFOLD = os.path.join(SRCDIR, "cli", "scaffold")
+MODEL_ENV = {"INGENIOUS_MODELS__0__MODEL": "gpt-4o",
+             "INGENIOUS_MODELS__0__BASE_URL": "http://127.0.0.1:9/",
+             "INGENIOUS_MODELS__0__API_KEY": "cli-flows-key-3b1c",
+             "INGENIOUS_MODELS__0__DEPLOYMENT": "gpt4o"}
+
+work = tempfile.mkdtemp(prefix="ingen-cli-flows-")
+t.at_exit(lambda: os.environ.get("INGEN_KEEP_TMP") or shutil.rmtree(work, ignore_errors=True))
+
+
+def ingen(args, cwd, env=None, timeout=30):
+    """Run `ingen ARGS` in cwd with a clean environment: (rc, stdout, stderr)."""
+    e = clean_env({"INGENIOUS_CONFIG": ""})
+    e.update(env or {})
+    p = subprocess.run([INGEN] + args, cwd=cwd, env=e, capture_output=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def scaffold_files():
+    out = []
+    for root, _, files in os.walk(SCAFFOLD):
+        for f in files:
+            out.append(os.path.relpath(os.path.join(root, f), SCAFFOLD))
+    return sorted(out)
+
+
+# ---- ingen init ----------------------------------------------------------------
+proj = os.path.join(work, "project")
+os.mkdir(proj)
+rc, out, err = ingen(["init"], proj)
+t.eq(rc, 0, "ingen init in an empty directory succeeds")
+want = scaffold_files()
+t.ok(len(want) >= 14 and "ingenious.conf" in want and ".env.example" in want and
+     "README.md" in want and "test_task_manager.json" in want and
+     "ingenious_extensions/flows/task_manager/task_manager.c" in want and
+     "ingenious_extensions/flows/task_manager/Makefile" in want and
+     "ingenious_extensions/flows/task_manager/tests/replies.json" in want and
+     "ingenious_extensions/flows/task_manager/tests/expected.txt" in want and
+     "sample_data/bike_sales_april_2023.json" in want,
+     "the scaffold holds the configuration, the flow, its Makefile and test, and the README",
+     want)
+templates = [f for f in want if f.startswith("templates/prompts/quickstart-1/")]
+t.eq(sorted(os.path.basename(f) for f in templates),
+     ["bike_lookup_agent_prompt.jinja", "customer_sentiment_agent_prompt.jinja",
+      "fiscal_analysis_agent_prompt.jinja", "summary_prompt.jinja",
+      "user_proxy_prompt.jinja"],
+     "the five bike-insights agent prompts, as revision quickstart-1")
+got = []
+for root, _, files in os.walk(proj):
+    for f in files:
+        got.append(os.path.relpath(os.path.join(root, f), proj))
+t.eq(sorted(got), want, "every scaffold file is created, and nothing else")
+same = [f for f in want
+        if open(os.path.join(proj, f), "rb").read() == open(os.path.join(SCAFFOLD, f), "rb").read()]
+t.eq(same, want, "each file is the scaffold's, byte for byte")
+t.eq(sorted(l.split()[1] for l in out.splitlines() if l.startswith("created ")), want,
+     "each file is reported as created")
+t.ok("README.md" in out.splitlines()[-1], "and the next steps point to the README", out)
+payload = json.load(open(os.path.join(proj, "sample_data", "bike_sales_april_2023.json")))
+t.ok(payload.get("revision_id") == "quickstart-1" and payload.get("identifier") and
+     payload["stores"][0]["bike_sales"][0]["customer_review"]["rating"] > 0 and
+     payload["stores"][0]["bike_stock"][0]["bike"]["price"] > 0,
+     "the sample data is a bike-insights payload (revision_id, identifier, stores)")
+body = json.load(open(os.path.join(proj, "test_task_manager.json")))
+t.eq(body, {"user_prompt": "Add task: Review documentation", "conversation_flow": "task_manager"},
+     "test_task_manager.json is the guide's request")
+tm = open(os.path.join(proj, "ingenious_extensions/flows/task_manager/task_manager.c")).read()
+t.ok("#include <ingenious/flow.h>" in tm and '"task_manager_agent"' in tm and
+     "✅ Task functionality would be \"\n\t\t    \"implemented here!" in tm and
+     "\"Task management \"\n\t    \"interaction: %.50s...\"" in tm and
+     'ING_FLOW_MODULE("task_manager"' in tm,
+     "task_manager.c is the guide's flow against <ingenious/flow.h>")
+mk = open(os.path.join(proj, "ingenious_extensions/flows/task_manager/Makefile")).read()
+t.ok("pkg-config" in mk.replace("$(PKG_CONFIG)", "pkg-config") and
+     "--cflags --libs ingenious" in mk and "-shared -fPIC" in mk and
+     "\ncheck:" in mk and "\nclean:" in mk and "flow test" in mk,
+     "the Makefile builds with pkg-config and has check and clean")
+
+# the configuration it wrote is valid, with no warning
+rc, out, err = ingen(["validate"], proj, env={"INGENIOUS_CONFIG": "ingenious.conf"})
+t.ok(rc == 0 and "configuration is valid" in out and err == "",
+     "ingen validate accepts the scaffold's ingenious.conf with no warning", out + err)
+
+# a second run overwrites nothing
+conf = os.path.join(proj, "ingenious.conf")
+with open(conf, "a") as f:
+    f.write("# mine\n")
+mine = open(conf, "rb").read()
+os.remove(os.path.join(proj, "README.md"))
+rc, out, err = ingen(["init"], proj)
+t.eq(rc, 0, "a second ingen init succeeds")
+t.eq(open(conf, "rb").read(), mine, "a file changed in between is not overwritten")
+kept = sorted(l.split()[1] for l in out.splitlines() if l.startswith("kept "))
+t.eq(kept, sorted(f for f in want if f != "README.md"),
+     "every existing file is reported as kept")
+t.ok(all("(exists)" in l for l in out.splitlines() if l.startswith("kept ")),
+     "saying that it exists", out)
+t.eq([l.split()[1] for l in out.splitlines() if l.startswith("created ")], ["README.md"],
+     "and only the missing file is created again")
+rc, out, err = ingen(["init", "somewhere"], proj)
+t.ok(rc == 2 and "current directory" in err, "ingen init takes no argument (exit 2)", err)
+
+# ---- ingen flow test -----------------------------------------------------------
+ft = os.path.join(work, "flowtest")
+os.mkdir(ft)
+
+
+def write(name, obj):
+    path = os.path.join(ft, name)
+    with open(path, "w") as f:
+        f.write(obj if isinstance(obj, str) else json.dumps(obj))
+    return path
+
+
+ANSWER = "Category: payload_type_2\nExplanation: a price.\nResponse: It costs 1200 euros."
+PROMPT = "How much is the Trail 500?"
+write("ok.json", [{"content": ANSWER, "prompt_tokens": 120, "completion_tokens": 30}])
+rc, out, err = ingen(["flow", "test", "classification-agent", "--prompt", PROMPT,
+                      "--replies", "ok.json"], ft)
+t.eq(rc, 0, "flow test with a replies file: exit 0")
+t.ok(out.startswith("flow classification_agent: answered\n"), "it says the flow answered", out)
+t.ok("model call 1: agent classification_agent, model chat (scripted)\n" in out,
+     "it prints the call: agent, model, scripted", out)
+t.ok("  system: You are a classification agent" in out and ("  user: %s\n" % PROMPT) in out,
+     "and the messages sent", out)
+t.ok("  answer: Category: payload_type_2\n    Explanation: a price.\n" in out,
+     "and the scripted answer", out)
+t.ok("  tokens: 120 prompt + 30 completion = 150\n" in out, "and its tokens", out)
+t.ok("reply\n  agent_response: Category: payload_type_2\n" in out and
+     "  agent_name: classification_agent\n" in out and
+     "  memory_summary: Classified message: How much is the Trail 500?...\n" in out,
+     "the reply: agent_response, agent_name, memory_summary", out)
+t.ok("tokens: 120 prompt + 30 completion = 150 in 1 model call\n" in out,
+     "the turn's tokens and calls", out)
+
+rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", PROMPT,
+                      "--replies", "ok.json", "--json"], ft)
+try:
+    doc = json.loads(out)
+except ValueError:
+    doc = {}
+t.eq(rc, 0, "--json: exit 0")
+t.ok(doc.get("status") == "answered" and doc.get("flow") == "classification_agent" and
+     doc.get("error") is None, "--json: one document, status answered", out)
+t.ok(doc.get("reply", {}).get("agent_response") == ANSWER and
+     doc["reply"].get("memory_summary") == "Classified message: %s..." % PROMPT and
+     doc["reply"].get("followup_questions") == {},
+     "--json: the reply's fields", out)
+calls = doc.get("model_calls") or [{}]
+t.ok(len(calls) == 1 and calls[0].get("agent") == "classification_agent" and
+     calls[0].get("scripted") is True and calls[0].get("answer") == ANSWER and
+     [m["role"] for m in calls[0].get("messages", [])] == ["system", "user"] and
+     calls[0]["messages"][1]["content"] == PROMPT and
+     calls[0].get("prompt_tokens") == 120 and calls[0].get("completion_tokens") == 30,
+     "--json: the call with its agent, messages, answer and tokens", out)
+t.ok(doc.get("tokens") == {"prompt": 120, "completion": 30, "total": 150} and
+     doc.get("llm_calls") == 1 and doc.get("tool_calls") == [] and doc.get("log") == [],
+     "--json: the turn's tokens, calls, tool calls and log", out)
+
+# a plain string is the content, with no tokens
+write("str.json", ["Category: undefined"])
+rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", "hi",
+                      "--replies", "str.json", "--json"], ft)
+doc = json.loads(out) if rc == 0 else {}
+t.ok(rc == 0 and doc["reply"]["agent_response"] == "Category: undefined" and
+     doc["tokens"]["total"] == 0, "a reply given as a string is the content", out + err)
+
+# a failing call: the flow fails with its status and message
+write("err.json", [{"error": {"status": 503, "message": "upstream is busy"}}])
+rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", "hi",
+                      "--replies", "err.json"], ft)
+t.eq(rc, 1, "a scripted failure fails the flow: exit 1")
+t.ok("flow classification_agent: failed\n" in out and "  failed: 503 upstream is busy\n" in out
+     and "error 503: upstream is busy\n" in out,
+     "the call's failure and the flow's status and message are printed", out)
+rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", "hi",
+                      "--replies", "err.json", "--json"], ft)
+doc = json.loads(out) if out else {}
+t.ok(rc == 1 and doc.get("status") == "failed" and doc.get("reply") is None and
+     doc.get("error") == {"status": 503, "message": "upstream is busy"} and
+     doc["model_calls"][0]["error"] == {"status": 503, "message": "upstream is busy"},
+     "--json: the failure in the document", out)
+
+# the script runs out
+write("empty.json", [])
+rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", "hi",
+                      "--replies", "empty.json"], ft)
+t.eq(rc, 1, "a script that runs out: exit 1")
+t.ok("the replies file ran out at model call 1 (agent classification_agent): it has 0 replies"
+     in out, "the message names the call and its agent", out)
+
+# usage errors: exit 2 with a clear message
+rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", "hi",
+                      "--replies", "missing.json"], ft)
+t.ok(rc == 2 and 'could not open replies file "missing.json": No such file or directory' in err,
+     "a missing replies file: exit 2 and the reason", err)
+write("syntax.json", '[{"content": "x"')
+rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", "hi",
+                      "--replies", "syntax.json"], ft)
+t.ok(rc == 2 and 'replies file "syntax.json"' in err and "invalid JSON" in err,
+     "a replies file that is not JSON: exit 2", err)
+write("bad.json", ["ok", 42])
+rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", "hi",
+                      "--replies", "bad.json"], ft)
+t.ok(rc == 2 and "bad.json: reply 2: expected a string, or an object" in err,
+     "a reply of the wrong kind: exit 2, naming the reply", err)
+rc, out, err = ingen(["flow", "test", "no-such-flow", "--prompt", "hi",
+                      "--replies", "ok.json"], ft)
+t.ok(rc == 2 and 'unknown flow "no-such-flow" (normalized: no_such_flow); available: '
+     'classification_agent' in err, "an unknown flow: exit 2 and the flows available", err)
+rc, out, err = ingen(["flow", "test", "classification_agent"], ft)
+t.ok(rc == 2 and "--prompt TEXT is required" in err, "no --prompt: exit 2", err)
+rc, out, err = ingen(["flow", "nope"], ft)
+t.ok(rc == 2 and 'unknown command "nope"' in err, "ingen flow with an unknown command: exit 2",
+     err)
+# without --replies and with no model configured: the flow fails with 503
+rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", "hi"], ft)
+t.ok(rc == 1 and "error 503: no language model is configured" in out,
+     "no replies and no model: the flow fails with 503 and says what to set", out + err)
+
+# ---- ingen workflows -------------------------------------------------------------
+rc, out, err = ingen(["workflows"], ft)
+t.ok(rc == 0 and out.startswith("classification_agent (built-in, Core)\n") and
+     "  description  Classifies a customer message" in out and
+     "  source       built into ingen (flows/builtin/classification_agent.c)" in out and
+     "  requires     a chat model" in out and
+     "  config       incomplete, missing models.0.model, models.0.base_url, models.0.api_key"
+     in out, "ingen workflows: the built-in flow, incomplete with no model", out + err)
+rc, out, err = ingen(["workflows", "Classification-Agent"], ft, env=MODEL_ENV)
+t.ok(rc == 0 and "  config       complete\n" in out and
+     "  config keys  models.0.model, models.0.base_url, models.0.api_key\n" in out and
+     "  services     Azure OpenAI\n" in out,
+     "ingen workflows NAME: complete with a model, its keys and services", out + err)
+t.ok("  try          curl -X POST http://127.0.0.1:8000/api/v1/chat -H 'Content-Type: "
+     "application/json' -d '{\"user_prompt\":\"Hello, which bikes do you have in stock?\","
+     "\"conversation_flow\":\"classification_agent\"}'\n" in out,
+     "and a sample curl for the configured address", out)
+rc, out, err = ingen(["workflows", "classification_agent"], ft, env=dict(
+    MODEL_ENV, INGENIOUS_MODELS__0__AUTHENTICATION_METHOD="client_id_and_secret",
+    INGENIOUS_MODELS__0__CLIENT_ID="cid"))
+t.ok(rc == 0 and "incomplete, missing models.0.client_secret, models.0.tenant_id" in out,
+     "the keys needed follow the model's authentication method", out + err)
+rc, out, err = ingen(["workflows", "nothing-here"], ft)
+t.ok(rc == 2 and 'unknown flow "nothing-here" (normalized: nothing_here); available: '
+     'classification_agent' in err, "an unknown NAME: exit 2 and the flows available", err)
+rc, out, err = ingen(["workflows", "--json"], ft, env=MODEL_ENV)
+cli_list = json.loads(out) if rc == 0 else {}
+t.ok(rc == 0 and cli_list["summary"] == {"total": 1, "configured": 1, "unconfigured": 0} and
+     cli_list["workflows"][0]["source_file"].startswith("built into ingen"),
+     "ingen workflows --json: the list with the source file", out + err)
+
+# ---- the routes ------------------------------------------------------------------
+srv = Server(t, workers=1, env=MODEL_ENV).start()
+st, _, b = request(srv.port, "GET", "/api/v1/workflows")
+doc = json.loads(b) if st == 200 else {}
+t.eq(st, 200, "GET /api/v1/workflows: 200 with no database")
+wf = (doc.get("workflows") or [{}])[0]
+t.eq(list(wf.keys())[:len(STATUS_KEYS)], STATUS_KEYS,
+     "each workflow has the reference's keys, in its order")
+t.ok(wf.get("workflow") == "classification_agent" and wf.get("category") == "Core" and
+     wf.get("configured") is True and wf.get("ready") is True and
+     wf.get("missing_config") == [] and
+     wf.get("required_config") == ["models.0.model", "models.0.base_url", "models.0.api_key"] and
+     wf.get("external_services") == ["Azure OpenAI"] and
+     wf.get("supported_names") == ["classification_agent", "classification-agent"] and
+     wf.get("documentation") == "See docs/flows.md for detailed setup instructions",
+     "the built-in flow: configured, ready, its keys, services and both names", b)
+t.ok(("http://127.0.0.1:%d/api/v1/chat" % srv.port) in wf.get("test_command", ""),
+     "the test command uses the server's port", wf.get("test_command"))
+t.ok("source_file" not in wf, "no file path is shown to a client")
+t.ok(doc.get("by_category") == {"Core": ["classification_agent"]} and
+     doc.get("summary") == {"total": 1, "configured": 1, "unconfigured": 0} and
+     doc.get("naming_note") == "Workflows support both hyphenated (bike-insights) and "
+     "underscored (bike_insights) naming formats",
+     "by_category, summary and naming_note", b)
+# the command says the same as the route
+cli_wf = dict(cli_list["workflows"][0])
+cli_wf.pop("source_file")
+cli_wf["test_command"] = wf.get("test_command")
+t.eq(cli_wf, wf, "ingen workflows --json and the route give the same facts")
+
+st, _, b = request(srv.port, "GET", "/api/v1/workflow-status/Classification-Agent")
+one = json.loads(b) if st == 200 else {}
+t.ok(st == 200 and list(one.keys())[:len(STATUS_KEYS)] == STATUS_KEYS and
+     one["workflow"] == "classification_agent" and one["ready"] is True and
+     "supported_names" not in one,
+     "GET /api/v1/workflow-status/{name}: the flow's status, any spelling", b)
+st, _, b = request(srv.port, "GET", "/api/v1/workflow-status/bike-insights")
+t.eq((st, b), (404, b'{"detail":"Unknown workflow: bike-insights (normalized: bike_insights). '
+                    b'Available: [\'classification_agent\']"}'),
+     "an unknown flow: 404 with the flows available (not the reference's 500)")
+srv.stop()
+
+# with authentication on: the same gate as every other non-health route
+srv = Server(t, workers=1, env=dict(MODEL_ENV, **{
+    "INGENIOUS_WEB_CONFIGURATION__AUTHENTICATION__ENABLE": "true",
+    "INGENIOUS_WEB_CONFIGURATION__AUTHENTICATION__USERNAME": "admin",
+    "INGENIOUS_WEB_CONFIGURATION__AUTHENTICATION__PASSWORD": "secure_password"})).start()
+st, _, b = request(srv.port, "GET", "/api/v1/workflows")
+t.eq((st, b), (401, b'{"detail":"Authentication required"}'),
+     "authentication on: /workflows needs credentials")
+st, _, b = request(srv.port, "GET", "/api/v1/workflow-status/classification_agent")
+t.eq(st, 401, "and so does /workflow-status")
+auth = {"Authorization": "Basic YWRtaW46c2VjdXJlX3Bhc3N3b3Jk"}
+st, _, b = request(srv.port, "GET", "/api/v1/workflow-status/classification_agent",
+                   headers=auth)
+one = json.loads(b) if st == 200 else {}
+t.ok(st == 200 and (' -u "admin:$INGENIOUS_WEB_CONFIGURATION__AUTHENTICATION__PASSWORD" '
+                    in one.get("test_command", "")) and "secure_password" not in b.decode(),
+     "with credentials: 200, and the test command carries -u with the user, "
+     "never the password", b)
+
+t.done()
