@@ -207,6 +207,11 @@ tests_flows_test_classification_SOURCES = tests/flows/test_classification.c \
 	flows/builtin/classification_agent.c flows/builtin/builtin.h
 tests_flows_test_classification_LDADD = $(INGEN_LIBS)
 TESTS += tests/flows/test_classification
+check_PROGRAMS += tests/flows/test_ctx
+tests_flows_test_ctx_SOURCES = tests/flows/test_ctx.c tests/unit/tap.h \
+	flows/ctx.c flows/ctx.h flows/flow.h
+tests_flows_test_ctx_LDADD = $(INGEN_LIBS) -lpthread
+TESTS += tests/flows/test_ctx
 
 # --- the include rules of docs/architecture.md (master/ never sees worker/,
 # lib/ sees nothing above it, each foreign library behind one lib/ family, a
