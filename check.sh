@@ -50,7 +50,7 @@ status=0
 
 # the unit tests and $SAN_E2E again with the sanitizers (a report fails the test)
 san_start=$(date +%s)
-san_tests="$SAN_E2E $(cd "$top" && ls tests/unit/*.c | sed 's/\.c$//' | tr '\n' ' ')"
+san_tests="$SAN_E2E $(cd "$top" && ls tests/unit/*.c tests/flows/*.c | sed 's/\.c$//' | tr '\n' ' ')"
 (cd _build-san && { [ -f Makefile ] || ../configure --enable-werror --enable-asan --enable-ubsan -q; } &&
 	make -s -j"$JOBS" && make -s -j"$JOBS" check TESTS="$san_tests") || status=$?
 echo "check.sh: the sanitizer run took $(($(date +%s) - san_start)) s"

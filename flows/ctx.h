@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "flows/flow.h"
@@ -33,11 +34,39 @@ struct ctx_usage {
 	bool billed;                /* the upstream reported usage */
 };
 
+/* A tool call, as the model asked for it or as the context sends it back. */
+struct ctx_tool_call {
+	const char *id;
+	const char *name;
+	const char *arguments;      /* JSON text exactly as the model wrote it */
+};
+
+/* One message as the context sends it: a flow's (role, content, name) or a
+ * tool round's (an assistant's tool calls, a tool's result). */
+struct ctx_message {
+	const char *role;           /* "system", "user", "assistant", "tool" */
+	const char *content;        /* NULL for an assistant that only called tools */
+	const char *name;
+	const struct ctx_tool_call *tool_calls;  /* assistant */
+	size_t n_tool_calls;
+	const char *tool_call_id;   /* tool: the call this answers */
+};
+
+/* A tool offered to the model (what the model sees of a struct ing_tool). */
+struct ctx_tool_def {
+	const char *name;
+	const char *description;    /* may be NULL */
+	const char *parameters;     /* JSON schema text; NULL = no arguments */
+};
+
 /* One language-model call, as the context asks the model service for it. */
 struct ctx_llm_call {
 	const char *agent;          /* for accounting and logs */
-	const struct ing_message *messages;   /* the whole conversation, system first */
+	const char *model;          /* a configured model's name or role; NULL: "chat" */
+	const struct ctx_message *messages;   /* the whole conversation, system first */
 	size_t n_messages;
+	const struct ctx_tool_def *tools;
+	size_t n_tools;
 	bool has_temperature;
 	double temperature;
 	int max_tokens;             /* 0 = the model's default */
@@ -47,13 +76,19 @@ struct ctx_llm_call {
 	/* called on the calling thread; `arg` is the context's */
 	void (*on_delta)(void *arg, const char *text, size_t len);
 	void (*on_usage)(void *arg, const struct ctx_usage *u);
+	/* polled while the call waits: true stops it (the call then fails with
+	 * 499); NULL = never */
+	bool (*cancelled)(void *arg);
 	void *arg;
 };
 
-/* What a model call answered (content), or, on failure, how long the client
- * should wait (a 503's retry_after_s; 0 = not said). */
+/* What a model call answered (content and/or tool calls), or, on failure,
+ * how long the client should wait (a 503's retry_after_s; 0 = not said). */
 struct ctx_llm_result {
 	const char *content;        /* NULL = empty; lives in the arena given */
+	const struct ctx_tool_call *tool_calls;  /* the model asked for these */
+	size_t n_tool_calls;
+	const char *model;          /* the configured model that answered */
 	int retry_after_s;
 };
 
@@ -67,6 +102,9 @@ struct ctx_turn {
 	/* streaming: partial output (NULL when the client does not stream);
 	 * returns -1 once the client is gone */
 	int (*emit)(void *arg, const char *text);
+	/* streaming: one event frame {"event": type, "data": json} (NULL when
+	 * the client does not stream); -1 once the client is gone */
+	int (*event)(void *arg, const char *type, const char *json);
 	void *emit_arg;
 };
 
@@ -77,8 +115,10 @@ struct ctx_sql_service;
 struct ctx_template_service;
 
 /*
- * The services a context reaches.  Every function gets `arg` first and may
- * be called from the flow's thread only, during the flow's run.
+ * The services a context reaches.  Every function gets `arg` first and is
+ * called during the flow's run, from the flow's thread or, for the calls of
+ * ing_llm_parallel, from several threads at once: they must be
+ * thread-safe.
  */
 struct ctx_services {
 	void *arg;
@@ -99,6 +139,9 @@ struct ctx_services {
 	/* One log line from the flow, at an ING_LOG_* level, with the action
 	 * under way.  NULL: dropped. */
 	void (*log)(void *arg, int level, const char *action, const char *msg);
+	/* True once the turn's client went away (its upstream calls stop).
+	 * Any thread of the turn.  NULL: never. */
+	bool (*client_gone)(void *arg);
 	const struct ctx_kb_service *kb;            /* NULL (reserved) */
 	const struct ctx_sql_service *sql;          /* NULL (reserved) */
 	const struct ctx_template_service *templates;  /* NULL (reserved) */
@@ -110,6 +153,10 @@ struct ing_ctx {
 	const struct ctx_services *svc;
 	struct ctx_turn turn;
 	int64_t deadline_ms;            /* svc->clock_ms base; 0 = none */
+
+	/* guards everything below, the arena and the turn's emit/event while
+	 * parallel calls run (always taken: uncontended otherwise) */
+	pthread_mutex_t lock;
 
 	/* accounting, read by the turn after the flow */
 	long prompt_tokens, completion_tokens, total_tokens;
@@ -126,9 +173,10 @@ struct ing_ctx {
 /*
  * Build the context of one flow run: memory in `a`, the configuration
  * `cfg`, the services `svc` and the turn `who` (copied), which must all
- * outlive the run.  The language-model deadline is the services' clock now
- * plus cfg->llm.timeout_ms.  The only writer of a context's fields besides
- * the functions of flow.h.
+ * outlive the run.  The turn's deadline is the services' clock now plus
+ * cfg->flows.turn_timeout_ms; each model call also ends by
+ * cfg->llm.timeout_ms.  The only writer of a context's fields besides the
+ * functions of flow.h.  A context needs no freeing.
  */
 void ctx_init(struct ing_ctx *ctx, struct arena *a, const struct config *cfg,
     const struct ctx_services *svc, const struct ctx_turn *who);

@@ -199,6 +199,11 @@ EXTRA_DIST += tests/e2e/test_chat_llm.py
 TESTS += tests/e2e/test_chat_db.py tests/e2e/test_chat_db_outage.py
 EXTRA_DIST += tests/e2e/test_chat_db.py tests/e2e/test_chat_db_outage.py
 
+# --- the custom-workflow guide of the Python product, step by step, in C
+# (docs/flows.md): ingen init, make, SIGHUP, the guide's curls
+TESTS += tests/e2e/test_seed_guide.py
+EXTRA_DIST += tests/e2e/test_seed_guide.py
+
 # --- flows run alone: a built-in flow against a scripted model, through the
 # services of its context (flows/ctx.c), with no socket and no database
 check_PROGRAMS += tests/flows/test_classification
@@ -207,6 +212,11 @@ tests_flows_test_classification_SOURCES = tests/flows/test_classification.c \
 	flows/builtin/classification_agent.c flows/builtin/builtin.h
 tests_flows_test_classification_LDADD = $(INGEN_LIBS)
 TESTS += tests/flows/test_classification
+check_PROGRAMS += tests/flows/test_ctx
+tests_flows_test_ctx_SOURCES = tests/flows/test_ctx.c tests/unit/tap.h \
+	flows/ctx.c flows/ctx.h flows/flow.h
+tests_flows_test_ctx_LDADD = $(INGEN_LIBS) -lpthread
+TESTS += tests/flows/test_ctx
 
 # --- the include rules of docs/architecture.md (master/ never sees worker/,
 # lib/ sees nothing above it, each foreign library behind one lib/ family, a

@@ -62,6 +62,9 @@ chat_parse(struct http_exchange *x, struct turn_request *cr)
 	b = true;
 	CHAT_FIELD(json_get_bool, "memory_record", false, &b)
 	cr->memory_record = b;
+	b = false;
+	CHAT_FIELD(json_get_bool, "stream_events", false, &b)
+	cr->stream_events = b;
 	CHAT_FIELD(json_get_object, "thread_chat_history", false, &obj)
 #undef CHAT_FIELD
 	if (cr->conversation_flow[0] == '\0') {

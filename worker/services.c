@@ -8,9 +8,12 @@
  */
 #include "autoconfig.h"
 
+#include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "flows/ctx.h"
+#include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/config.h"
 #include "lib/db.h"
@@ -48,6 +51,49 @@ services_on_usage(void *arg, const struct llm_usage *u)
 	call->on_usage(call->arg, &cu);
 }
 
+/* The configured model of that name, else of that role ("chat" when
+ * NULL); -1 with e set when there is none. */
+static int
+services_model(const struct config *cfg, const char *want, struct err *e)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+	int idx;
+
+	if (want != NULL)
+		for (i = 0; i < cfg->n_models; i++)
+			if (cfg->models[i].model != NULL &&
+			    strcmp(cfg->models[i].model, want) == 0)
+				return (int)i;
+	idx = llm_model_find(cfg, want != NULL ? want : "chat");
+	if (idx >= 0)
+		return idx;
+	if (cfg->n_models == 0 || want == NULL)
+		return err_set(e, 503, "%s", SERVICES_MSG_NO_MODEL);
+	for (i = 0; i < cfg->n_models; i++)
+		buf_printf(&b, "%s%s", i ? ", " : "",
+		    cfg->models[i].model ? cfg->models[i].model : "?");
+	err_set(e, 500, "no configured model is named or has the role \"%.64s\" "
+	    "(models: %s)", want, buf_cstr(&b));
+	buf_free(&b);
+	return -1;
+}
+
+_Static_assert(sizeof(struct ctx_tool_call) == sizeof(struct llm_tool_call) &&
+    offsetof(struct ctx_tool_call, name) == offsetof(struct llm_tool_call, name) &&
+    offsetof(struct ctx_tool_call, arguments) ==
+    offsetof(struct llm_tool_call, arguments),
+    "struct ctx_tool_call and struct llm_tool_call differ");
+
+/* The context's cancellation, as lib/llm polls it. */
+static bool
+services_cancelled(void *arg)
+{
+	const struct ctx_llm_call *call = ((struct services_call *)arg)->call;
+
+	return call->cancelled != NULL && call->cancelled(call->arg);
+}
+
 static int
 services_llm_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
     struct ctx_llm_result *out, struct err *e)
@@ -55,24 +101,44 @@ services_llm_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
 	struct http_exchange *x = arg;
 	struct services_call sc = { call };
 	struct llm_message *msgs;
+	struct llm_tool *tools = NULL;
+	struct ctx_tool_call *tcs;
 	struct llm_request req;
 	struct llm_reply rep;
 	size_t i, n = call->n_messages;
 	int idx;
 
-	idx = llm_model_find(x->cfg, "chat");
-	if (idx < 0 || x->w->llm == NULL)
+	if ((idx = services_model(x->cfg, call->model, e)) < 0)
+		return -1;
+	if (x->w->llm == NULL)
 		return err_set(e, 503, "%s", SERVICES_MSG_NO_MODEL);
 	msgs = arena_zalloc(a, (n ? n : 1) * sizeof(*msgs));
 	for (i = 0; i < n; i++) {
-		msgs[i].role = call->messages[i].role;
-		msgs[i].content = call->messages[i].content;
-		msgs[i].name = call->messages[i].name;
+		const struct ctx_message *m = &call->messages[i];
+
+		msgs[i].role = m->role;
+		msgs[i].content = m->content;
+		msgs[i].name = m->name;
+		/* struct ctx_tool_call and struct llm_tool_call are the same
+		 * three strings */
+		msgs[i].tool_calls = (const struct llm_tool_call *)m->tool_calls;
+		msgs[i].n_tool_calls = m->n_tool_calls;
+		msgs[i].tool_call_id = m->tool_call_id;
+	}
+	if (call->n_tools > 0) {
+		tools = arena_zalloc(a, call->n_tools * sizeof(*tools));
+		for (i = 0; i < call->n_tools; i++) {
+			tools[i].name = call->tools[i].name;
+			tools[i].description = call->tools[i].description;
+			tools[i].parameters = call->tools[i].parameters;
+		}
 	}
 	memset(&req, 0, sizeof(req));
 	req.model_index = idx;
 	req.messages = msgs;
 	req.n_messages = n;
+	req.tools = tools;
+	req.n_tools = call->n_tools;
 	req.has_temperature = call->has_temperature;
 	req.temperature = call->temperature;
 	req.max_tokens = call->max_tokens;
@@ -80,6 +146,8 @@ services_llm_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
 	req.deadline_ms = call->deadline_ms;
 	req.on_usage = services_on_usage;
 	req.usage_arg = &sc;
+	req.cancelled = services_cancelled;
+	req.cancel_arg = &sc;
 	if (call->stream) {
 		req.stream = true;
 		req.on_delta = call->on_delta;
@@ -91,6 +159,17 @@ services_llm_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
 		return -1;
 	}
 	out->content = rep.content;
+	out->model = x->cfg->models[idx].model;
+	if (rep.n_tool_calls > 0) {
+		tcs = arena_zalloc(a, rep.n_tool_calls * sizeof(*tcs));
+		for (i = 0; i < rep.n_tool_calls; i++) {
+			tcs[i].id = rep.tool_calls[i].id;
+			tcs[i].name = rep.tool_calls[i].name;
+			tcs[i].arguments = rep.tool_calls[i].arguments;
+		}
+		out->tool_calls = tcs;
+		out->n_tool_calls = rep.n_tool_calls;
+	}
 	return 0;
 }
 
@@ -160,6 +239,19 @@ services_log(void *arg, int level, const char *action, const char *msg)
 	log_emit(l, action, NULL, 0, "%s", msg);
 }
 
+/* The client of the turn went away (the loop saw its connection close). */
+static bool
+services_client_gone(void *arg)
+{
+	struct http_exchange *x = arg;
+	bool gone;
+
+	pthread_mutex_lock(&x->lock);
+	gone = x->client_gone;
+	pthread_mutex_unlock(&x->lock);
+	return gone;
+}
+
 void
 services_init(struct ctx_services *svc, struct http_exchange *x)
 {
@@ -169,4 +261,5 @@ services_init(struct ctx_services *svc, struct http_exchange *x)
 	svc->record_usage = services_record_usage;
 	svc->clock_ms = services_clock_ms;
 	svc->log = services_log;
+	svc->client_gone = services_client_gone;
 }

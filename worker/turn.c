@@ -47,11 +47,16 @@
 
 struct turn;
 
+static void turn_sse_error(struct turn *t, const char *msg);
+
 /* How a turn answers: chosen once, by enum turn_reply. */
 struct turn_mode {
+	bool streams;           /* an SSE stream: errors after the head are frames */
 	bool idempotent;        /* claims the Idempotency-Key and stores the reply with it */
 	/* the flow's output while it runs; NULL: the client gets it at the end */
 	int (*emit)(void *turn, const char *text);
+	/* the flow's events while it runs; NULL: none are sent */
+	int (*event)(void *turn, const char *type, const char *json);
 	/* the flow failed (retry_after: seconds of a 503, 0 = not known) */
 	void (*fail)(struct turn *t, int status, const char *msg, int retry_after);
 	/* the save failed: DB_NOT_OWNER, or an error in e */
@@ -107,17 +112,26 @@ turn_reply_replayed(struct http_exchange *x, int status, const char *body)
 	xchg_header(x, "Idempotent-Replayed", "true");
 }
 
+/* 404 with the flows there are (the reference's 500 named module paths);
+ * a stream gets the reference's error frame. */
 static void
-turn_reply_unknown_flow(struct http_exchange *x, const char *name)
+turn_reply_unknown_flow(struct turn *t, const char *name)
 {
+	struct http_exchange *x = t->x;
 	struct buf b = BUF_INIT;
 	size_t i;
 
+	if (t->mode->streams) {
+		buf_printf(&b, "Conversation flow not found: %s", name);
+		turn_sse_error(t, buf_cstr(&b));
+		buf_free(&b);
+		return;
+	}
 	buf_printf(&b, "Unknown conversation flow '%s'. Available: [", name);
 	for (i = 0; i < registry_count(x->w->flows); i++)
 		buf_printf(&b, "%s'%s'", i ? ", " : "", registry_at(x->w->flows, i)->name);
 	buf_putc(&b, ']');
-	xchg_detail(x, 400, buf_cstr(&b));
+	xchg_detail(x, 404, buf_cstr(&b));
 	buf_free(&b);
 }
 
@@ -179,8 +193,10 @@ turn_json_finish(struct turn *t)
 }
 
 static const struct turn_mode turn_json = {
+	.streams = false,
 	.idempotent = true,
 	.emit = NULL,
+	.event = NULL,
 	.fail = turn_json_fail,
 	.fail_store = turn_json_fail_store,
 	.finish = turn_json_finish,
@@ -265,6 +281,26 @@ turn_sse_emit(void *arg, const char *text)
 	return 0;
 }
 
+/* {"event":<type>,"data":<json>,"error":null}: a flow's event (an agent's
+ * start and end, a tool call, a status line).  A client of the reference
+ * reads only "data" frames and skips these. */
+static int
+turn_sse_event(void *arg, const char *type, const char *json)
+{
+	struct turn *t = arg;
+	struct buf b = BUF_INIT;
+	int rc;
+
+	buf_puts(&b, "{\"event\":");
+	buf_json_string(&b, type);
+	buf_puts(&b, ",\"data\":");
+	buf_puts(&b, json);
+	buf_puts(&b, ",\"error\":null}");
+	rc = turn_sse_frame(t, buf_cstr(&b));
+	buf_free(&b);
+	return rc;
+}
+
 /* {"event":"error","data":null,"error":<msg>}: a stream's failure (HTTP 200). */
 static void
 turn_sse_error(struct turn *t, const char *msg)
@@ -304,8 +340,10 @@ turn_sse_finish(struct turn *t)
 }
 
 static const struct turn_mode turn_stream = {
+	.streams = true,
 	.idempotent = false,
 	.emit = turn_sse_emit,
+	.event = turn_sse_event,
 	.fail = turn_sse_fail,
 	.fail_store = turn_sse_fail_store,
 	.finish = turn_sse_finish,
@@ -510,7 +548,7 @@ turn_prepare(struct turn *t)
 
 	t->flow = registry_find(x->w->flows, cr->conversation_flow);
 	if (t->flow == NULL) {
-		turn_reply_unknown_flow(x, cr->conversation_flow);
+		turn_reply_unknown_flow(t, cr->conversation_flow);
 		return false;
 	}
 	registry_normalize(cr->conversation_flow, t->flow_name, sizeof(t->flow_name));
@@ -536,6 +574,7 @@ turn_flow(struct turn *t)
 		.thread_id = t->thread_id,
 		.flow = t->flow_name,
 		.emit = t->mode->emit,
+		.event = t->req->stream_events ? t->mode->event : NULL,
 		.emit_arg = t,
 	};
 	int status;

@@ -23,6 +23,7 @@ struct turn_request {
 	const char *topic;
 	const char *event_type;
 	bool memory_record;             /* save the turn (default true) */
+	bool stream_events;             /* ours: agent/tool/status frames in a stream */
 };
 
 /* How a turn answers. */

@@ -256,7 +256,7 @@ test_reply_and_messages(struct arena *a)
 	is_str(world.agent, "classification_agent", "the call is accounted to the agent");
 	ok(!world.stream, "nothing streams without a streaming client");
 	is_int(world.deadline_ms, NOW_MS + TIMEOUT_MS,
-	    "the deadline: the services' clock plus llm.timeout_ms");
+	    "the call's deadline: the services' clock plus llm.timeout_ms (sooner than the turn's)");
 	/* accounting */
 	is_int(ctx.prompt_tokens, 120, "prompt tokens counted");
 	is_int(ctx.completion_tokens, 30, "completion tokens counted");
@@ -492,6 +492,10 @@ main(void)
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.llm.timeout_ms = TIMEOUT_MS;
+	cfg.flows.turn_timeout_ms = TIMEOUT_MS * 5;
+	cfg.flows.max_llm_calls = 25;
+	cfg.flows.max_tool_iterations = 10;
+	cfg.flows.max_parallel = 8;
 	world.emitted = (struct buf)BUF_INIT;
 	test_reply_and_messages(a);
 	test_history(a);
