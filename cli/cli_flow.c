@@ -82,10 +82,13 @@ struct cli_flow_reply {
 /* One model call, as the flow made it. */
 struct cli_flow_call {
 	const char *agent;
-	const char *model;
-	struct ing_message *messages;   /* copies */
+	const char *model;              /* asked for, then the one that answered */
+	struct ctx_message *messages;   /* copies */
 	size_t n_messages;
+	size_t n_tools;                 /* tools offered */
 	const char *answer;             /* NULL when it failed */
+	struct ctx_tool_call *tool_calls;       /* the model asked for these */
+	size_t n_tool_calls;
 	const struct cli_flow_reply *scripted;   /* NULL: the real model */
 	int status;                     /* 0, or its failure's */
 	const char *error;
@@ -94,8 +97,14 @@ struct cli_flow_call {
 };
 
 struct cli_flow_log {
-	int level;
+	const char *level;              /* "debug" ... "error", or "status" */
 	const char *message;
+};
+
+/* One tool call the context ran, from its tool_call / tool_result events. */
+struct cli_flow_tool {
+	const char *agent, *name, *arguments;
+	const char *result;             /* NULL: the tool did not return */
 };
 
 /* Everything a run records; `lock` guards it (and `a`) for flows that
@@ -113,6 +122,8 @@ struct cli_flow_run {
 	size_t n_calls, cap_calls;
 	struct cli_flow_log *logs;
 	size_t n_logs, cap_logs;
+	struct cli_flow_tool *tools;
+	size_t n_tools, cap_tools;
 };
 
 /* ---- the replies file ---------------------------------------------------- */
@@ -250,6 +261,26 @@ out:
 
 /* ---- the services -------------------------------------------------------- */
 
+/* Copies of n tool calls in a (NULL for none). */
+static struct ctx_tool_call *
+cli_flow_tool_calls_copy(struct arena *a, const struct ctx_tool_call *tc,
+    size_t n)
+{
+	struct ctx_tool_call *out;
+	size_t i;
+
+	if (n == 0)
+		return NULL;
+	out = arena_zalloc(a, n * sizeof(*out));
+	for (i = 0; i < n; i++) {
+		out[i].id = tc[i].id ? arena_strdup(a, tc[i].id) : NULL;
+		out[i].name = tc[i].name ? arena_strdup(a, tc[i].name) : NULL;
+		out[i].arguments = tc[i].arguments ?
+		    arena_strdup(a, tc[i].arguments) : NULL;
+	}
+	return out;
+}
+
 /* A new call record (under run->lock). */
 static struct cli_flow_call *
 cli_flow_call_new(struct cli_flow_run *run, const struct ctx_llm_call *call)
@@ -264,17 +295,23 @@ cli_flow_call_new(struct cli_flow_run *run, const struct ctx_llm_call *call)
 	c = &run->calls[run->n_calls++];
 	memset(c, 0, sizeof(*c));
 	c->agent = arena_strdup(run->a, call->agent ? call->agent : "");
-	c->model = "chat";
+	c->model = arena_strdup(run->a, call->model ? call->model : "chat");
+	c->n_tools = call->n_tools;
 	c->n_messages = call->n_messages;
 	c->messages = arena_zalloc(run->a, (call->n_messages ? call->n_messages : 1) *
 	    sizeof(*c->messages));
 	for (i = 0; i < call->n_messages; i++) {
-		const struct ing_message *m = &call->messages[i];
+		const struct ctx_message *m = &call->messages[i];
+		struct ctx_message *o = &c->messages[i];
 
-		c->messages[i].role = arena_strdup(run->a, m->role ? m->role : "");
-		c->messages[i].content = m->content ?
-		    arena_strdup(run->a, m->content) : NULL;
-		c->messages[i].name = m->name ? arena_strdup(run->a, m->name) : NULL;
+		o->role = arena_strdup(run->a, m->role ? m->role : "");
+		o->content = m->content ? arena_strdup(run->a, m->content) : NULL;
+		o->name = m->name ? arena_strdup(run->a, m->name) : NULL;
+		o->tool_call_id = m->tool_call_id ?
+		    arena_strdup(run->a, m->tool_call_id) : NULL;
+		o->tool_calls = cli_flow_tool_calls_copy(run->a, m->tool_calls,
+		    m->n_tool_calls);
+		o->n_tool_calls = m->n_tool_calls;
 	}
 	return c;
 }
@@ -294,8 +331,6 @@ cli_flow_account(struct cli_flow_run *run, size_t idx,
 		c->completion_tokens += u->completion_tokens;
 		c->total_tokens += u->total_tokens;
 	}
-	if (u->model != NULL && u->model[0] != '\0')
-		c->model = arena_strdup(run->a, u->model);
 	pthread_mutex_unlock(&run->lock);
 	call->on_usage(call->arg, u);
 }
@@ -337,11 +372,22 @@ cli_flow_scripted(struct cli_flow_run *run, size_t idx,
 		goto fail;
 	}
 	if (r->tool_calls != NULL) {
-		/* the context of this build does not run tools: say so */
-		err_set(e, 500, "model call %zu (agent %s): the replies file "
-		    "answers with tool calls, and this build of the flow context "
-		    "runs no tools", idx + 1, call->agent);
-		goto fail;
+		const cJSON *tc, *args;
+		size_t k = 0, n = (size_t)cJSON_GetArraySize(r->tool_calls);
+		struct ctx_tool_call *calls = arena_zalloc(a, n * sizeof(*calls));
+
+		cJSON_ArrayForEach(tc, r->tool_calls) {
+			args = cJSON_GetObjectItemCaseSensitive(tc, "arguments");
+			calls[k].id = arena_sprintf(a, "call_%zu_%zu", idx + 1, k + 1);
+			calls[k].name = arena_strdup(a, cJSON_GetObjectItemCaseSensitive(tc,
+			    "name")->valuestring);
+			/* the model writes arguments as JSON text */
+			calls[k].arguments = args == NULL ? "{}" : cJSON_IsString(args) ?
+			    arena_strdup(a, args->valuestring) : json_print(a, args);
+			k++;
+		}
+		out->tool_calls = calls;
+		out->n_tool_calls = n;
 	}
 	u.prompt_tokens = r->prompt_tokens;
 	u.completion_tokens = r->completion_tokens;
@@ -349,12 +395,17 @@ cli_flow_scripted(struct cli_flow_run *run, size_t idx,
 	u.http_status = 200;
 	u.billed = true;
 	/* a streaming flow gets its answer as one piece */
-	if (call->stream && call->on_delta != NULL && r->content[0] != '\0')
+	if (call->stream && call->on_delta != NULL && r->content != NULL &&
+	    r->content[0] != '\0')
 		call->on_delta(call->arg, r->content, strlen(r->content));
 	cli_flow_account(run, idx, call, &u);
-	out->content = arena_strdup(a, r->content);
+	out->content = r->content != NULL ? arena_strdup(a, r->content) : NULL;
 	pthread_mutex_lock(&run->lock);
-	run->calls[idx].answer = arena_strdup(run->a, r->content);
+	run->calls[idx].answer = r->content != NULL ?
+	    arena_strdup(run->a, r->content) : NULL;
+	run->calls[idx].tool_calls = cli_flow_tool_calls_copy(run->a,
+	    out->tool_calls, out->n_tool_calls);
+	run->calls[idx].n_tool_calls = out->n_tool_calls;
 	pthread_mutex_unlock(&run->lock);
 	return 0;
 fail:
@@ -391,6 +442,43 @@ cli_flow_real_usage(void *arg, const struct llm_usage *u)
 	cli_flow_account(r->run, r->idx, r->call, &cu);
 }
 
+/* The configured model of that name, else of that role ("chat" when
+ * NULL), as the server's services choose it; -1 with e set. */
+static int
+cli_flow_model(const struct config *cfg, const char *want, struct err *e)
+{
+	struct buf b = BUF_INIT;
+	size_t i;
+	int idx;
+
+	if (want != NULL)
+		for (i = 0; i < cfg->n_models; i++)
+			if (cfg->models[i].model != NULL &&
+			    strcmp(cfg->models[i].model, want) == 0)
+				return (int)i;
+	if ((idx = llm_model_find(cfg, want != NULL ? want : "chat")) >= 0)
+		return idx;
+	if (cfg->n_models == 0 || want == NULL)
+		return err_set(e, 503, "no language model is configured (set "
+		    "INGENIOUS_MODELS__0__MODEL, ..._BASE_URL, ..._API_KEY, or "
+		    "give --replies FILE)");
+	for (i = 0; i < cfg->n_models; i++)
+		buf_printf(&b, "%s%s", i ? ", " : "",
+		    cfg->models[i].model ? cfg->models[i].model : "?");
+	err_set(e, 500, "no configured model is named or has the role \"%.64s\" "
+	    "(models: %s)", want, buf_cstr(&b));
+	buf_free(&b);
+	return -1;
+}
+
+static bool
+cli_flow_real_cancelled(void *arg)
+{
+	const struct ctx_llm_call *call = ((struct cli_flow_real *)arg)->call;
+
+	return call->cancelled != NULL && call->cancelled(call->arg);
+}
+
 static int
 cli_flow_real(struct cli_flow_run *run, size_t idx,
     const struct ctx_llm_call *call, struct arena *a,
@@ -398,27 +486,50 @@ cli_flow_real(struct cli_flow_run *run, size_t idx,
 {
 	struct cli_flow_real ur = { run, idx, call };
 	struct llm_message *msgs;
+	struct llm_tool *tools = NULL;
+	struct ctx_tool_call *tcs = NULL;
 	struct llm_request req;
 	struct llm_reply rep;
 	size_t i, n = call->n_messages;
-	int model = llm_model_find(run->cfg, "chat");
+	int model;
 
-	if (model < 0) {
-		err_set(e, 503, "no language model is configured (set "
-		    "INGENIOUS_MODELS__0__MODEL, ..._BASE_URL, ..._API_KEY, or give "
-		    "--replies FILE)");
+	if ((model = cli_flow_model(run->cfg, call->model, e)) < 0)
 		goto fail;
-	}
 	msgs = arena_zalloc(a, (n ? n : 1) * sizeof(*msgs));
 	for (i = 0; i < n; i++) {
-		msgs[i].role = call->messages[i].role;
-		msgs[i].content = call->messages[i].content;
-		msgs[i].name = call->messages[i].name;
+		const struct ctx_message *m = &call->messages[i];
+		struct llm_tool_call *ltc = NULL;
+		size_t k;
+
+		msgs[i].role = m->role;
+		msgs[i].content = m->content;
+		msgs[i].name = m->name;
+		if (m->n_tool_calls > 0) {
+			ltc = arena_zalloc(a, m->n_tool_calls * sizeof(*ltc));
+			for (k = 0; k < m->n_tool_calls; k++) {
+				ltc[k].id = m->tool_calls[k].id;
+				ltc[k].name = m->tool_calls[k].name;
+				ltc[k].arguments = m->tool_calls[k].arguments;
+			}
+		}
+		msgs[i].tool_calls = ltc;
+		msgs[i].n_tool_calls = m->n_tool_calls;
+		msgs[i].tool_call_id = m->tool_call_id;
+	}
+	if (call->n_tools > 0) {
+		tools = arena_zalloc(a, call->n_tools * sizeof(*tools));
+		for (i = 0; i < call->n_tools; i++) {
+			tools[i].name = call->tools[i].name;
+			tools[i].description = call->tools[i].description;
+			tools[i].parameters = call->tools[i].parameters;
+		}
 	}
 	memset(&req, 0, sizeof(req));
 	req.model_index = model;
 	req.messages = msgs;
 	req.n_messages = n;
+	req.tools = tools;
+	req.n_tools = call->n_tools;
 	req.has_temperature = call->has_temperature;
 	req.temperature = call->temperature;
 	req.max_tokens = call->max_tokens;
@@ -426,6 +537,8 @@ cli_flow_real(struct cli_flow_run *run, size_t idx,
 	req.deadline_ms = call->deadline_ms;
 	req.on_usage = cli_flow_real_usage;
 	req.usage_arg = &ur;
+	req.cancelled = cli_flow_real_cancelled;
+	req.cancel_arg = &ur;
 	if (call->stream) {
 		req.stream = true;
 		req.on_delta = call->on_delta;
@@ -437,8 +550,24 @@ cli_flow_real(struct cli_flow_run *run, size_t idx,
 		goto fail;
 	}
 	out->content = rep.content;
+	out->model = run->cfg->models[model].model;
+	if (rep.n_tool_calls > 0) {
+		tcs = arena_zalloc(a, rep.n_tool_calls * sizeof(*tcs));
+		for (i = 0; i < rep.n_tool_calls; i++) {
+			tcs[i].id = rep.tool_calls[i].id;
+			tcs[i].name = rep.tool_calls[i].name;
+			tcs[i].arguments = rep.tool_calls[i].arguments;
+		}
+		out->tool_calls = tcs;
+		out->n_tool_calls = rep.n_tool_calls;
+	}
 	pthread_mutex_lock(&run->lock);
-	run->calls[idx].answer = arena_strdup(run->a, rep.content ? rep.content : "");
+	run->calls[idx].answer = rep.content ? arena_strdup(run->a, rep.content) :
+	    NULL;
+	run->calls[idx].model = arena_strdup(run->a, out->model);
+	run->calls[idx].tool_calls = cli_flow_tool_calls_copy(run->a, tcs,
+	    rep.n_tool_calls);
+	run->calls[idx].n_tool_calls = rep.n_tool_calls;
 	pthread_mutex_unlock(&run->lock);
 	return 0;
 fail:
@@ -472,25 +601,6 @@ cli_flow_clock_ms(void *arg)
 	return clock_now_ms();
 }
 
-static void
-cli_flow_log(void *arg, int level, const char *action, const char *msg)
-{
-	struct cli_flow_run *run = arg;
-
-	(void)action;
-	pthread_mutex_lock(&run->lock);
-	if (run->n_logs == run->cap_logs) {
-		run->cap_logs = run->cap_logs ? run->cap_logs * 2 : 8;
-		run->logs = xrealloc(run->logs, run->cap_logs * sizeof(*run->logs));
-	}
-	run->logs[run->n_logs].level = level;
-	run->logs[run->n_logs].message = arena_strdup(run->a, msg);
-	run->n_logs++;
-	pthread_mutex_unlock(&run->lock);
-}
-
-/* ---- the report ------------------------------------------------------------ */
-
 static const char *
 cli_flow_level(int level)
 {
@@ -505,6 +615,92 @@ cli_flow_level(int level)
 		return "error";
 	}
 }
+
+/* Keep a log line (under run->lock). */
+static void
+cli_flow_log_add(struct cli_flow_run *run, const char *level, const char *msg)
+{
+	if (run->n_logs == run->cap_logs) {
+		run->cap_logs = run->cap_logs ? run->cap_logs * 2 : 8;
+		run->logs = xrealloc(run->logs, run->cap_logs * sizeof(*run->logs));
+	}
+	run->logs[run->n_logs].level = level;
+	run->logs[run->n_logs].message = arena_strdup(run->a, msg);
+	run->n_logs++;
+}
+
+static void
+cli_flow_log(void *arg, int level, const char *action, const char *msg)
+{
+	struct cli_flow_run *run = arg;
+
+	(void)action;
+	pthread_mutex_lock(&run->lock);
+	cli_flow_log_add(run, cli_flow_level(level), msg);
+	pthread_mutex_unlock(&run->lock);
+}
+
+/* A string member of an event's data, or "". */
+static const char *
+cli_flow_event_text(struct arena *a, const cJSON *data, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, key);
+
+	return cJSON_IsString(v) ? arena_strdup(a, v->valuestring) : "";
+}
+
+/* The context's events: the tool calls it ran and the flow's status lines
+ * (agent_start / agent_end repeat what the model calls say). */
+static int
+cli_flow_event(void *arg, const char *type, const char *json)
+{
+	struct cli_flow_run *run = arg;
+	struct cli_flow_tool *tool;
+	const char *agent, *name;
+	cJSON *data;
+	struct err e;
+	size_t i;
+
+	pthread_mutex_lock(&run->lock);
+	if (json_read(run->a, json, strlen(json), 0, &data, &e) != JSON_OK)
+		goto out;
+	if (strcmp(type, "tool_call") == 0) {
+		if (run->n_tools == run->cap_tools) {
+			run->cap_tools = run->cap_tools ? run->cap_tools * 2 : 8;
+			run->tools = xrealloc(run->tools, run->cap_tools *
+			    sizeof(*run->tools));
+		}
+		tool = &run->tools[run->n_tools++];
+		tool->agent = cli_flow_event_text(run->a, data, "agent");
+		tool->name = cli_flow_event_text(run->a, data, "tool");
+		tool->arguments = cli_flow_event_text(run->a, data, "arguments");
+		tool->result = NULL;
+	} else if (strcmp(type, "tool_result") == 0) {
+		agent = cli_flow_event_text(run->a, data, "agent");
+		name = cli_flow_event_text(run->a, data, "tool");
+		/* the agent's oldest call of that tool still waiting */
+		for (i = 0; i < run->n_tools; i++) {
+			tool = &run->tools[i];
+			if (tool->result == NULL && strcmp(tool->agent, agent) == 0 &&
+			    strcmp(tool->name, name) == 0) {
+				tool->result = cli_flow_event_text(run->a, data, "result");
+				break;
+			}
+		}
+	} else if (strcmp(type, "status") == 0) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, "message");
+
+		if (!cJSON_IsString(v))
+			v = cJSON_GetObjectItemCaseSensitive(data, "status");
+		cli_flow_log_add(run, "status", cJSON_IsString(v) ? v->valuestring :
+		    json);
+	}
+out:
+	pthread_mutex_unlock(&run->lock);
+	return 0;
+}
+
+/* ---- the report ------------------------------------------------------------ */
 
 /* Text indented by `pad` after its first line (blank lines stay empty). */
 static void
@@ -526,6 +722,18 @@ cli_flow_text(const char *label, const char *s, const char *pad)
 }
 
 static void
+cli_flow_print_tool_calls(const char *label, const struct ctx_tool_call *tc,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		printf("%s%s %s %s\n", label, tc[i].id ? tc[i].id : "-",
+		    tc[i].name ? tc[i].name : "", tc[i].arguments ?
+		    tc[i].arguments : "{}");
+}
+
+static void
 cli_flow_print(const struct cli_flow_run *run, const char *flow,
     const struct ing_ctx *ctx, const struct ing_chat_reply *reply, bool ok)
 {
@@ -535,26 +743,46 @@ cli_flow_print(const struct cli_flow_run *run, const char *flow,
 	for (i = 0; i < run->n_calls; i++) {
 		const struct cli_flow_call *c = &run->calls[i];
 
-		printf("\nmodel call %zu: agent %s, model %s%s\n", i + 1, c->agent,
+		printf("\nmodel call %zu: agent %s, model %s%s", i + 1, c->agent,
 		    c->model, c->scripted != NULL ? " (scripted)" : "");
+		if (c->n_tools > 0)
+			printf(", %zu tool%s offered", c->n_tools,
+			    c->n_tools == 1 ? "" : "s");
+		putchar('\n');
 		for (k = 0; k < c->n_messages; k++) {
-			const struct ing_message *m = &c->messages[k];
-			char label[96];
+			const struct ctx_message *m = &c->messages[k];
+			char label[160];
 
-			snprintf(label, sizeof(label), "  %s%s%s: ", m->role,
-			    m->name ? " " : "", m->name ? m->name : "");
-			cli_flow_text(label, m->content, "    ");
+			snprintf(label, sizeof(label), "  %s%s%.64s%s%.64s: ", m->role,
+			    m->name ? " " : "", m->name ? m->name : "",
+			    m->tool_call_id ? " " : "",
+			    m->tool_call_id ? m->tool_call_id : "");
+			if (m->content != NULL || m->n_tool_calls == 0)
+				cli_flow_text(label, m->content, "    ");
+			cli_flow_print_tool_calls("  assistant asks: ", m->tool_calls,
+			    m->n_tool_calls);
 		}
-		if (c->status != 0)
+		if (c->status != 0) {
 			printf("  failed: %d %s\n", c->status, c->error);
-		else
-			cli_flow_text("  answer: ", c->answer, "    ");
+		} else {
+			if (c->answer != NULL || c->n_tool_calls == 0)
+				cli_flow_text("  answer: ", c->answer, "    ");
+			cli_flow_print_tool_calls("  tool call: ", c->tool_calls,
+			    c->n_tool_calls);
+		}
 		printf("  tokens: %ld prompt + %ld completion = %ld\n",
 		    c->prompt_tokens, c->completion_tokens, c->total_tokens);
 	}
+	for (i = 0; i < run->n_tools; i++) {
+		const struct cli_flow_tool *tl = &run->tools[i];
+
+		printf("\ntool call %zu: agent %s, tool %s\n", i + 1, tl->agent,
+		    tl->name);
+		cli_flow_text("  arguments: ", tl->arguments, "    ");
+		cli_flow_text("  result: ", tl->result, "    ");
+	}
 	for (i = 0; i < run->n_logs; i++)
-		printf("\nlog %s: %s\n", cli_flow_level(run->logs[i].level),
-		    run->logs[i].message);
+		printf("\nlog %s: %s\n", run->logs[i].level, run->logs[i].message);
 	putchar('\n');
 	if (ok) {
 		printf("reply\n");
@@ -587,6 +815,23 @@ cli_flow_json_str(struct buf *b, const char *key, const char *s, bool comma)
 		buf_puts(b, "null");
 	else
 		buf_json_string(b, s);
+}
+
+static void
+cli_flow_json_tool_calls(struct buf *b, const struct ctx_tool_call *tc,
+    size_t n)
+{
+	size_t i;
+
+	buf_puts(b, ",\"tool_calls\":[");
+	for (i = 0; i < n; i++) {
+		buf_puts(b, i ? ",{" : "{");
+		cli_flow_json_str(b, "id", tc[i].id, false);
+		cli_flow_json_str(b, "name", tc[i].name, true);
+		cli_flow_json_str(b, "arguments", tc[i].arguments, true);
+		buf_putc(b, '}');
+	}
+	buf_putc(b, ']');
 }
 
 static void
@@ -634,18 +879,26 @@ cli_flow_json(const struct cli_flow_run *run, const char *flow,
 		buf_puts(&b, i ? ",{" : "{");
 		cli_flow_json_str(&b, "agent", c->agent, false);
 		cli_flow_json_str(&b, "model", c->model, true);
-		buf_printf(&b, ",\"scripted\":%s,\"messages\":[",
-		    c->scripted != NULL ? "true" : "false");
+		buf_printf(&b, ",\"scripted\":%s,\"tools_offered\":%zu,\"messages\":[",
+		    c->scripted != NULL ? "true" : "false", c->n_tools);
 		for (k = 0; k < c->n_messages; k++) {
+			const struct ctx_message *m = &c->messages[k];
+
 			buf_puts(&b, k ? ",{" : "{");
-			cli_flow_json_str(&b, "role", c->messages[k].role, false);
-			cli_flow_json_str(&b, "content", c->messages[k].content, true);
-			cli_flow_json_str(&b, "name", c->messages[k].name, true);
+			cli_flow_json_str(&b, "role", m->role, false);
+			cli_flow_json_str(&b, "content", m->content, true);
+			cli_flow_json_str(&b, "name", m->name, true);
+			if (m->n_tool_calls > 0)
+				cli_flow_json_tool_calls(&b, m->tool_calls,
+				    m->n_tool_calls);
+			if (m->tool_call_id != NULL)
+				cli_flow_json_str(&b, "tool_call_id", m->tool_call_id,
+				    true);
 			buf_putc(&b, '}');
 		}
 		buf_putc(&b, ']');
 		cli_flow_json_str(&b, "answer", c->answer, true);
-		buf_puts(&b, ",\"tool_calls\":[]");
+		cli_flow_json_tool_calls(&b, c->tool_calls, c->n_tool_calls);
 		buf_printf(&b, ",\"prompt_tokens\":%ld,\"completion_tokens\":%ld,"
 		    "\"total_tokens\":%ld", c->prompt_tokens, c->completion_tokens,
 		    c->total_tokens);
@@ -658,10 +911,19 @@ cli_flow_json(const struct cli_flow_run *run, const char *flow,
 		}
 		buf_putc(&b, '}');
 	}
-	buf_puts(&b, "],\"tool_calls\":[],\"log\":[");
+	buf_puts(&b, "],\"tool_calls\":[");
+	for (i = 0; i < run->n_tools; i++) {
+		buf_puts(&b, i ? ",{" : "{");
+		cli_flow_json_str(&b, "agent", run->tools[i].agent, false);
+		cli_flow_json_str(&b, "name", run->tools[i].name, true);
+		cli_flow_json_str(&b, "arguments", run->tools[i].arguments, true);
+		cli_flow_json_str(&b, "result", run->tools[i].result, true);
+		buf_putc(&b, '}');
+	}
+	buf_puts(&b, "],\"log\":[");
 	for (i = 0; i < run->n_logs; i++) {
 		buf_puts(&b, i ? ",{" : "{");
-		cli_flow_json_str(&b, "level", cli_flow_level(run->logs[i].level), false);
+		cli_flow_json_str(&b, "level", run->logs[i].level, false);
 		cli_flow_json_str(&b, "message", run->logs[i].message, true);
 		buf_putc(&b, '}');
 	}
@@ -802,6 +1064,8 @@ cli_flow_test(int argc, char **argv)
 			.user_id = CLI_FLOW_USER_ID,
 			.thread_id = CLI_FLOW_THREAD_ID,
 			.flow = norm,
+			.event = cli_flow_event,
+			.emit_arg = &run,
 		};
 
 		turn_arena = arena_create(0);
@@ -823,6 +1087,7 @@ out:
 	registry_free(reg);
 	free(run.calls);
 	free(run.logs);
+	free(run.tools);
 	if (run.a != NULL) {
 		arena_destroy(run.a);
 		pthread_mutex_destroy(&run.lock);
