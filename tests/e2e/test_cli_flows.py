@@ -25,7 +25,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from ingen import INGEN, SRCDIR, Server, Tap, clean_env, request  # noqa: E402
+from ingen import INGEN, SRCDIR, Server, Tap, clean_env, request, sanitizer_reports  # noqa: E402
+from sim import Sim, prompt_tokens, tokens  # noqa: E402
+from chatkit import SYSTEM, sim_reply  # noqa: E402
 
 t = Tap(timeout=120)
 
@@ -48,6 +50,9 @@ def ingen(args, cwd, env=None, timeout=30):
     e.update(env or {})
     p = subprocess.run([INGEN] + args, cwd=cwd, env=e, capture_output=True,
                        timeout=timeout)
+    bad = sanitizer_reports(p.stderr.decode(errors="replace"))
+    if bad:
+        t.ok(False, "ingen %s: no sanitizer report" % " ".join(args), "\n".join(bad))
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
@@ -252,6 +257,28 @@ t.ok(rc == 2 and 'unknown command "nope"' in err, "ingen flow with an unknown co
 rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", "hi"], ft)
 t.ok(rc == 1 and "error 503: no language model is configured" in out,
      "no replies and no model: the flow fails with 503 and says what to set", out + err)
+
+# without --replies: the configured model (the simulator), as a worker calls it
+SIM_KEY = "cli-flows-sim-key-91d0"
+sim = Sim(t, api_key=SIM_KEY, max_seconds=100).start()
+SIM_ENV = {"INGENIOUS_MODELS__0__MODEL": "gpt-4o", "INGENIOUS_MODELS__0__BASE_URL": sim.url,
+           "INGENIOUS_MODELS__0__API_KEY": SIM_KEY, "INGENIOUS_MODELS__0__DEPLOYMENT": "gpt4o"}
+rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", PROMPT, "--json"],
+                     ft, env=SIM_ENV)
+doc = json.loads(out) if out.startswith("{") else {}
+call = (doc.get("model_calls") or [{}])[0]
+p_tok = prompt_tokens([{"role": "system", "content": SYSTEM},
+                       {"role": "user", "content": PROMPT}])
+c_tok = tokens(sim_reply(PROMPT))
+t.ok(rc == 0 and doc.get("status") == "answered" and
+     doc["reply"]["agent_response"] == sim_reply(PROMPT),
+     "the configured model: the flow answers with the model's answer", out + err)
+t.ok(call.get("scripted") is False and call.get("model") == "gpt-4o" and
+     call.get("prompt_tokens") == p_tok and call.get("completion_tokens") == c_tok and
+     doc.get("tokens", {}).get("total") == p_tok + c_tok,
+     "the call names the configured model and carries the tokens it billed", out)
+t.eq(sim.key_count(""), 1,
+     "one request reached the model (counted under the empty x-sim-key)")
 
 # ---- ingen workflows -------------------------------------------------------------
 rc, out, err = ingen(["workflows"], ft)
