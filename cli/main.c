@@ -264,9 +264,10 @@ main(int argc, char **argv)
 		return cli_db_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "user") == 0)
 		return cli_user_main(argc - 1, argv + 1);
-	if (strcmp(cmd, "init") == 0)
+	/* and the reference's hidden aliases */
+	if (strcmp(cmd, "init") == 0 || strcmp(cmd, "initialize-new-project") == 0)
 		return cli_init_main(argc - 1, argv + 1);
-	if (strcmp(cmd, "workflows") == 0)
+	if (strcmp(cmd, "workflows") == 0 || strcmp(cmd, "workflow-requirements") == 0)
 		return cli_workflows_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "flow") == 0)
 		return cli_flow_main(argc - 1, argv + 1);
