@@ -91,7 +91,8 @@ registry_log_report(const struct registry_report *r)
 
 	for (i = 0; i < r->n_warnings; i++)
 		log_warn("loading flows", "%s", r->warnings[i]);
-	for (i = 0; i < r->n_problems; i++)
+	/* a single problem is the build's error message, logged by the caller */
+	for (i = 0; r->n_problems > 1 && i < r->n_problems; i++)
 		log_error("loading flows", "%s", r->problems[i]);
 }
 

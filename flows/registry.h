@@ -106,8 +106,9 @@ int registry_load_plugins(struct registry *reg, struct err *e) ING_WUR;
  * `ingen` build from one thread. */
 const struct registry_report *registry_last_report(void);
 
-/* Log a report: every problem at error level, every warning at warning
- * level, with the action "loading flows". */
+/* Log a report with the action "loading flows": every warning at warning
+ * level, and every problem at error level when there are several (a single
+ * problem is the build's error message, which the caller logs). */
 void registry_log_report(const struct registry_report *r);
 
 /* Free a registry and what it holds (NULL is fine); loaded plugins stay

@@ -213,3 +213,10 @@ TESTS += tests/flows/test_classification
 # flow sees only flows/flow.h), checked on the source tree
 TESTS += tests/check-layering.sh
 EXTRA_DIST += tests/check-layering.sh
+
+# --- flows in C on the flow path (issue 9): test plugins compiled by the test
+# with `cc -shared -fPIC` and the build tree's pkg-config, refused with their
+# messages, loaded on SIGHUP, a crashing one, one changed under load
+TESTS += tests/e2e/test_plugins.py
+EXTRA_DIST += tests/e2e/test_plugins.py tests/plugins/echo.c tests/plugins/llm.c \
+	tests/plugins/broken.c
