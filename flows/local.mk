@@ -12,7 +12,7 @@ pkginclude_HEADERS += flows/flow.h
 # dlopens, which link against nothing (flows/flow.dynlist)
 ingen_LDFLAGS = $(AM_LDFLAGS) -Wl,--dynamic-list=$(srcdir)/flows/flow.dynlist
 EXTRA_ingen_DEPENDENCIES = $(srcdir)/flows/flow.dynlist
-EXTRA_DIST += flows/flow.dynlist flows/ingenious.pc.in
+EXTRA_DIST += flows/flow.dynlist flows/ingenious.pc.in docs/flows.md
 
 # pkg-config for plugin authors: ingenious.pc installed, and in the build
 # tree ingenious-uninstalled.pc with include/ingenious/flow.h, so that
