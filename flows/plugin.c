@@ -94,6 +94,9 @@ plugin_candidate(const char *dir, const char *name)
 		free(p);
 		if (plugin_is_file(inner))
 			return inner;
+		/* most often a flow whose sources are there, not built yet */
+		log_info("loading flows", "no flow plugin \"%s\" (not built yet? run "
+		    "make in its folder), the folder is skipped", inner);
 		p = inner;
 	}
 	free(p);

@@ -267,6 +267,23 @@ hup_ok("with that plugin removed")
 t.ok(str(answer(srv.port, "classification_agent", "hi")).startswith("Simulated reply"),
      "a removed plugin is gone after SIGHUP, the built-in answers again")
 
+# a file that passes the master's check but not the workers' (as if it had
+# been changed in between): the new generation's workers exit with the
+# fatal code, the reload is abandoned, the old generation serves on
+late = build("broken.c", os.path.join(flows2, "late.so"), "-DFAIL_IN_WORKER", werror=False)
+before = set(srv.workers())
+srv.signal(signal.SIGHUP)
+gen[0] += 1
+ok = srv.wait_log("exited with the fatal code 70, keeping generation %d" % (gen[0] - 1),
+                  timeout=slack(15))
+t.ok(ok and logged(srv, 'could not start worker: flow plugin "%s" was built for flow ABI 1.0'
+                   % late),
+     "a plugin that fails to load in the new workers abandons the reload, with the reason",
+     "\n".join(srv.log().splitlines()[-8:]))
+t.eq(set(srv.workers()), before, "the old workers keep serving after the abandoned reload")
+t.eq(answer(srv.port, "echo", "still"), "echo: still", "and answer as before")
+os.unlink(late)
+
 # ---- a plugin that crashes its worker ---------------------------------------------
 pids = set(srv.workers())
 try:

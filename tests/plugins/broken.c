@@ -8,6 +8,9 @@
  *   -DNO_RUN                      a flow without a run function
  *   -DBAD_NAME                    a flow name not in normal form
  *   -DUNDEFINED                   calls a function the server does not have
+ *   -DFAIL_IN_WORKER              passes the loader child's check, then makes
+ *                                 its descriptor say ABI 1.0 in a worker (a
+ *                                 file that changed between check and load)
  * Without a macro it is a valid plugin with the flow "broken_ok".
  */
 #include <stddef.h>
@@ -54,8 +57,15 @@ static const struct ing_flow *const broken_flows[] = { &broken_flow, NULL };
 #define MAGIC ING_FLOW_MAGIC
 #endif
 
+#ifdef FAIL_IN_WORKER
+#include <signal.h>
+#define DESCRIPTOR_CONST                /* written by the constructor below */
+#else
+#define DESCRIPTOR_CONST const
+#endif
+
 #ifndef NO_DESCRIPTOR
-ING_FLOW_EXPORT const struct ing_flow_module ing_flow_module = {
+ING_FLOW_EXPORT DESCRIPTOR_CONST struct ing_flow_module ing_flow_module = {
 	MAGIC, ABI_MAJOR, ABI_MINOR,
 #ifdef BAD_SIGNATURE
 	{ 4, 4, 4, 4, 8, ING_FLOW_LITTLE_ENDIAN, { 0, 0 } },
@@ -66,4 +76,18 @@ ING_FLOW_EXPORT const struct ing_flow_module ing_flow_module = {
 };
 #else
 const char *broken_not_a_descriptor = "nothing to see";
+#endif
+
+#ifdef FAIL_IN_WORKER
+/* The loader child runs with every signal unblocked; a worker has blocked
+ * SIGTERM (it reads signals from a signalfd) before it loads its plugins. */
+__attribute__((constructor)) static void
+broken_in_worker(void)
+{
+	sigset_t cur;
+
+	sigprocmask(SIG_BLOCK, NULL, &cur);
+	if (sigismember(&cur, SIGTERM))
+		ing_flow_module.abi_major = 1;
+}
 #endif
