@@ -126,6 +126,20 @@ for name, defs, words in BROKEN:
     t.ok(r.returncode == 2 and words in r.stderr and '"%s"' % broken[name] in r.stderr,
          "ingen validate refuses the %s plugin, naming the file" % name, r.stdout + r.stderr)
 
+# a constructor that crashes: the loader child dies, not the caller, and
+# the files after it are still checked (in a new child)
+crash_dir = os.path.join(work, "crash")
+crash_so = build("broken.c", os.path.join(crash_dir, "a_crash.so"), "-DCRASH_ON_LOAD",
+                 werror=False)
+build("echo.c", os.path.join(crash_dir, "b_echo.so"), q("FLOW_NAME=after_crash"))
+build("broken.c", os.path.join(crash_dir, "c_magic.so"), "-DBAD_MAGIC", werror=False)
+r = validate(crash_dir)
+t.ok(r.returncode == 2 and 'flow plugin "%s" crashed the loader (signal 11' % crash_so
+     in r.stderr and "c_magic.so\" has a bad magic" in r.stderr
+     and r.stderr.count("ingen: ") == 2,
+     "a plugin that crashes while it loads is refused, and the next files are still "
+     "checked", r.stdout + r.stderr)
+
 twins = os.path.join(work, "twins")
 twin_a = build("echo.c", os.path.join(twins, "a", "twin_a.so"), q("FLOW_NAME=twin"))
 twin_b = build("echo.c", os.path.join(twins, "b", "twin_b", "twin_b.so"), q("FLOW_NAME=twin"))

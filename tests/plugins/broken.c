@@ -8,6 +8,7 @@
  *   -DNO_RUN                      a flow without a run function
  *   -DBAD_NAME                    a flow name not in normal form
  *   -DUNDEFINED                   calls a function the server does not have
+ *   -DCRASH_ON_LOAD               a constructor that crashes whoever loads it
  *   -DFAIL_IN_WORKER              passes the loader child's check, then makes
  *                                 its descriptor say ABI 1.0 in a worker (a
  *                                 file that changed between check and load)
@@ -76,6 +77,16 @@ ING_FLOW_EXPORT DESCRIPTOR_CONST struct ing_flow_module ing_flow_module = {
 };
 #else
 const char *broken_not_a_descriptor = "nothing to see";
+#endif
+
+#ifdef CRASH_ON_LOAD
+static int *volatile broken_nowhere;
+
+__attribute__((constructor)) static void
+broken_crash(void)
+{
+	*broken_nowhere = 1;
+}
 #endif
 
 #ifdef FAIL_IN_WORKER

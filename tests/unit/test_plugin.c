@@ -2,8 +2,12 @@
  * test_plugin.c -- the pure parts of the plugin loader and the registry
  * (flows/plugin.c, flows/registry.c): the checks of a descriptor and their
  * messages, the flow-name rules, the search of a flow path, and a registry
- * with the built-in flows disabled.  Descriptors are built in memory; the
- * loading of real shared objects is tests/e2e/test_plugins.py.
+ * with the built-in flows disabled.  Descriptors are built in memory.  With
+ * a C compiler at hand it also compiles tests/plugins/echo.c and builds
+ * registries from it the three ways the server and `ingen` do (checked in a
+ * child, bound in a "worker", loaded in-process); this program exports the
+ * flow API as `ingen` does (tests/local.mk).  The server's side is
+ * tests/e2e/test_plugins.py.
  */
 #include "autoconfig.h"
 
@@ -259,6 +263,69 @@ test_registry(void)
 	registry_free(reg);
 }
 
+/* The facts of the plugin flow "echo" of tests/plugins/echo.c. */
+static int
+t_echo_facts(const struct registry *reg, const char *file)
+{
+	const struct registry_info *in = registry_info_find(reg, "Echo");
+
+	return in != NULL && in->origin == REGISTRY_ORIGIN_PLUGIN &&
+	    strcmp(in->file, file) == 0 && strcmp(in->module, "echo_module") == 0 &&
+	    strcmp(in->module_version, "1.2.3") == 0 &&
+	    strcmp(in->category, "Test") == 0 && strcmp(in->requires, "nothing") == 0 &&
+	    in->abi_major == ING_FLOW_ABI_MAJOR && !in->replaces_builtin &&
+	    !in->disabled;
+}
+
+static void
+test_real_plugin(void)
+{
+	const char *src = getenv("INGEN_SRCDIR"), *bld = getenv("INGEN_BUILDDIR");
+	char dir[] = "/tmp/ingen-test-plugin-XXXXXX", cmd[2048], so[600];
+	struct config cfg;
+	struct registry *reg;
+	struct err e;
+
+	if (src == NULL || bld == NULL || mkdtemp(dir) == NULL) {
+		printf("ok %d # SKIP no source tree (run through make check)\n", ++tap_n);
+		return;
+	}
+	snprintf(so, sizeof(so), "%s/echo.so", dir);
+	snprintf(cmd, sizeof(cmd), "cc -shared -fPIC -o '%s' '%s/tests/plugins/echo.c' "
+	    "-I'%s/include' 2>&1", so, src, bld);
+	if (system(cmd) != 0) {
+		printf("ok %d # SKIP no C compiler to build a plugin\n", ++tap_n);
+		rmdir(dir);
+		return;
+	}
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.server.flow_path = dir;
+	cfg.chat_service.enable_builtin_workflows = true;
+	err_clear(&e);
+
+	/* the master's way: checked in a child, nothing bound here */
+	reg = registry_build(&cfg, &e);
+	ok(reg != NULL, "a registry with a plugin builds (%s)", reg ? "" : e.msg);
+	if (reg != NULL) {
+		ok(t_echo_facts(reg, so), "its listing facts come from the loader child");
+		ok(registry_find(reg, "echo") != NULL && registry_find(reg, "echo")->run == NULL,
+		    "the building process binds no plugin code");
+		is_int(registry_count(reg), 2, "the built-in flow and the plugin's answer");
+		/* a worker's way: load its copy and bind */
+		ok(registry_load_plugins(reg, &e) == 0, "a worker loads the plugins");
+		ok(registry_find(reg, "echo")->run != NULL, "and binds their run functions");
+		ok(registry_load_plugins(reg, &e) == 0, "loading twice is harmless");
+		registry_free(reg);
+	}
+	/* a command's way: in-process */
+	reg = registry_build_loaded(&cfg, &e);
+	ok(reg != NULL && t_echo_facts(reg, so) && registry_find(reg, "echo")->run != NULL,
+	    "registry_build_loaded loads and binds in-process");
+	registry_free(reg);
+	unlink(so);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -266,5 +333,6 @@ main(void)
 	test_names();
 	test_scan();
 	test_registry();
+	test_real_plugin();
 	return tap_done();
 }
