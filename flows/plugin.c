@@ -442,6 +442,8 @@ plugin_bind(struct plugin_file *f, struct err *e)
 	now.fd = f->fd;
 	if (plugin_load_from(&now, plugin_open_name(f, fdname, sizeof(fdname)),
 	    msg) != 0) {
+		if (strlen(msg) >= ERR_MSG_MAX - 1)     /* too long for e: whole here */
+			log_error("loading flows", "%s", msg);
 		rc = err_set(e, 500, "%s", msg);
 		goto out;
 	}

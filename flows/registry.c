@@ -91,9 +91,11 @@ registry_log_report(const struct registry_report *r)
 
 	for (i = 0; i < r->n_warnings; i++)
 		log_warn("loading flows", "%s", r->warnings[i]);
-	/* a single problem is the build's error message, logged by the caller */
-	for (i = 0; r->n_problems > 1 && i < r->n_problems; i++)
-		log_error("loading flows", "%s", r->problems[i]);
+	/* a single problem is the build's error message, logged by the caller,
+	 * unless it was too long to fit there whole */
+	for (i = 0; i < r->n_problems; i++)
+		if (r->n_problems > 1 || strlen(r->problems[i]) >= ERR_MSG_MAX - 1)
+			log_error("loading flows", "%s", r->problems[i]);
 }
 
 /* ---- building ---------------------------------------------------------- */

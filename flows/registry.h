@@ -108,7 +108,8 @@ const struct registry_report *registry_last_report(void);
 
 /* Log a report with the action "loading flows": every warning at warning
  * level, and every problem at error level when there are several (a single
- * problem is the build's error message, which the caller logs). */
+ * problem is the build's error message, which the caller logs; it is logged
+ * here too when it was too long for a struct err). */
 void registry_log_report(const struct registry_report *r);
 
 /* Free a registry and what it holds (NULL is fine); loaded plugins stay
