@@ -461,6 +461,9 @@ plugin_bind(struct plugin_file *f, struct err *e)
 		f->flows[i].run = now.flows[j].run;
 	}
 	f->handle = now.handle;
+	/* the mapping outlives the descriptor, which this process needs no more */
+	close(f->fd);
+	f->fd = -1;
 out:
 	plugin_file_forget(&now);
 	return rc;

@@ -92,6 +92,7 @@ void plugin_load_all(struct plugin_set *set);
  * check it again, and bind the run function of each flow of f->flows (what
  * the generation validated) by name.  Returns 0, or -1 with `e` set when
  * the file no longer loads, no longer passes the checks or lost a flow.
+ * Once loaded, the descriptor is closed (f->fd = -1).
  */
 int plugin_bind(struct plugin_file *f, struct err *e) ING_WUR;
 
