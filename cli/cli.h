@@ -8,9 +8,10 @@
 #ifndef INGEN_CLI_H
 #define INGEN_CLI_H
 
+#include <stdbool.h>
+
 struct config;
 struct config_overrides;
-struct err;
 struct registry;
 
 /*
@@ -34,12 +35,17 @@ int cli_user_main(int argc, char **argv);
 int cli_workflows_main(int argc, char **argv);
 
 /*
- * The flows of `cfg` as a worker of that configuration would load them,
- * loaded into this process (cli_workflows.c): for the commands that list
- * or run flows.  Returns a registry (free with registry_free), or NULL
- * with `e` set.
+ * The flows of `cfg` as a worker of that configuration would load them
+ * (cli_workflows.c): plugins checked in a child (registry_build), or, with
+ * `in_process`, loaded into this process to be run (registry_build_loaded).
+ * Prints the loader's warnings, and its problems when it fails.  Returns a
+ * registry (free with registry_free), or NULL (exit with 1).
  */
-struct registry *cli_flows_load(const struct config *cfg, struct err *e);
+struct registry *cli_flows_load(const struct config *cfg, bool in_process);
+
+/* Print that `name` is no flow of `reg`, with the flows there are; returns
+ * the exit code of a usage error (2). */
+int cli_flows_unknown(const struct registry *reg, const char *name);
 
 /* ingen flow test NAME --prompt TEXT [--replies FILE] [--json] (cli_flow.c) */
 int cli_flow_main(int argc, char **argv);

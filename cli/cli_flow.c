@@ -939,20 +939,6 @@ cli_flow_json(const struct cli_flow_run *run, const char *flow,
 /* ---- the command ------------------------------------------------------------ */
 
 static int
-cli_flow_unknown(const struct registry *reg, const char *name)
-{
-	char norm[REGISTRY_NAME_MAX];
-	size_t i;
-
-	fprintf(stderr, "ingen: unknown flow \"%s\" (normalized: %s); available:",
-	    name, registry_normalize(name, norm, sizeof(norm)));
-	for (i = 0; i < registry_count(reg); i++)
-		fprintf(stderr, "%s %s", i ? "," : "", registry_at(reg, i)->name);
-	fprintf(stderr, "%s\n", registry_count(reg) ? "" : " none");
-	return CLI_FLOW_EXIT_USAGE;
-}
-
-static int
 cli_flow_test(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1027,13 +1013,17 @@ cli_flow_test(int argc, char **argv)
 		fprintf(stderr, "ingen: %s\n", e.msg);
 		goto out;
 	}
-	if ((reg = cli_flows_load(cfg, &e)) == NULL) {
-		fprintf(stderr, "ingen: %s\n", e.msg);
+	if ((reg = cli_flows_load(cfg, true)) == NULL) {
 		rc = CLI_FLOW_EXIT_FAILED;
 		goto out;
 	}
-	if ((flow = registry_find(reg, name)) == NULL) {
-		rc = cli_flow_unknown(reg, name);
+	if (registry_is_disabled_builtin(reg, name)) {
+		fprintf(stderr, "ingen: flow \"%s\" is built in and disabled "
+		    "(chat_service.enable_builtin_workflows is false)\n", name);
+		goto out;
+	}
+	if ((flow = registry_find(reg, name)) == NULL || flow->run == NULL) {
+		rc = cli_flows_unknown(reg, name);
 		goto out;
 	}
 	if (replies == NULL) {

@@ -18,7 +18,6 @@
 #include "flows/registry.h"
 #include "lib/buf.h"
 #include "lib/config.h"
-#include "lib/err.h"
 #include "cli/cli.h"
 
 #define CLI_WF_EXIT_OK      0
@@ -44,9 +43,26 @@ static const char cli_workflows_usage[] =
 "or an unknown NAME (the available flows are listed).\n";
 
 struct registry *
-cli_flows_load(const struct config *cfg, struct err *e)
+cli_flows_load(const struct config *cfg, bool in_process)
 {
-	return registry_build(cfg, e);
+	const struct registry_report *rep;
+	struct registry *reg;
+	struct err e;
+	size_t i;
+
+	err_clear(&e);
+	reg = in_process ? registry_build_loaded(cfg, &e) : registry_build(cfg, &e);
+	rep = registry_last_report();
+	for (i = 0; i < rep->n_warnings; i++)
+		fprintf(stderr, "ingen: warning: %s\n", rep->warnings[i]);
+	if (reg != NULL)
+		return reg;
+	if (rep->n_problems <= 1)
+		fprintf(stderr, "ingen: %s\n", e.msg);
+	else
+		for (i = 0; i < rep->n_problems; i++)
+			fprintf(stderr, "ingen: %s\n", rep->problems[i]);
+	return NULL;
 }
 
 /* The items of a list, comma-separated ("none" for none), then a newline. */
@@ -77,6 +93,12 @@ cli_workflows_print(const struct catalog_entry *ent, bool full)
 	printf("%s (%s, %s)\n", ent->name, ent->origin, ent->category);
 	printf("  %-13s%s\n", "description", ent->description);
 	printf("  %-13s%s\n", "source", ent->file);
+	if (ent->module != NULL)
+		printf("  %-13s%s %s, flow API %u.%u%s\n", "module", ent->module,
+		    ent->module_version && ent->module_version[0] ?
+		    ent->module_version : "(no version)", ent->abi_major,
+		    ent->abi_minor, ent->replaces_builtin ?
+		    ", replaces the built-in flow" : "");
 	printf("  %-13s%s\n", "requires", ent->requires);
 	if (full) {
 		cli_workflows_list("config keys",
@@ -97,8 +119,8 @@ cli_workflows_print(const struct catalog_entry *ent, bool full)
 	printf("  %-13s%s\n", "try", ent->test_command);
 }
 
-static int
-cli_workflows_unknown(const struct registry *reg, const char *name)
+int
+cli_flows_unknown(const struct registry *reg, const char *name)
 {
 	char norm[REGISTRY_NAME_MAX];
 	size_t i;
@@ -121,11 +143,11 @@ cli_workflows_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_file = NULL, *name = NULL;
+	const struct registry_info *info;
 	struct catalog_entry ent;
 	struct registry *reg;
 	struct config *cfg;
 	struct buf b = BUF_INIT;
-	struct err e;
 	bool json = false;
 	size_t i, n;
 	int c, rc = CLI_WF_EXIT_OK;
@@ -159,23 +181,18 @@ cli_workflows_main(int argc, char **argv)
 		name = NULL;
 	if ((cfg = cli_config_load_file(config_file)) == NULL)
 		return CLI_WF_EXIT_USAGE;
-	err_clear(&e);
-	if ((reg = cli_flows_load(cfg, &e)) == NULL) {
-		fprintf(stderr, "ingen: %s\n", e.msg);
+	/* checked in a child, as the server does: no plugin code runs here */
+	if ((reg = cli_flows_load(cfg, false)) == NULL) {
 		config_free(cfg);
 		return CLI_WF_EXIT_FAILURE;
 	}
-	n = registry_count(reg);
+	n = registry_info_count(reg);
 	if (name != NULL) {
-		const struct ing_flow *f = registry_find(reg, name);
-
-		for (i = 0; i < n && registry_at(reg, i) != f; i++)
-			;
-		if (f == NULL || i == n) {
-			rc = cli_workflows_unknown(reg, name);
+		if ((info = registry_info_find(reg, name)) == NULL) {
+			rc = cli_flows_unknown(reg, name);
 			goto out;
 		}
-		catalog_describe(cfg, reg, i, &ent);
+		catalog_describe(cfg, info, &ent);
 		if (json) {
 			catalog_entry_json(&b, &ent, CATALOG_JSON_SOURCE);
 			printf("%s\n", buf_cstr(&b));
@@ -190,7 +207,7 @@ cli_workflows_main(int argc, char **argv)
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		catalog_describe(cfg, reg, i, &ent);
+		catalog_describe(cfg, registry_info_at(reg, i), &ent);
 		if (i > 0)
 			putchar('\n');
 		cli_workflows_print(&ent, false);

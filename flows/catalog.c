@@ -140,27 +140,37 @@ catalog_command(const struct config *cfg, struct catalog_entry *out)
 }
 
 void
-catalog_describe(const struct config *cfg, const struct registry *reg,
-    size_t i, struct catalog_entry *out)
+catalog_describe(const struct config *cfg, const struct registry_info *info,
+    struct catalog_entry *out)
 {
-	const struct ing_flow *f = registry_at(reg, i);
 	size_t k;
 
 	memset(out, 0, sizeof(*out));
-	out->name = f->name;
-	for (k = 0; f->name[k] != '\0' && k + 1 < sizeof(out->hyphenated); k++)
-		out->hyphenated[k] = f->name[k] == '_' ? '-' : f->name[k];
+	out->name = info->name;
+	for (k = 0; info->name[k] != '\0' && k + 1 < sizeof(out->hyphenated); k++)
+		out->hyphenated[k] = info->name[k] == '_' ? '-' : info->name[k];
 	out->hyphenated[k] = '\0';
-	out->description = catalog_empty(f->description) ? "Custom workflow" :
-	    f->description;
-	out->category = catalog_empty(f->category) ? "Custom" : f->category;
-	out->requires = catalog_empty(f->requires) ? "a chat model" : f->requires;
-	/* the registry holds the built-in flows only, until plugins load */
-	out->origin = "built-in";
-	snprintf(out->file_buf, sizeof(out->file_buf),
-	    "built into ingen (flows/builtin/%s.c)", f->name);
-	out->file = out->file_buf;
-	out->enabled = true;
+	out->description = catalog_empty(info->description) ? "Custom workflow" :
+	    info->description;
+	out->category = catalog_empty(info->category) ? "Custom" : info->category;
+	out->requires = catalog_empty(info->requires) ? "a chat model" :
+	    info->requires;
+	if (info->origin == REGISTRY_ORIGIN_PLUGIN) {
+		out->origin = "plugin";
+		out->file = info->file != NULL ? info->file : "";
+		out->module = info->module;
+		out->module_version = info->module_version;
+		out->abi_major = info->abi_major;
+		out->abi_minor = info->abi_minor;
+		out->replaces_builtin = info->replaces_builtin;
+	} else {
+		/* one file per built-in flow, named after it (flows/builtin/) */
+		out->origin = "built-in";
+		snprintf(out->file_buf, sizeof(out->file_buf),
+		    "built into ingen (flows/builtin/%s.c)", info->name);
+		out->file = out->file_buf;
+	}
+	out->enabled = !info->disabled;
 	catalog_model(cfg, out);
 	out->configured = out->n_missing == 0;
 	out->ready = out->configured && out->enabled;
@@ -219,6 +229,15 @@ catalog_entry_json(struct buf *b, const struct catalog_entry *ent,
 	if (flags & CATALOG_JSON_SOURCE) {
 		buf_puts(b, ",\"source_file\":");
 		buf_json_string(b, ent->file);
+		if (ent->module != NULL) {
+			buf_puts(b, ",\"module\":");
+			buf_json_string(b, ent->module);
+			buf_puts(b, ",\"module_version\":");
+			buf_json_string(b, ent->module_version ? ent->module_version : "");
+			buf_printf(b, ",\"abi\":\"%u.%u\",\"replaces_builtin\":%s",
+			    ent->abi_major, ent->abi_minor,
+			    ent->replaces_builtin ? "true" : "false");
+		}
 	}
 	buf_putc(b, '}');
 }
@@ -227,12 +246,12 @@ void
 catalog_list_json(struct buf *b, const struct config *cfg,
     const struct registry *reg, unsigned flags)
 {
-	size_t n = registry_count(reg), i, j, configured = 0;
+	size_t n = registry_info_count(reg), i, j, configured = 0;
 	struct catalog_entry *ents = n ? xcalloc(n, sizeof(*ents)) : NULL;
 	bool first;
 
 	for (i = 0; i < n; i++) {
-		catalog_describe(cfg, reg, i, &ents[i]);
+		catalog_describe(cfg, registry_info_at(reg, i), &ents[i]);
 		configured += ents[i].configured;
 	}
 	buf_puts(b, "{\"workflows\":[");

@@ -32,6 +32,10 @@ struct catalog_entry {
 	const char *requires;           /* the flow's, or "a chat model" */
 	const char *origin;             /* "built-in" or "plugin" */
 	const char *file;               /* where its code is */
+	const char *module;             /* plugin: its module's name, else NULL */
+	const char *module_version;     /* plugin: its module's version, else NULL */
+	unsigned abi_major, abi_minor;  /* plugin: the ABI it was built for */
+	bool replaces_builtin;          /* plugin: it took a built-in flow's name */
 	bool enabled;                   /* false: a built-in flow switched off */
 	bool configured;                /* no configuration missing */
 	bool ready;                     /* configured and enabled */
@@ -47,15 +51,17 @@ struct catalog_entry {
 #define CATALOG_DOCUMENTATION "See docs/flows.md for detailed setup instructions"
 
 /*
- * Describe the i-th flow of `reg` (i < registry_count(reg)) under `cfg`.
+ * Describe the flow `info` (registry_info_at or registry_info_find) under
+ * `cfg`; a built-in flow that chat_service.enable_builtin_workflows turned
+ * off is described, not ready.
  * The sample request uses the configured address and port (a wildcard
  * address becomes the loopback one) and, when authentication is on, the
  * configured user with the password read from the shell's
  * $INGENIOUS_WEB_CONFIGURATION__AUTHENTICATION__PASSWORD (never the
  * password itself).  Pure: any thread.
  */
-void catalog_describe(const struct config *cfg, const struct registry *reg,
-    size_t i, struct catalog_entry *out);
+void catalog_describe(const struct config *cfg,
+    const struct registry_info *info, struct catalog_entry *out);
 
 /* Fields of the JSON of an entry beyond the reference's. */
 #define CATALOG_JSON_NAMES  0x1     /* "supported_names" (the /workflows list) */
@@ -73,7 +79,7 @@ void catalog_entry_json(struct buf *b, const struct catalog_entry *ent,
 
 /*
  * Append the reference's GET /api/v1/workflows document for every flow of
- * `reg`: workflows (each with supported_names), by_category (category ->
+ * `reg` (registry_info_at, disabled built-ins included): workflows (each with supported_names), by_category (category ->
  * names), summary (total, configured, unconfigured) and naming_note.
  */
 void catalog_list_json(struct buf *b, const struct config *cfg,
@@ -81,7 +87,8 @@ void catalog_list_json(struct buf *b, const struct config *cfg,
 
 /*
  * Append the message for a name that is no flow of `reg`:
- * "Unknown workflow: <name> (normalized: <n>). Available: ['a', 'b']".
+ * "Unknown workflow: <name> (normalized: <n>). Available: ['a', 'b']"
+ * (the flows that answer: registry_at).
  */
 void catalog_unknown(struct buf *b, const struct registry *reg,
     const char *name);

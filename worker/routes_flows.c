@@ -30,14 +30,11 @@ routes_workflow_status(struct http_exchange *x)
 {
 	const struct registry *reg = x->w->flows;
 	const char *name = xchg_param(x, "name");
+	const struct registry_info *info = registry_info_find(reg, name);
 	struct catalog_entry *ent;
 	struct buf b = BUF_INIT;
-	size_t i, n = registry_count(reg);
 
-	for (i = 0; i < n; i++)
-		if (registry_at(reg, i) == registry_find(reg, name))
-			break;
-	if (i == n) {
+	if (info == NULL) {
 		/* the reference means 404 here (and answers 500) */
 		catalog_unknown(&b, reg, name);
 		xchg_detail(x, 404, buf_cstr(&b));
@@ -45,7 +42,7 @@ routes_workflow_status(struct http_exchange *x)
 		return;
 	}
 	ent = arena_alloc(x->arena, sizeof(*ent));
-	catalog_describe(x->cfg, reg, i, ent);
+	catalog_describe(x->cfg, info, ent);
 	catalog_entry_json(&b, ent, 0);
 	xchg_json(x, 200, buf_cstr(&b));
 	buf_free(&b);

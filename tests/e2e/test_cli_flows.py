@@ -119,7 +119,8 @@ t.ok("pkg-config" in mk.replace("$(PKG_CONFIG)", "pkg-config") and
 
 # the configuration it wrote is valid, with no warning
 rc, out, err = ingen(["validate"], proj, env={"INGENIOUS_CONFIG": "ingenious.conf"})
-t.ok(rc == 0 and "configuration is valid" in out and err == "",
+t.ok(rc == 0 and "configuration is valid" in out and "warning" not in err and
+     "level=error" not in err,
      "ingen validate accepts the scaffold's ingenious.conf with no warning", out + err)
 
 # a second run overwrites nothing
@@ -364,104 +365,101 @@ static const struct ing_flow bike_price = {
 ING_FLOW_MODULE("bike_price", "0.1.0", &bike_price);
 """
 
-PC_DIR = BUILDDIR
-if os.path.exists(os.path.join(PC_DIR, "ingenious-uninstalled.pc")):
-    pc_env = {"PKG_CONFIG_PATH": PC_DIR}
-    flowdir = os.path.join(proj, "ingenious_extensions", "flows", "task_manager")
+pc_env = {"PKG_CONFIG_PATH": BUILDDIR}  # the build tree's ingenious-uninstalled.pc
+flowdir = os.path.join(proj, "ingenious_extensions", "flows", "task_manager")
 
-    def make(args):
-        e = clean_env(dict(pc_env, INGEN=INGEN))
-        p = subprocess.run(["make", "-C", flowdir] + args, env=e, capture_output=True,
-                           timeout=120)
-        return p.returncode, p.stdout.decode(), p.stderr.decode()
+def make(args):
+    e = clean_env(dict(pc_env, INGEN=INGEN))
+    p = subprocess.run(["make", "-C", flowdir] + args, env=e, capture_output=True,
+                       timeout=120)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
 
-    rc, out, err = make([])
-    t.ok(rc == 0 and os.path.exists(os.path.join(flowdir, "task_manager.so")),
-         "make builds the scaffold's task_manager.so with pkg-config", out + err)
-    rc, out, err = make(["check", "INGEN=" + INGEN])
-    t.ok(rc == 0 and "task_manager: ok" in out,
-         "make check: ingen flow test gives the expected output", out + err)
-    # the guide's behaviour, as flow test prints it
-    rc, out, err = ingen(["flow", "test", "task_manager", "--prompt",
-                          "Add task: Review documentation", "--replies",
-                          "tests/replies.json", "--json"], flowdir,
-                         env={"INGENIOUS_SERVER__FLOW_PATH": "."})
-    doc = json.loads(out) if out.startswith("{") else {}
-    t.ok(rc == 0 and doc["reply"]["agent_response"].endswith(
-        "\n\n\u2705 Task functionality would be implemented here!") and
-        doc["reply"]["memory_summary"] ==
-        "Task management interaction: Add task: Review documentation..." and
-        doc["model_calls"][0]["agent"] == "task_manager_agent" and
-        "User request: Add task: Review documentation" in
-        doc["model_calls"][0]["messages"][0]["content"],
-        "the plugin: the guide's suffix, memory summary, agent and system prompt", out + err)
-    rc, out, err = make(["clean"])
-    t.ok(rc == 0 and not os.path.exists(os.path.join(flowdir, "task_manager.so")),
-         "make clean removes the plugin", out + err)
-    rc, out, err = make([])
+rc, out, err = make([])
+t.ok(rc == 0 and os.path.exists(os.path.join(flowdir, "task_manager.so")),
+     "make builds the scaffold's task_manager.so with pkg-config", out + err)
+rc, out, err = make(["check", "INGEN=" + INGEN])
+t.ok(rc == 0 and "task_manager: ok" in out,
+     "make check: ingen flow test gives the expected output", out + err)
+# the guide's behaviour, as flow test prints it
+rc, out, err = ingen(["flow", "test", "task_manager", "--prompt",
+                      "Add task: Review documentation", "--replies",
+                      "tests/replies.json", "--json"], flowdir,
+                     env={"INGENIOUS_SERVER__FLOW_PATH": "."})
+doc = json.loads(out) if out.startswith("{") else {}
+t.ok(rc == 0 and doc["reply"]["agent_response"].endswith(
+    "\n\n\u2705 Task functionality would be implemented here!") and
+    doc["reply"]["memory_summary"] ==
+    "Task management interaction: Add task: Review documentation..." and
+    doc["model_calls"][0]["agent"] == "task_manager_agent" and
+    "User request: Add task: Review documentation" in
+    doc["model_calls"][0]["messages"][0]["content"],
+    "the plugin: the guide's suffix, memory summary, agent and system prompt", out + err)
+rc, out, err = make(["clean"])
+t.ok(rc == 0 and not os.path.exists(os.path.join(flowdir, "task_manager.so")),
+     "make clean removes the plugin", out + err)
+rc, out, err = make([])
+t.eq(rc, 0, "make builds it again")
 
-    # ingen workflows in the project lists the plugin with its file
-    rc, out, err = ingen(["workflows"], proj, env={"INGENIOUS_CONFIG": "ingenious.conf"})
-    t.ok(rc == 0 and "\ntask_manager (plugin, Custom)\n" in out and
-         "task_manager/task_manager.so" in out and "classification_agent (built-in" in out,
-         "ingen workflows lists the built-in flow and the plugin with its file", out + err)
+# ingen workflows in the project lists the plugin with its file
+rc, out, err = ingen(["workflows"], proj, env={"INGENIOUS_CONFIG": "ingenious.conf"})
+t.ok(rc == 0 and "\ntask_manager (plugin, Custom)\n" in out and
+     "task_manager/task_manager.so" in out and "classification_agent (built-in" in out,
+     "ingen workflows lists the built-in flow and the plugin with its file", out + err)
 
-    # a flow with a tool: the tool loop as flow test shows it
-    tooldir = os.path.join(work, "toolflows")
-    os.makedirs(os.path.join(tooldir, "bike_price"))
-    src = os.path.join(tooldir, "bike_price", "bike_price.c")
-    with open(src, "w") as f:
-        f.write(PRICE_C)
-    cflags = subprocess.run(["pkg-config", "--cflags", "--libs", "ingenious"],
-                            env=clean_env(pc_env), capture_output=True, text=True).stdout.split()
-    p = subprocess.run(["cc", "-shared", "-fPIC", "-o",
-                        os.path.join(tooldir, "bike_price", "bike_price.so"), src] + cflags,
-                       capture_output=True, text=True)
-    t.eq(p.returncode, 0, "the tool flow builds")
-    write("tools.json", [{"tool_calls": [{"name": "get_bike_price",
-                                          "arguments": {"ticker": "MB-TREK-2021-XC"}}],
-                          "prompt_tokens": 40, "completion_tokens": 9},
-                         {"content": "The Marlin 7 costs 1299.99.", "prompt_tokens": 60,
-                          "completion_tokens": 8}])
-    tenv = {"INGENIOUS_SERVER__FLOW_PATH": tooldir}
-    rc, out, err = ingen(["flow", "test", "bike-price", "--prompt", "Price of the Trek?",
-                          "--replies", "tools.json"], ft, env=tenv)
-    t.eq(rc, 0, "a flow with a tool: exit 0")
-    t.ok("model call 1: agent bike_lookup_agent, model chat (scripted), 1 tool offered\n" in out
-         and '  tool call: call_1_1 get_bike_price {"ticker":"MB-TREK-2021-XC"}\n' in out,
-         "the first call asks for the tool", out)
-    t.ok('  assistant asks: call_1_1 get_bike_price {"ticker":"MB-TREK-2021-XC"}\n' in out and
-         "  tool call_1_1: 1299.99\n" in out and
-         "  answer: The Marlin 7 costs 1299.99.\n" in out,
-         "the second call carries the tool's result and answers", out)
-    t.ok("tool call 1: agent bike_lookup_agent, tool get_bike_price\n"
-         '  arguments: {"ticker":"MB-TREK-2021-XC"}\n  result: 1299.99\n' in out,
-         "the tool call with its arguments and result", out)
-    t.ok("log status: looking up prices\n" in out and
-         'log info: priced {"ticker":"MB-TREK-2021-XC"}\n' in out,
-         "the flow's status and log lines", out)
-    t.ok("tokens: 100 prompt + 17 completion = 117 in 2 model calls\n" in out,
-         "both calls are counted", out)
-    rc, out, err = ingen(["flow", "test", "bike_price", "--prompt", "Price of the Trek?",
-                          "--replies", "tools.json", "--json"], ft, env=tenv)
-    doc = json.loads(out) if out.startswith("{") else {}
-    t.ok(rc == 0 and doc.get("tool_calls") == [{
-        "agent": "bike_lookup_agent", "name": "get_bike_price",
-        "arguments": '{"ticker":"MB-TREK-2021-XC"}', "result": "1299.99"}] and
-        doc["model_calls"][0]["tool_calls"][0]["name"] == "get_bike_price" and
-        doc["model_calls"][1]["messages"][-1] == {
-            "role": "tool", "content": "1299.99", "name": None, "tool_call_id": "call_1_1"} and
-        doc["reply"]["followup_questions"] == {"next": "Which size?"},
-        "--json: the tool call, the messages of the tool round, the follow-up questions", out)
-    # the script ends inside the tool loop
-    write("tools_short.json", [{"tool_calls": [{"name": "get_bike_price",
-                                                "arguments": {"ticker": "X"}}]}])
-    rc, out, err = ingen(["flow", "test", "bike_price", "--prompt", "Price?",
-                          "--replies", "tools_short.json"], ft, env=tenv)
-    t.ok(rc == 1 and "ran out at model call 2 (agent bike_lookup_agent)" in out,
-         "a script that ends in the tool loop names the call after the tool", out)
-else:
-    t.diag("plugins not built yet (no ingenious-uninstalled.pc): the plugin cases wait")
+# a flow with a tool: the tool loop as flow test shows it
+tooldir = os.path.join(work, "toolflows")
+os.makedirs(os.path.join(tooldir, "bike_price"))
+src = os.path.join(tooldir, "bike_price", "bike_price.c")
+with open(src, "w") as f:
+    f.write(PRICE_C)
+cflags = subprocess.run(["pkg-config", "--cflags", "--libs", "ingenious"],
+                        env=clean_env(pc_env), capture_output=True, text=True).stdout.split()
+p = subprocess.run(["cc", "-shared", "-fPIC", "-o",
+                    os.path.join(tooldir, "bike_price", "bike_price.so"), src] + cflags,
+                   capture_output=True, text=True)
+t.eq(p.returncode, 0, "the tool flow builds")
+write("tools.json", [{"tool_calls": [{"name": "get_bike_price",
+                                      "arguments": {"ticker": "MB-TREK-2021-XC"}}],
+                      "prompt_tokens": 40, "completion_tokens": 9},
+                     {"content": "The Marlin 7 costs 1299.99.", "prompt_tokens": 60,
+                      "completion_tokens": 8}])
+tenv = {"INGENIOUS_SERVER__FLOW_PATH": tooldir}
+rc, out, err = ingen(["flow", "test", "bike-price", "--prompt", "Price of the Trek?",
+                      "--replies", "tools.json"], ft, env=tenv)
+t.eq(rc, 0, "a flow with a tool: exit 0")
+t.ok("model call 1: agent bike_lookup_agent, model chat (scripted), 1 tool offered\n" in out
+     and '  tool call: call_1_1 get_bike_price {"ticker":"MB-TREK-2021-XC"}\n' in out,
+     "the first call asks for the tool", out)
+t.ok('  assistant asks: call_1_1 get_bike_price {"ticker":"MB-TREK-2021-XC"}\n' in out and
+     "  tool call_1_1: 1299.99\n" in out and
+     "  answer: The Marlin 7 costs 1299.99.\n" in out,
+     "the second call carries the tool's result and answers", out)
+t.ok("tool call 1: agent bike_lookup_agent, tool get_bike_price\n"
+     '  arguments: {"ticker":"MB-TREK-2021-XC"}\n  result: 1299.99\n' in out,
+     "the tool call with its arguments and result", out)
+t.ok("log status: looking up prices\n" in out and
+     'log info: priced {"ticker":"MB-TREK-2021-XC"}\n' in out,
+     "the flow's status and log lines", out)
+t.ok("tokens: 100 prompt + 17 completion = 117 in 2 model calls\n" in out,
+     "both calls are counted", out)
+rc, out, err = ingen(["flow", "test", "bike_price", "--prompt", "Price of the Trek?",
+                      "--replies", "tools.json", "--json"], ft, env=tenv)
+doc = json.loads(out) if out.startswith("{") else {}
+t.ok(rc == 0 and doc.get("tool_calls") == [{
+    "agent": "bike_lookup_agent", "name": "get_bike_price",
+    "arguments": '{"ticker":"MB-TREK-2021-XC"}', "result": "1299.99"}] and
+    doc["model_calls"][0]["tool_calls"][0]["name"] == "get_bike_price" and
+    doc["model_calls"][1]["messages"][-1] == {
+        "role": "tool", "content": "1299.99", "name": None, "tool_call_id": "call_1_1"} and
+    doc["reply"]["followup_questions"] == {"next": "Which size?"},
+    "--json: the tool call, the messages of the tool round, the follow-up questions", out)
+# the script ends inside the tool loop
+write("tools_short.json", [{"tool_calls": [{"name": "get_bike_price",
+                                            "arguments": {"ticker": "X"}}]}])
+rc, out, err = ingen(["flow", "test", "bike_price", "--prompt", "Price?",
+                      "--replies", "tools_short.json"], ft, env=tenv)
+t.ok(rc == 1 and "ran out at model call 2 (agent bike_lookup_agent)" in out,
+     "a script that ends in the tool loop names the call after the tool", out)
 
 # ---- the routes ------------------------------------------------------------------
 srv = Server(t, workers=1, env=MODEL_ENV).start()
@@ -523,5 +521,60 @@ t.ok(st == 200 and (' -u "admin:$INGENIOUS_WEB_CONFIGURATION__AUTHENTICATION__PA
                     in one.get("test_command", "")) and "secure_password" not in b.decode(),
      "with credentials: 200, and the test command carries -u with the user, "
      "never the password", b)
+srv.stop()
+
+# the project of ingen init, served: the plugin is listed like the built-in flow
+srv = Server(t, workers=1, cwd=proj, env=MODEL_ENV).start()
+st, _, b = request(srv.port, "GET", "/api/v1/workflows")
+doc = json.loads(b) if st == 200 else {}
+names = [w.get("workflow") for w in doc.get("workflows", [])]
+tmw = ([w for w in doc.get("workflows", []) if w.get("workflow") == "task_manager"] or [{}])[0]
+t.ok(st == 200 and names == ["classification_agent", "task_manager"] and
+     tmw.get("category") == "Custom" and tmw.get("origin") == "plugin" and
+     tmw.get("ready") is True and tmw.get("supported_names") == ["task_manager", "task-manager"]
+     and "source_file" not in tmw and "ingenious_extensions" not in b.decode(),
+     "GET /api/v1/workflows lists the plugin (Custom, ready), never its path", b)
+t.ok(doc.get("by_category") == {"Core": ["classification_agent"], "Custom": ["task_manager"]}
+     and doc.get("summary") == {"total": 2, "configured": 2, "unconfigured": 0},
+     "by_category and summary count it", b)
+st, _, b = request(srv.port, "GET", "/api/v1/workflow-status/Task-Manager")
+one = json.loads(b) if st == 200 else {}
+t.ok(st == 200 and one.get("workflow") == "task_manager" and one.get("description") ==
+     "Adds, lists, completes and deletes tasks (one agent)" and
+     '"conversation_flow":"task_manager"' in one.get("test_command", "") and
+     "Add task: Review documentation" in one.get("test_command", ""),
+     "GET /api/v1/workflow-status/Task-Manager: the plugin's status and a request for it", b)
+st, _, b = request(srv.port, "GET", "/api/v1/workflow-status/nothing")
+t.eq((st, b), (404, b'{"detail":"Unknown workflow: nothing (normalized: nothing). '
+                    b'Available: [\'classification_agent\', \'task_manager\']"}'),
+     "unknown: 404 listing the plugin too")
+srv.stop()
+
+# built-in flows switched off: listed, not ready; flow test refuses them
+OFF = {"INGENIOUS_CHAT_SERVICE__ENABLE_BUILTIN_WORKFLOWS": "false"}
+rc, out, err = ingen(["workflows", "classification_agent"], ft, env=dict(MODEL_ENV, **OFF))
+t.ok(rc == 0 and "  state        disabled (chat_service.enable_builtin_workflows is false)\n"
+     in out, "ingen workflows: a disabled built-in flow says so", out + err)
+rc, out, err = ingen(["workflows", "classification_agent", "--json"], ft,
+                     env=dict(MODEL_ENV, **OFF))
+one = json.loads(out) if rc == 0 else {}
+t.ok(one.get("enabled") is False and one.get("ready") is False and
+     one.get("configured") is True, "--json: configured, not enabled, not ready", out + err)
+rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", "hi",
+                      "--replies", "ok.json"], ft, env=OFF)
+t.ok(rc == 2 and "is built in and disabled (chat_service.enable_builtin_workflows is false)"
+     in err, "ingen flow test: a disabled built-in flow is refused (exit 2)", err)
+
+# a broken plugin on the flow path: the loader's message, exit 1
+bad = os.path.join(work, "badflows")
+os.mkdir(bad)
+with open(os.path.join(bad, "broken.so"), "w") as f:
+    f.write("not an ELF file\n")
+for args in (["workflows"], ["flow", "test", "classification_agent", "--prompt", "hi",
+                             "--replies", "ok.json"]):
+    rc, out, err = ingen(args, ft, env={"INGENIOUS_SERVER__FLOW_PATH": bad})
+    t.ok(rc == 1 and "broken.so" in err and out == "",
+         "ingen %s: a broken plugin fails with the loader's message naming it (exit 1)"
+         % args[0], err)
 
 t.done()

@@ -8,8 +8,8 @@
  * test it with `make check` (ingen flow test against tests/replies.json),
  * and a running server loads it on SIGHUP.
  */
+#define _GNU_SOURCE             /* strcasestr, a GNU extension of <string.h> */
 #include <string.h>
-#include <strings.h>
 
 #include <ingenious/flow.h>
 
