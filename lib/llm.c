@@ -135,10 +135,15 @@ llm_global_init(void)
  * detached from the client's share, so it never outlives a share it is
  * attached to (llm_client_destroy stays free to clean the share up) and
  * the next call, of whichever client, attaches its own share again
- * (easy_common).  Connections, DNS and TLS sessions live in the share, as
- * before, not in the handle.  The handle is freed when its thread exits
- * (the key's destructor); a thread that never exits (a process's main
- * thread) keeps it until the process ends.  No process that forks calls
+ * (easy_common).  DNS and TLS sessions live in the share; connections live
+ * in the handle (curl_easy_reset keeps them), so each flow thread reuses
+ * its own.  The connection cache is never shared: libcurl does not support
+ * a shared connection cache used by concurrent threads
+ * (CURLSHOPT_SHARE(3), CURL_LOCK_DATA_CONNECT), and sharing it corrupted
+ * the heap under load (2,000 connections, a worker killed by "malloc():
+ * unaligned fastbin chunk detected" within seconds).  The handle is freed
+ * when its thread exits (the key's destructor); a thread that never exits
+ * (a process's main thread) keeps it until the process ends.  No process that forks calls
  * llm_chat before it (the master never touches libcurl; workers make their
  * handles after the fork).  A call takes the handle out of
  * the slot while it runs, so a nested call (from a callback) would simply
@@ -274,8 +279,7 @@ llm_client_create(const struct config *cfg, struct err *e)
 	    curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) ||
 	    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) ||
 	    curl_share_setopt(c->share, CURLSHOPT_SHARE,
-	    CURL_LOCK_DATA_SSL_SESSION) ||
-	    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT)) {
+	    CURL_LOCK_DATA_SSL_SESSION)) {
 		err_set(e, 500, "could not set up curl share");
 		goto fail;
 	}
