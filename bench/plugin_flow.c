@@ -9,13 +9,17 @@
 
 #include <ingenious/flow.h>
 
+/* the built-in flow's prompt (flows/builtin/classification_agent.c), word for word */
 static const char bench_system[] =
-"You are a customer service classifier for a bike shop. Classify the "
-"customer's message into one of three payload types and answer it:\n"
-"- payload_type_1: product questions\n"
+"You are a classification agent for a bike shop's customer messages.\n"
+"Classify the message into exactly one category:\n"
+"- payload_type_1: questions about products, their features and specifications\n"
 "- payload_type_2: purchases, pricing and availability\n"
-"- payload_type_3: everything else\n"
-"Reply in the form:\nCategory: <payload type>\n"
+"- payload_type_3: support, problems and complaints\n"
+"- undefined: anything else\n"
+"Then answer the customer helpfully.  Reply in exactly this format:\n"
+"Category: <category>\n"
+"Explanation: <one sentence>\n"
 "Response: <your answer to the customer>";
 
 static int
