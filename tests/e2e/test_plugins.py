@@ -129,6 +129,14 @@ for name, defs, words in BROKEN:
     t.ok(r.returncode == 2 and words in r.stderr and '"%s"' % broken[name] in r.stderr,
          "ingen validate refuses the %s plugin, naming the file" % name, r.stdout + r.stderr)
 
+repl = build("echo.c", os.path.join(work, "repl", "classification_agent.so"),
+             q("FLOW_NAME=classification_agent"))
+r = validate(os.path.dirname(repl))
+t.ok(r.returncode == 0 and 'ingen: warning: flow plugin "%s" replaces the built-in flow '
+     '"classification_agent"' % repl in r.stderr
+     and "classification_agent (%s)" % repl in r.stdout,
+     "ingen validate warns that a plugin replaces a built-in flow, and lists it", r.stdout + r.stderr)
+
 # a constructor that crashes: the loader child dies, not the caller, and
 # the files after it are still checked (in a new child)
 crash_dir = os.path.join(work, "crash")
