@@ -122,19 +122,28 @@ echo "# plugin.sh $(date -u '+%Y-%m-%d %H:%M:%S UTC'): $("$INGEN" version 2>&1 |
 
 # ---- the loads, alternating ---------------------------------------------------------------
 getv() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
-declare -A RPS
+declare -A RPS CPU
 for ((r = 1; r <= ROUNDS; r++)); do
-	for f in classification-agent bench_classification; do
+	# ABBA: the order alternates, so what grows over the run (tables, caches) hits both
+	if ((r % 2)); then order="classification-agent bench_classification"
+	else order="bench_classification classification-agent"; fi
+	for f in $order; do
 		line=$("$RIG/load.sh" "$BASE" --auth none --latency "$LAT" --conns "$CONNS" --duration "$DUR" \
 			--warmup "$WARM" --body "$(body "$f")" --pidfile "$run/ingen.pid" --label "$f" 2>>"$run/load.err") ||
 			line="RESULT label=$f error=load_failed"
 		echo "$line round=$r loadavg1=$(cut -d' ' -f1 /proc/loadavg)"
 		RPS[$f]="${RPS[$f]:-} $(getv rps "$line")"
+		CPU[$f]="${CPU[$f]:-} $(getv srv_cpu_ms_per_req "$line")"
 	done
 done
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2)}'; }
 b=$(median "${RPS[classification-agent]}")
 p=$(median "${RPS[bench_classification]}")
-awk -v b="$b" -v p="$p" 'BEGIN { printf "built-in classification-agent: median %.1f req/s; plugin bench_classification: median %.1f req/s; plugin/built-in = %.3f (target 0.95-1.05)\n", b, p, (b > 0 ? p / b : 0) }'
+bc=$(median "${CPU[classification-agent]}")
+pc=$(median "${CPU[bench_classification]}")
+awk -v b="$b" -v p="$p" -v bc="$bc" -v pc="$pc" 'BEGIN {
+	printf "built-in classification-agent: median %.1f req/s, %.3f ms server CPU per turn\n", b, bc
+	printf "plugin bench_classification:   median %.1f req/s, %.3f ms server CPU per turn\n", p, pc
+	printf "plugin/built-in: req/s %.3f, CPU per turn %.3f (target: req/s within 0.95-1.05)\n", (b > 0 ? p / b : 0), (bc > 0 ? pc / bc : 0) }'
 n=$(grep -c "level=error" "$run/ingen.log" || true)
 echo "# ingen.log: $n error lines"
