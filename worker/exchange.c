@@ -217,6 +217,17 @@ xchg_client_gone(struct http_exchange *x)
 	pthread_mutex_unlock(&x->lock);
 }
 
+bool
+xchg_client_is_gone(struct http_exchange *x)
+{
+	bool gone;
+
+	pthread_mutex_lock(&x->lock);
+	gone = x->client_gone;
+	pthread_mutex_unlock(&x->lock);
+	return gone;
+}
+
 /* ---- running on a flow thread ------------------------------------------- */
 
 /* The pool job: the gate, then the handler, then back to the loop. */

@@ -166,8 +166,9 @@ struct http_exchange *xchg_take_done(struct xchg_queue *q);
  */
 bool xchg_take_stream(struct http_exchange *x, struct buf *out);
 
-/* The client went away: streaming writes fail from now on and a parked
- * exchange is not run again.  Event loop. */
+/* The client went away: streaming writes fail from now on, a parked
+ * exchange is not run again, and xchg_client_is_gone() says so to the flow
+ * thread.  Event loop. */
 void xchg_client_gone(struct http_exchange *x);
 
 /*
@@ -234,6 +235,15 @@ void xchg_validation_error(struct http_exchange *x, const char *message,
 int xchg_stream_begin(struct http_exchange *x, int status,
     const char *content_type);
 int xchg_stream_write(struct http_exchange *x, const void *data, size_t len);
+
+/*
+ * Whether the client of the exchange went away (or the loop gave up on the
+ * exchange at its deadline): its response will never be read, so the work
+ * for it should stop.  Cheap (one uncontended lock), for polling: the
+ * language-model calls of a turn pass it as llm_request.cancelled.  Any
+ * thread.
+ */
+bool xchg_client_is_gone(struct http_exchange *x);
 
 /*
  * Ask for the handler (and the gate before it) to run again in `delay_ms`

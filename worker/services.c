@@ -48,6 +48,13 @@ services_on_usage(void *arg, const struct llm_usage *u)
 	call->on_usage(call->arg, &cu);
 }
 
+/* llm_request.cancelled: the turn's client went away (worker/exchange.h). */
+static bool
+services_cancelled(void *arg)
+{
+	return xchg_client_is_gone(arg);
+}
+
 static int
 services_llm_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
     struct ctx_llm_result *out, struct err *e)
@@ -80,6 +87,8 @@ services_llm_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
 	req.deadline_ms = call->deadline_ms;
 	req.on_usage = services_on_usage;
 	req.usage_arg = &sc;
+	req.cancelled = services_cancelled;
+	req.cancel_arg = x;
 	if (call->stream) {
 		req.stream = true;
 		req.on_delta = call->on_delta;
