@@ -716,7 +716,23 @@ void
 conn_on_exchange(struct http_exchange *x)
 {
 	struct conn *c = x->conn;
-	bool done = xchg_take_stream(x, c->dead ? NULL : &c->out);
+	bool done;
+
+	if (x->abandoned) {
+		/* its client got the 504 long ago: drop what it produced */
+		if (xchg_take_stream(x, NULL)) {
+			log_set_request_id(x->request_id);
+			log_warn("running flow", "the flow thread abandoned at its "
+			    "deadline returned %lld ms later; its result is discarded",
+			    (long long)(clock_now_ms() - x->abandoned_ms));
+			log_set_request_id(NULL);
+			if (x->on_pool)
+				sb_add_i(&x->w->slot->inflight, -1);
+			xchg_destroy(x);
+		}
+		return;
+	}
+	done = xchg_take_stream(x, c->dead ? NULL : &c->out);
 
 	if (c->dead) {
 		if (done) {
@@ -907,6 +923,88 @@ conn_accept(struct worker *w)
 
 /* ---- deadlines and draining ------------------------------------------- */
 
+/*
+ * A handler past the deadline of its run (a flow that never returns: a
+ * plugin in an endless loop or a blocking call): answer its client here,
+ * 504 or an error frame that ends its stream, and leave the exchange to its
+ * thread (xchg_abandon).  Nothing the thread does later reaches the socket.
+ */
+static void
+conn_overdue(struct worker *w, struct http_exchange *x, int64_t now)
+{
+	struct conn *c = x->conn;
+	struct http_exchange *y;
+	const char *msg;
+
+	y = xchg_abandon(x, c->dead ? NULL : &c->out, now);
+	if (y == NULL)
+		return;   /* it returned meanwhile: on its way back */
+	msg = xchg_deadline_message(y);
+	log_set_request_id(y->request_id);
+	log_error("running flow", "%s: answering %s and leaving its thread "
+	    "(%d stuck)", msg, y->streaming ? "an error frame" : "504",
+	    (int)sb_get_i(&w->slot->flow_stuck) + 1);
+	log_set_request_id(NULL);
+	if (c->dead) {
+		/* the client left before: nobody to answer, the connection is free */
+		xchg_destroy(y);
+		c->x = NULL;
+		conn_free(c);
+		return;
+	}
+	c->x = y;
+	if (y->streaming) {
+		xchg_stream_fail(y, &c->out, msg);
+		if (!conn_keep_alive(c))
+			c->want_close = true;
+	} else {
+		xchg_error(y, 504, msg);
+		conn_write_response(c);
+	}
+	c->state = CONN_WRITE;
+	c->io_ms = now;
+	conn_flush(c);
+	if (!c->dead && c->state == CONN_IDLE && buf_rlen(&c->in) > 0)
+		conn_process(c);
+}
+
+/*
+ * The runs on flow threads: abandon those past their deadline, count the
+ * abandoned ones that have not returned (flow_stuck), and retire the
+ * worker when one has been stuck for server.worker_timeout: its thread
+ * and what it holds are lost to this process, and a thread that never
+ * returns is only freed by the process's exit.  The worker retires as
+ * after max_requests: it stops accepting, finishes the other requests (at
+ * most server.shutdown_timeout) and exits, and the master starts another.
+ */
+static void
+conn_sweep_flows(struct worker *w, int64_t now)
+{
+	struct http_exchange *x, *next;
+	int64_t oldest = 0;
+	int stuck = 0;
+
+	for (x = w->xq.running; x != NULL; x = next) {
+		next = x->run_next;
+		if (xchg_overdue(x, now))
+			conn_overdue(w, x, now);
+		if (x->abandoned) {
+			stuck++;
+			if (oldest == 0 || x->abandoned_ms < oldest)
+				oldest = x->abandoned_ms;
+		}
+	}
+	sb_set_i(&w->slot->flow_stuck, stuck);
+	if (stuck > 0 && !w->draining &&
+	    now - oldest >= (int64_t)w->cfg->server.worker_timeout * 1000) {
+		log_warn("retiring", "a flow thread has been stuck for %lld s past "
+		    "its deadline (server.worker_timeout = %d), %d stuck in all: "
+		    "retiring this worker", (long long)((now - oldest) / 1000),
+		    w->cfg->server.worker_timeout, stuck);
+		conn_drain(w, true);
+	}
+}
+
 void
 conn_sweep(struct worker *w, int64_t now)
 {
@@ -956,6 +1054,7 @@ conn_sweep(struct worker *w, int64_t now)
 			break;
 		}
 	}
+	conn_sweep_flows(w, now);
 }
 
 void
