@@ -930,7 +930,7 @@ conn_accept(struct worker *w)
  * thread (xchg_abandon).  Nothing the thread does later reaches the socket.
  */
 static void
-conn_overdue(struct worker *w, struct http_exchange *x, int64_t now)
+conn_overdue(struct http_exchange *x, int64_t now)
 {
 	struct conn *c = x->conn;
 	struct http_exchange *y;
@@ -941,9 +941,9 @@ conn_overdue(struct worker *w, struct http_exchange *x, int64_t now)
 		return;   /* it returned meanwhile: on its way back */
 	msg = xchg_deadline_message(y);
 	log_set_request_id(y->request_id);
-	log_error("running flow", "%s: answering %s and leaving its thread "
-	    "(%d stuck)", msg, y->streaming ? "an error frame" : "504",
-	    (int)sb_get_i(&w->slot->flow_stuck) + 1);
+	log_error("running flow", "%s: answering %s; its thread is left to "
+	    "finish, its result will be discarded", msg,
+	    y->streaming ? "an error frame" : "504");
 	log_set_request_id(NULL);
 	if (c->dead) {
 		/* the client left before: nobody to answer, the connection is free */
@@ -987,7 +987,7 @@ conn_sweep_flows(struct worker *w, int64_t now)
 	for (x = w->xq.running; x != NULL; x = next) {
 		next = x->run_next;
 		if (xchg_overdue(x, now))
-			conn_overdue(w, x, now);
+			conn_overdue(x, now);
 		if (x->abandoned) {
 			stuck++;
 			if (oldest == 0 || x->abandoned_ms < oldest)
