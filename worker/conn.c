@@ -941,9 +941,10 @@ conn_overdue(struct http_exchange *x, int64_t now)
 		return;   /* it returned meanwhile: on its way back */
 	msg = xchg_deadline_message(y);
 	log_set_request_id(y->request_id);
-	log_error("running flow", "%s: answering %s; its thread is left to "
-	    "finish, its result will be discarded", msg,
-	    y->streaming ? "an error frame" : "504");
+	log_error("running flow", "%s: %s; its thread is left to finish, its "
+	    "result will be discarded", msg, c->dead ? "its client is gone" :
+	    y->streaming ? "ending its stream with an error frame" :
+	    "answering 504");
 	log_set_request_id(NULL);
 	if (c->dead) {
 		/* the client left before: nobody to answer, the connection is free */

@@ -291,11 +291,14 @@ xchg_deadline_message(struct http_exchange *x)
 struct http_exchange *
 xchg_abandon(struct http_exchange *x, struct buf *out, int64_t now_ms)
 {
-	struct http_exchange *y;
+	struct http_exchange *y = xchg_create(x->w, x->conn, x->peer,
+	    x->peer_loopback);
 
 	pthread_mutex_lock(&x->lock);
-	if (x->done) {
+	/* the run clears its deadline under the lock as it ends (xchg_run) */
+	if (__atomic_load_n(&x->deadline_ms, __ATOMIC_RELAXED) == 0) {
 		pthread_mutex_unlock(&x->lock);
+		xchg_destroy(y);
 		return NULL;
 	}
 	/* from here the handler's writes fail and its model calls stop */
@@ -308,11 +311,14 @@ xchg_abandon(struct http_exchange *x, struct buf *out, int64_t now_ms)
 		}
 		buf_reset(&x->stream);
 	}
-	y = xchg_create(x->w, x->conn, x->peer, x->peer_loopback);
-	y->streaming = x->streaming;
-	y->status = x->status;
-	y->content_type = x->content_type != NULL ?
-	    arena_strdup(y->arena, x->content_type) : NULL;
+	/* a stream's head is set under the lock (xchg_stream_begin); a
+	 * complete response the handler may be setting now is not wanted */
+	if (x->streaming) {
+		y->streaming = true;
+		y->replied = true;
+		y->status = x->status;
+		y->content_type = arena_strdup(y->arena, x->content_type);
+	}
 	pthread_mutex_unlock(&x->lock);
 
 	/* what the loop reads of the request was written before the run */
@@ -330,8 +336,6 @@ xchg_abandon(struct http_exchange *x, struct buf *out, int64_t now_ms)
 	y->req.version_minor = x->req.version_minor;
 	y->req.keep_alive = x->req.keep_alive;
 	y->req.content_length = -1;
-	if (y->streaming)
-		y->replied = true;
 	x->abandoned = true;
 	x->abandoned_ms = now_ms;
 	x->conn = NULL;
@@ -377,8 +381,8 @@ xchg_run(void *arg)
 	if (!gone && (gate == NULL || (x->route_flags & ROUTE_PUBLIC) || gate(x) == 0))
 		x->handler(x);
 	log_set_request_id(NULL);
-	__atomic_store_n(&x->deadline_ms, 0, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&x->lock);
+	__atomic_store_n(&x->deadline_ms, 0, __ATOMIC_RELAXED);
 	if (x->defer_ms > 0 && !x->replied && !x->client_gone)
 		x->deferred = true;
 	else
