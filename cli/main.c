@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "flows/registry.h"
 #include "lib/arena.h"
 #include "lib/config.h"
 #include "lib/dburl.h"
@@ -220,6 +221,38 @@ main_serve(int argc, char **argv)
 	return master_run(cfg, &ov);
 }
 
+/* The flows the server would load: every problem and warning printed, as
+ * the configuration's are.  The plugins are checked in a child process. */
+static int
+main_validate_flows(const struct config *cfg)
+{
+	const struct registry_report *r;
+	struct registry *reg;
+	struct err e;
+	size_t i;
+
+	err_clear(&e);
+	reg = registry_build(cfg, &e);
+	r = registry_last_report();
+	for (i = 0; i < r->n_problems; i++)
+		fprintf(stderr, "ingen: %s\n", r->problems[i]);
+	for (i = 0; i < r->n_warnings; i++)
+		fprintf(stderr, "ingen: warning: %s\n", r->warnings[i]);
+	if (reg == NULL)
+		return -1;
+	printf("flows:");
+	for (i = 0; i < registry_info_count(reg); i++) {
+		const struct registry_info *in = registry_info_at(reg, i);
+
+		printf("%s %s (%s%s)", i ? "," : "", in->name,
+		    in->file != NULL ? in->file : "built-in",
+		    in->disabled ? ", disabled" : "");
+	}
+	printf("\n");
+	registry_free(reg);
+	return 0;
+}
+
 static int
 main_validate(int argc, char **argv)
 {
@@ -230,6 +263,10 @@ main_validate(int argc, char **argv)
 		return PROC_EXIT_CONFIG;
 	if ((cfg = cli_config_load(&ov)) == NULL)
 		return PROC_EXIT_CONFIG;
+	if (main_validate_flows(cfg) != 0) {
+		config_free(cfg);
+		return PROC_EXIT_CONFIG;
+	}
 	printf("configuration is valid\n");
 	if (cfg->source_file != NULL)
 		printf("file: %s\n", cfg->source_file);

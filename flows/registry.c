@@ -1,8 +1,10 @@
 /*
  * registry.c -- the flows of one configuration generation: it builds the
- * table (the built-in flows today; plugins and declarative flows will be
- * added here, from the configuration), checks every flow before a
- * generation may use it, and owns the name rules.  It never runs a flow.
+ * table (the built-in flows and the plugins of the flow path; declarative
+ * flows will be added here), applies the rules between flows (no name
+ * twice, a plugin replaces a built-in of its name, built-ins disabled by
+ * the configuration), keeps the report of the last build, and owns the
+ * name rules.  It never runs a flow; the loading itself is flows/plugin.c.
  */
 #include "autoconfig.h"
 
@@ -11,13 +13,25 @@
 #include <string.h>
 
 #include "flows/builtin/builtin.h"
+#include "flows/plugin.h"
 #include "flows/registry.h"
 #include "lib/config.h"
+#include "lib/log.h"
 #include "lib/xmalloc.h"
 
+struct registry_entry {
+	struct ing_flow flow;           /* what registry_find returns */
+	struct registry_info info;
+	size_t file, index;             /* plugin: its file and flow in `plugins` */
+};
+
 struct registry {
-	const struct ing_flow **flows;
+	struct registry_entry *entries; /* every flow, in listing order */
 	size_t n;
+	const struct ing_flow **enabled;  /* the flows that answer */
+	size_t n_enabled;
+	struct plugin_set plugins;      /* the master's: descriptors open */
+	bool loaded;                    /* run functions bound in this process */
 };
 
 /* The flows compiled into the server, in listing order. */
@@ -27,6 +41,8 @@ static const struct ing_flow *const registry_builtin[] = {
 
 #define REGISTRY_N_BUILTIN \
 	(sizeof(registry_builtin) / sizeof(registry_builtin[0]))
+
+static struct registry_report registry_report_last;
 
 char *
 registry_normalize(const char *name, char *out, size_t n)
@@ -39,48 +55,228 @@ registry_normalize(const char *name, char *out, size_t n)
 	return out;
 }
 
-/* Check flow f (from `origin`, for messages) and add it to reg. */
-static int
-registry_add(struct registry *reg, const struct ing_flow *f,
-    const char *origin, struct err *e)
-{
-	char norm[REGISTRY_NAME_MAX];
-	const char *name = f->name != NULL ? f->name : "";
+/* ---- the report -------------------------------------------------------- */
 
-	if (name[0] == '\0' || strlen(name) >= sizeof(norm))
-		return err_set(e, 500, "could not add %s flow \"%.64s\": a flow "
-		    "name has 1 to %d characters", origin, name,
-		    REGISTRY_NAME_MAX - 1);
-	if (strcmp(registry_normalize(name, norm, sizeof(norm)), name) != 0)
-		return err_set(e, 500, "could not add %s flow \"%s\": its name is "
-		    "not in normal form (lower case, '_' for '-': \"%s\")", origin,
-		    name, norm);
-	if (f->run == NULL)
-		return err_set(e, 500, "could not add %s flow \"%s\": it has no "
-		    "run function", origin, name);
-	if (registry_find(reg, name) != NULL)
-		return err_set(e, 500, "could not add %s flow \"%s\": a flow of "
-		    "that name exists already", origin, name);
-	reg->flows = xrealloc(reg->flows, (reg->n + 1) * sizeof(*reg->flows));
-	reg->flows[reg->n++] = f;
-	return 0;
+static void
+registry_report_clear(struct registry_report *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_problems; i++)
+		free(r->problems[i]);
+	for (i = 0; i < r->n_warnings; i++)
+		free(r->warnings[i]);
+	free(r->problems);
+	free(r->warnings);
+	memset(r, 0, sizeof(*r));
+}
+
+static void
+registry_report_add(char ***lines, size_t *n, char *line)
+{
+	*lines = xrealloc(*lines, (*n + 1) * sizeof(**lines));
+	(*lines)[(*n)++] = line;
+}
+
+const struct registry_report *
+registry_last_report(void)
+{
+	return &registry_report_last;
+}
+
+void
+registry_log_report(const struct registry_report *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_warnings; i++)
+		log_warn("loading flows", "%s", r->warnings[i]);
+	/* a single problem is the build's error message, logged by the caller */
+	for (i = 0; r->n_problems > 1 && i < r->n_problems; i++)
+		log_error("loading flows", "%s", r->problems[i]);
+}
+
+/* ---- building ---------------------------------------------------------- */
+
+/* The entry of that normalized name, enabled or not, or NULL. */
+static struct registry_entry *
+registry_entry_find(const struct registry *reg, const char *norm)
+{
+	size_t i;
+
+	for (i = 0; i < reg->n; i++)
+		if (strcmp(reg->entries[i].info.name, norm) == 0)
+			return &reg->entries[i];
+	return NULL;
+}
+
+static struct registry_entry *
+registry_entry_new(struct registry *reg)
+{
+	struct registry_entry *en;
+
+	reg->entries = xrealloc(reg->entries, (reg->n + 1) * sizeof(*reg->entries));
+	en = &reg->entries[reg->n++];
+	memset(en, 0, sizeof(*en));
+	return en;
+}
+
+static void
+registry_add_builtin(struct registry *reg, const struct ing_flow *f,
+    bool enabled)
+{
+	struct registry_entry *en = registry_entry_new(reg);
+
+	en->flow = *f;
+	en->info.name = f->name;
+	en->info.description = f->description != NULL ? f->description : "";
+	en->info.category = f->category != NULL ? f->category : "Core";
+	en->info.requires = f->requires != NULL ? f->requires : "a chat model";
+	en->info.origin = REGISTRY_ORIGIN_BUILTIN;
+	en->info.disabled = !enabled;
+}
+
+/* Add flow `index` of plugin file `file`, under the rules between flows. */
+static void
+registry_add_plugin(struct registry *reg, size_t file, size_t index)
+{
+	struct registry_report *r = &registry_report_last;
+	const struct plugin_file *f = &reg->plugins.files[file];
+	const struct plugin_flow *pf = &f->flows[index];
+	struct registry_entry *en = registry_entry_find(reg, pf->name);
+	bool replaces = false;
+
+	if (en != NULL && en->info.origin == REGISTRY_ORIGIN_PLUGIN) {
+		registry_report_add(&r->problems, &r->n_problems, xasprintf(
+		    "flow \"%s\" is declared by two flow plugins, \"%s\" and \"%s\": "
+		    "rename the flow in one of them, or remove one from the flow path",
+		    pf->name, en->info.file, f->path));
+		return;
+	}
+	if (en != NULL) {
+		/* as ingenious_extensions does: the custom flow wins, in place */
+		registry_report_add(&r->warnings, &r->n_warnings, xasprintf(
+		    "flow plugin \"%s\" replaces the built-in flow \"%s\"", f->path,
+		    pf->name));
+		replaces = true;
+	} else {
+		en = registry_entry_new(reg);
+	}
+	memset(en, 0, sizeof(*en));
+	en->file = file;
+	en->index = index;
+	en->flow.name = pf->name;
+	en->flow.description = pf->description;
+	en->flow.category = pf->category;
+	en->flow.requires = pf->requires;
+	en->flow.run = pf->run;
+	en->info.name = pf->name;
+	en->info.description = pf->description;
+	en->info.category = pf->category;
+	en->info.requires = pf->requires;
+	en->info.origin = REGISTRY_ORIGIN_PLUGIN;
+	en->info.file = f->path;
+	en->info.module = f->module;
+	en->info.module_version = f->version;
+	en->info.abi_major = f->abi_major;
+	en->info.abi_minor = f->abi_minor;
+	en->info.replaces_builtin = replaces;
+}
+
+/* The list registry_find and registry_at read, once the entries are final
+ * (their addresses do not move after this). */
+static void
+registry_index(struct registry *reg)
+{
+	size_t i;
+
+	free(reg->enabled);
+	reg->enabled = xcalloc(reg->n ? reg->n : 1, sizeof(*reg->enabled));
+	reg->n_enabled = 0;
+	for (i = 0; i < reg->n; i++)
+		if (!reg->entries[i].info.disabled)
+			reg->enabled[reg->n_enabled++] = &reg->entries[i].flow;
+}
+
+static struct registry *
+registry_make(const struct config *cfg, bool in_process, struct err *e)
+{
+	struct registry_report *r = &registry_report_last;
+	struct registry *reg = xcalloc(1, sizeof(*reg));
+	size_t i, j;
+
+	registry_report_clear(r);
+	for (i = 0; i < REGISTRY_N_BUILTIN; i++)
+		registry_add_builtin(reg, registry_builtin[i],
+		    cfg->chat_service.enable_builtin_workflows);
+	plugin_scan(cfg->server.flow_path, &reg->plugins);
+	if (in_process) {
+		plugin_load_all(&reg->plugins);
+	} else if (plugin_validate(&reg->plugins, e) != 0) {
+		registry_report_add(&r->problems, &r->n_problems, xstrdup(e->msg));
+		goto fail;
+	}
+	for (i = 0; i < reg->plugins.n; i++) {
+		const struct plugin_file *f = &reg->plugins.files[i];
+
+		if (f->error != NULL) {
+			registry_report_add(&r->problems, &r->n_problems,
+			    xstrdup(f->error));
+			continue;
+		}
+		for (j = 0; j < f->n_flows; j++)
+			registry_add_plugin(reg, i, j);
+	}
+	if (r->n_problems == 1) {
+		err_set(e, 500, "%s", r->problems[0]);
+		goto fail;
+	}
+	if (r->n_problems > 1) {
+		err_set(e, 500, "%zu problems with the flow plugins, the first: %s",
+		    r->n_problems, r->problems[0]);
+		goto fail;
+	}
+	registry_index(reg);
+	reg->loaded = in_process;
+	return reg;
+fail:
+	registry_free(reg);
+	return NULL;
 }
 
 struct registry *
 registry_build(const struct config *cfg, struct err *e)
 {
-	struct registry *reg = xcalloc(1, sizeof(*reg));
+	return registry_make(cfg, false, e);
+}
+
+struct registry *
+registry_build_loaded(const struct config *cfg, struct err *e)
+{
+	return registry_make(cfg, true, e);
+}
+
+int
+registry_load_plugins(struct registry *reg, struct err *e)
+{
 	size_t i;
 
-	/* the configuration will name plugins and flow files (server.flow_path) */
-	(void)cfg;
-	for (i = 0; i < REGISTRY_N_BUILTIN; i++)
-		if (registry_add(reg, registry_builtin[i], "built-in", e) != 0)
-			goto fail;
-	return reg;
-fail:
-	registry_free(reg);
-	return NULL;
+	if (reg->loaded)
+		return 0;
+	for (i = 0; i < reg->plugins.n; i++) {
+		struct plugin_file *f = &reg->plugins.files[i];
+
+		if (f->error == NULL && f->n_flows > 0 && plugin_bind(f, e) != 0)
+			return -1;
+	}
+	for (i = 0; i < reg->n; i++) {
+		struct registry_entry *en = &reg->entries[i];
+
+		if (en->info.origin == REGISTRY_ORIGIN_PLUGIN)
+			en->flow.run = reg->plugins.files[en->file].flows[en->index].run;
+	}
+	reg->loaded = true;
+	return 0;
 }
 
 void
@@ -88,9 +284,13 @@ registry_free(struct registry *reg)
 {
 	if (reg == NULL)
 		return;
-	free(reg->flows);
+	plugin_set_free(&reg->plugins);
+	free(reg->enabled);
+	free(reg->entries);
 	free(reg);
 }
+
+/* ---- looking up -------------------------------------------------------- */
 
 const struct ing_flow *
 registry_find(const struct registry *reg, const char *name)
@@ -101,20 +301,52 @@ registry_find(const struct registry *reg, const char *name)
 	if (strlen(name) >= sizeof(norm))
 		return NULL;
 	registry_normalize(name, norm, sizeof(norm));
-	for (i = 0; i < reg->n; i++)
-		if (strcmp(reg->flows[i]->name, norm) == 0)
-			return reg->flows[i];
+	for (i = 0; i < reg->n_enabled; i++)
+		if (strcmp(reg->enabled[i]->name, norm) == 0)
+			return reg->enabled[i];
 	return NULL;
+}
+
+bool
+registry_is_disabled_builtin(const struct registry *reg, const char *name)
+{
+	const struct registry_info *in = registry_info_find(reg, name);
+
+	return in != NULL && in->origin == REGISTRY_ORIGIN_BUILTIN && in->disabled;
 }
 
 size_t
 registry_count(const struct registry *reg)
 {
-	return reg->n;
+	return reg->n_enabled;
 }
 
 const struct ing_flow *
 registry_at(const struct registry *reg, size_t i)
 {
-	return i < reg->n ? reg->flows[i] : NULL;
+	return i < reg->n_enabled ? reg->enabled[i] : NULL;
+}
+
+size_t
+registry_info_count(const struct registry *reg)
+{
+	return reg->n;
+}
+
+const struct registry_info *
+registry_info_at(const struct registry *reg, size_t i)
+{
+	return i < reg->n ? &reg->entries[i].info : NULL;
+}
+
+const struct registry_info *
+registry_info_find(const struct registry *reg, const char *name)
+{
+	char norm[REGISTRY_NAME_MAX];
+	const struct registry_entry *en;
+
+	if (strlen(name) >= sizeof(norm))
+		return NULL;
+	en = registry_entry_find(reg, registry_normalize(name, norm, sizeof(norm)));
+	return en != NULL ? &en->info : NULL;
 }

@@ -49,8 +49,9 @@ struct proc_worker_start {
 	const struct keys *keys;    /* the generation's JWT key ring */
 	const char *auth_password_hash;  /* scrypt hash of the configured password */
 	struct throttle *throttle;  /* shared memory: failed logins of every worker */
-	const struct registry *flows;  /* the generation's flows (the master's,
-	                                * copied by fork), read-only */
+	struct registry *flows;     /* the generation's flows (the master's, copied
+	                             * by fork): the worker loads its plugins into
+	                             * its copy, then only reads it */
 };
 
 /* Run a worker until it must exit; returns the exit code (PROC_EXIT_*).

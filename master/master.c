@@ -378,7 +378,9 @@ master_gen_build(struct config *cfg, const struct master_gen *old,
 	    old != NULL ? old->auth_hash : "", &g->keys, g->auth_hash,
 	    sizeof(g->auth_hash), e) != 0)
 		goto fail;
-	if ((g->flows = registry_build(cfg, e)) == NULL)
+	g->flows = registry_build(cfg, e);
+	registry_log_report(registry_last_report());
+	if (g->flows == NULL)
 		goto fail;
 	if (old != NULL) {
 		if (master_log_prepare(cfg, &g->log, e) != 0)

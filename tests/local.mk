@@ -220,3 +220,19 @@ TESTS += tests/flows/test_classification
 # flow sees only flows/flow.h), checked on the source tree
 TESTS += tests/check-layering.sh
 EXTRA_DIST += tests/check-layering.sh
+
+# --- flows in C on the flow path (issue 9): test plugins compiled by the test
+# with `cc -shared -fPIC` and the build tree's pkg-config, refused with their
+# messages, loaded on SIGHUP, a crashing one, one changed under load
+TESTS += tests/e2e/test_plugins.py
+EXTRA_DIST += tests/e2e/test_plugins.py tests/plugins/echo.c tests/plugins/llm.c \
+	tests/plugins/broken.c
+check_PROGRAMS += tests/unit/test_plugin
+tests_unit_test_plugin_SOURCES = tests/unit/test_plugin.c tests/unit/tap.h \
+	flows/plugin.c flows/plugin.h flows/registry.c flows/registry.h \
+	flows/ctx.c flows/ctx.h flows/flow.h \
+	flows/builtin/classification_agent.c flows/builtin/builtin.h
+tests_unit_test_plugin_LDADD = $(INGEN_LIBS)
+tests_unit_test_plugin_LDFLAGS = $(AM_LDFLAGS) -Wl,--dynamic-list=$(srcdir)/flows/flow.dynlist
+EXTRA_tests_unit_test_plugin_DEPENDENCIES = include/ingenious/flow.h
+TESTS += tests/unit/test_plugin

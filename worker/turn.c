@@ -121,6 +121,18 @@ turn_reply_unknown_flow(struct http_exchange *x, const char *name)
 	buf_free(&b);
 }
 
+/* The reference's answer for a built-in flow the configuration turned off. */
+static void
+turn_reply_disabled_flow(struct http_exchange *x, const char *name)
+{
+	char norm[REGISTRY_NAME_MAX], msg[REGISTRY_NAME_MAX + 160];
+
+	snprintf(msg, sizeof(msg), "Built-in workflow '%s' is disabled. Enable it "
+	    "with chat_service.enable_builtin_workflows = true or use a custom "
+	    "workflow.", registry_normalize(name, norm, sizeof(norm)));
+	xchg_detail(x, 400, msg);
+}
+
 /* The ChatResponse of the reference: every key, nulls included. */
 static const char *
 turn_response_body(struct turn *t)
@@ -509,6 +521,11 @@ turn_prepare(struct turn *t)
 	const struct turn_request *cr = t->req;
 
 	t->flow = registry_find(x->w->flows, cr->conversation_flow);
+	if (t->flow == NULL && registry_is_disabled_builtin(x->w->flows,
+	    cr->conversation_flow)) {
+		turn_reply_disabled_flow(x, cr->conversation_flow);
+		return false;
+	}
 	if (t->flow == NULL) {
 		turn_reply_unknown_flow(x, cr->conversation_flow);
 		return false;

@@ -24,6 +24,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
+#include "flows/registry.h"
 #include "lib/clock.h"
 #include "lib/db.h"
 #include "lib/llm.h"
@@ -182,6 +183,12 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 
 	if (routes_check(e) != 0) {
 		w->fatal = true;   /* a bad route table never gets better */
+		return -1;
+	}
+	/* plugin code runs from here on, never in the master; a plugin that
+	 * cannot load fails the start of this generation (docs/flows.md) */
+	if (registry_load_plugins(ws->flows, e) != 0) {
+		w->fatal = true;
 		return -1;
 	}
 	/* connections to PostgreSQL and Azure are opened here, never inherited */
