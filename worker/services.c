@@ -8,7 +8,6 @@
  */
 #include "autoconfig.h"
 
-#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -20,6 +19,7 @@
 #include "lib/llm.h"
 #include "lib/log.h"
 #include "lib/scoreboard.h"
+#include "worker/exchange.h"
 #include "worker/services.h"
 #include "worker/worker.h"
 
@@ -243,13 +243,7 @@ services_log(void *arg, int level, const char *action, const char *msg)
 static bool
 services_client_gone(void *arg)
 {
-	struct http_exchange *x = arg;
-	bool gone;
-
-	pthread_mutex_lock(&x->lock);
-	gone = x->client_gone;
-	pthread_mutex_unlock(&x->lock);
-	return gone;
+	return xchg_client_is_gone(arg);
 }
 
 void
