@@ -40,7 +40,8 @@
 #define LLM_TOKEN_MAX_BYTES        (64 * 1024)
 #define LLM_DEADLINE_SLACK_MS      5       /* a timeout this close to the deadline spent it */
 #define LLM_ACTION                 "while calling azure openai"
-#define LLM_CANCEL_POLL_MS         100     /* a quiet transfer looks at llm_request.cancelled this often */
+#define LLM_CANCEL_POLL_MS         1000    /* a quiet transfer looks at llm_request.cancelled
+                                            * this often, unless woken (llm_request.set_waker) */
 
 enum llm_auth {
 	LLM_AUTH_NONE = 0,          /* no key: a local OpenAI-compatible server */
@@ -242,15 +243,15 @@ llm_cancelled(const struct llm_request *req)
 }
 
 /*
- * Sleep `ms` (a retry's wait) in slices of LLM_CANCEL_POLL_MS, looking at
+ * Sleep `ms` (a retry's wait) on the thread's multi handle, so that the
+ * request's waker cuts it short, in slices of LLM_CANCEL_POLL_MS, looking at
  * the request's cancellation between them.  True when it was cancelled
  * (the sleep is cut short).
  */
 static bool
-llm_sleep_ms(const struct llm_request *req, int64_t ms)
+llm_sleep_ms(const struct llm_request *req, CURLM *multi, int64_t ms)
 {
 	int64_t end = clock_now_ms() + ms, left;
-	struct timespec ts;
 
 	for (;;) {
 		if (llm_cancelled(req))
@@ -260,11 +261,21 @@ llm_sleep_ms(const struct llm_request *req, int64_t ms)
 			return false;
 		if (req->cancelled != NULL && left > LLM_CANCEL_POLL_MS)
 			left = LLM_CANCEL_POLL_MS;
-		ts.tv_sec = left / 1000;
-		ts.tv_nsec = (left % 1000) * 1000000;
-		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-			;
+		if (curl_multi_poll(multi, NULL, 0, (int)left, NULL) != CURLM_OK) {
+			struct timespec ts = { left / 1000, (left % 1000) * 1000000 };
+
+			while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+				;
+		}
 	}
+}
+
+/* The waker a call hands to llm_request.set_waker: its thread's multi
+ * handle stops waiting (curl_multi_wakeup is safe from any thread). */
+static void
+llm_wake(void *multi)
+{
+	(void)curl_multi_wakeup(multi);
 }
 
 static bool
@@ -930,8 +941,9 @@ attempt_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
  * curl_easy_perform, driven here so that a call can be stopped promptly:
  * libcurl's own loop waits up to a second on a quiet transfer before it
  * calls the progress callback again (a hung upstream is quiet), this one
- * wakes at least every LLM_CANCEL_POLL_MS and runs the transfer, which
- * calls attempt_progress.  Without a cancellation hook it waits as long
+ * wakes at least every LLM_CANCEL_POLL_MS, and at once when the request's
+ * waker is called (llm_request.set_waker: curl_multi_wakeup), and runs the
+ * transfer, which calls attempt_progress.  Without a cancellation hook it waits as long
  * as libcurl would.  Returns the transfer's result.
  */
 static CURLcode
@@ -1313,6 +1325,8 @@ llm_chat(struct llm_client *c, const struct llm_request *req,
 		err_set(e, 502, "could not create curl handle");
 		goto out;
 	}
+	if (req->set_waker != NULL)
+		req->set_waker(req->cancel_arg, llm_wake, h->multi);
 	if (build_url(h->easy, m, &url, e) != 0)
 		goto out;
 
@@ -1372,7 +1386,7 @@ llm_chat(struct llm_client *c, const struct llm_request *req,
 		log_warn(LLM_ACTION, "upstream answered %ld for model %s, retry "
 		    "%d of %d in %lld ms", status, m->model ? m->model : "",
 		    attempt + 1, max_retries, (long long)wait);
-		if (llm_sleep_ms(req, wait)) {
+		if (llm_sleep_ms(req, h->multi, wait)) {
 			err_set(e, LLM_STATUS_CANCELLED, "%s", LLM_MSG_CANCELLED);
 			break;
 		}
@@ -1396,8 +1410,12 @@ out:
 		log_error(LLM_ACTION, "call to model %s failed after %d attempt%s "
 		    "(%d): %s", m->model ? m->model : "", reply->attempts,
 		    reply->attempts == 1 ? "" : "s", e->status, e->msg);
-	if (h != NULL)
+	if (h != NULL) {
+		/* nobody may wake this multi handle once it is idle again */
+		if (req->set_waker != NULL)
+			req->set_waker(req->cancel_arg, NULL, NULL);
 		llm_handles_give_back(h);
+	}
 	buf_free(&url);
 	buf_free(&body);
 	return rc;

@@ -124,6 +124,12 @@ struct llm_request {
 	 * client went away"; NULL = never */
 	bool (*cancelled)(void *arg);
 	void *cancel_arg;
+	/* called (on the calling thread, with cancel_arg) with a function that
+	 * wakes the call at once -- wake(h) may be called from any thread until
+	 * set_waker is called again -- when the call starts, and with NULL when
+	 * it ends; whoever cancels calls it so that `cancelled` is looked at now
+	 * rather than at the next poll; NULL = polling only */
+	void (*set_waker)(void *arg, void (*wake)(void *h), void *h);
 	const char *const *extra_headers;  /* "Name: value" lines (tracing, tests) */
 	size_t n_extra_headers;
 };

@@ -248,6 +248,30 @@ xchg_client_gone(struct http_exchange *x)
 	pthread_mutex_lock(&x->lock);
 	x->client_gone = true;
 	pthread_cond_broadcast(&x->drained);
+	if (x->wake != NULL)
+		x->wake(x->wake_h);
+	pthread_mutex_unlock(&x->lock);
+}
+
+void
+xchg_waker_set(struct http_exchange *x, void (*wake)(void *h), void *h)
+{
+	pthread_mutex_lock(&x->lock);
+	x->wake = wake;
+	x->wake_h = h;
+	if (x->client_gone && wake != NULL)
+		wake(h);
+	pthread_mutex_unlock(&x->lock);
+}
+
+void
+xchg_waker_clear(struct http_exchange *x, void *h)
+{
+	pthread_mutex_lock(&x->lock);
+	if (x->wake_h == h) {
+		x->wake = NULL;
+		x->wake_h = NULL;
+	}
 	pthread_mutex_unlock(&x->lock);
 }
 
@@ -304,6 +328,8 @@ xchg_abandon(struct http_exchange *x, struct buf *out, int64_t now_ms)
 	/* from here the handler's writes fail and its model calls stop */
 	x->client_gone = true;
 	pthread_cond_broadcast(&x->drained);
+	if (x->wake != NULL)
+		x->wake(x->wake_h);
 	if (buf_rlen(&x->stream) > 0) {
 		if (out != NULL) {
 			x->streamed_bytes += buf_rlen(&x->stream);

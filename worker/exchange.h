@@ -115,6 +115,10 @@ struct http_exchange {
 	bool streaming;               /* head sent as chunked */
 	bool stream_notified;         /* queued for the loop already */
 	bool client_gone;             /* the loop lost the client */
+	/* wakes the model call under way, so that it sees client_gone now
+	 * (xchg_waker_set; lib/llm's curl_multi_wakeup) */
+	void (*wake)(void *h);
+	void *wake_h;
 	size_t streamed_bytes;        /* handed to the connection (loop only) */
 
 	/* runs on a flow thread: 1 the first time, 2 after a deferral ... */
@@ -294,6 +298,13 @@ int xchg_stream_write(struct http_exchange *x, const void *data, size_t len);
  * language-model calls of a turn pass it as llm_request.cancelled.  Any
  * thread.
  */
+/* The model call under way on a flow thread: wake(h) is called (under the
+ * exchange's lock, from the loop) when the client goes or the run is
+ * abandoned, so the call stops at once.  One waker at a time: the last set
+ * wins; clear passes the h it set, and clears only that one.  Any thread. */
+void xchg_waker_set(struct http_exchange *x, void (*wake)(void *h), void *h);
+void xchg_waker_clear(struct http_exchange *x, void *h);
+
 bool xchg_client_is_gone(struct http_exchange *x);
 
 /*

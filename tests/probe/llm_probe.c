@@ -10,6 +10,7 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,11 +135,51 @@ add_json_text(cJSON *o, const char *key, const char *text)
 }
 
 /* llm_request.cancelled of a call with "cancel_after_ms": true from that
- * time on (the client of a server going away); counts its polls. */
+ * time on (the client of a server going away); counts its polls.  A timer
+ * thread calls the call's waker at that time, as a server's loop does when
+ * the client goes (llm_request.set_waker). */
 struct probe_cancel {
 	int64_t at_ms;
 	long polls;
+	pthread_mutex_t lock;
+	void (*wake)(void *h);
+	void *h;
+	bool done;
 };
+
+static void
+probe_set_waker(void *arg, void (*wake)(void *h), void *h)
+{
+	struct probe_cancel *pc = arg;
+
+	pthread_mutex_lock(&pc->lock);
+	pc->wake = wake;
+	pc->h = h;
+	pthread_mutex_unlock(&pc->lock);
+}
+
+static void *
+probe_cancel_timer(void *arg)
+{
+	struct probe_cancel *pc = arg;
+	struct timespec slice = { 0, 10 * 1000000L };
+	bool done;
+
+	/* in 10 ms slices, so a call that ends first ends the timer too */
+	for (;;) {
+		pthread_mutex_lock(&pc->lock);
+		done = pc->done;
+		if (!done && clock_now_ms() >= pc->at_ms) {
+			if (pc->wake != NULL)
+				pc->wake(pc->h);
+			done = true;
+		}
+		pthread_mutex_unlock(&pc->lock);
+		if (done)
+			return NULL;
+		nanosleep(&slice, NULL);
+	}
+}
 
 static bool
 probe_cancelled(void *arg)
@@ -160,7 +201,10 @@ probe_one(struct llm_client *client, const struct llm_request *tmpl,
 	cJSON *events = cJSON_CreateArray(), *arr, *tc;
 	struct err e;
 	int64_t start = clock_now_ms();
-	struct probe_cancel cancel = { start + cancel_rel_ms, 0 };
+	struct probe_cancel cancel = { start + cancel_rel_ms, 0,
+	    PTHREAD_MUTEX_INITIALIZER, NULL, NULL, false };
+	pthread_t timer;
+	bool timed = false;
 	size_t i;
 	int rc;
 
@@ -168,6 +212,8 @@ probe_one(struct llm_client *client, const struct llm_request *tmpl,
 	if (cancel_rel_ms > 0) {
 		req.cancelled = probe_cancelled;
 		req.cancel_arg = &cancel;
+		req.set_waker = probe_set_waker;
+		timed = pthread_create(&timer, NULL, probe_cancel_timer, &cancel) == 0;
 	}
 	req.on_delta = probe_delta;
 	req.delta_arg = deltas;
@@ -176,6 +222,12 @@ probe_one(struct llm_client *client, const struct llm_request *tmpl,
 	if (deadline_rel_ms > 0)
 		req.deadline_ms = start + deadline_rel_ms;
 	rc = llm_chat(client, &req, a, &reply, &e);
+	if (timed) {
+		pthread_mutex_lock(&cancel.lock);
+		cancel.done = true;
+		pthread_mutex_unlock(&cancel.lock);
+		pthread_join(timer, NULL);
+	}
 	cJSON_AddBoolToObject(o, "ok", rc == 0);
 	cJSON_AddNumberToObject(o, "status", rc == 0 ? 200 : e.status);
 	if (rc == 0)
