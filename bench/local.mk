@@ -27,3 +27,10 @@ EXTRA_DIST += bench/slow.sh bench/slow.lua bench/inflight.py
 bench-slow: ingen$(EXEEXT) ingen-azure-sim$(EXEEXT)
 	INGEN=$(abs_top_builddir)/ingen$(EXEEXT) bash $(srcdir)/bench/slow.sh
 .PHONY: bench-slow
+
+# `make bench-plugin`: a chat turn through a C plugin flow against the same turn
+# through the built-in classification flow, alternating on one server (issue 9)
+EXTRA_DIST += bench/plugin.sh bench/plugin_flow.c
+bench-plugin: ingen$(EXEEXT)
+	INGEN=$(abs_top_builddir)/ingen$(EXEEXT) bash $(srcdir)/bench/plugin.sh
+.PHONY: bench-plugin

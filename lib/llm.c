@@ -40,6 +40,8 @@
 #define LLM_TOKEN_MAX_BYTES        (64 * 1024)
 #define LLM_DEADLINE_SLACK_MS      5       /* a timeout this close to the deadline spent it */
 #define LLM_ACTION                 "while calling azure openai"
+#define LLM_CANCEL_POLL_MS         1000    /* a quiet transfer looks at llm_request.cancelled
+                                            * this often, unless woken (llm_request.set_waker) */
 
 enum llm_auth {
 	LLM_AUTH_NONE = 0,          /* no key: a local OpenAI-compatible server */
@@ -86,6 +88,7 @@ struct llm_attempt {
 	bool mode_decided;
 	bool delivered;             /* a delta reached the caller: no retry */
 	bool stream_failed;         /* the stream parser set stream_err */
+	bool cancelled;             /* llm_request.cancelled said so: stop, no retry */
 	struct err stream_err;
 	struct sse_parser sse;
 	struct llm_reply_stream acc;
@@ -93,12 +96,13 @@ struct llm_attempt {
 	long retry_after_ms;        /* -1 = absent */
 	char content_type[128];
 	CURL *easy;
+	CURLM *multi;               /* drives `easy` (attempt_perform) */
 };
 
 static pthread_once_t llm_once = PTHREAD_ONCE_INIT;
 static _Thread_local uint64_t llm_rng;
 
-/* The calling thread's idle easy handle (see llm_easy_take). */
+/* The calling thread's idle handles (see llm_handles_take). */
 static pthread_once_t llm_easy_once = PTHREAD_ONCE_INIT;
 static pthread_key_t llm_easy_key;
 static bool llm_easy_key_ok;
@@ -127,62 +131,89 @@ llm_global_init(void)
 
 /*
  * One curl easy handle per thread that calls llm_chat (the flow threads),
- * kept between calls.  Creating a handle for every call cost a wake-up
+ * kept between calls, with the multi handle that drives its transfers
+ * (attempt_perform).  Creating a handle for every call cost a wake-up
  * socketpair, its fcntl()s and close()s, and the handle's internal multi
  * handle each time (~5 % of a worker's CPU at 0 ms upstream latency); a
- * kept handle keeps those.  Between calls the handle is idle: reset (no
- * option, callback pointer or header list of the last call survives) and
- * detached from the client's share, so it never outlives a share it is
- * attached to (llm_client_destroy stays free to clean the share up) and
- * the next call, of whichever client, attaches its own share again
- * (easy_common).  Connections, DNS and TLS sessions live in the share, as
- * before, not in the handle.  The handle is freed when its thread exits
- * (the key's destructor); a thread that never exits (a process's main
- * thread) keeps it until the process ends.  No process that forks calls
+ * kept pair keeps those.  Between calls the easy handle is idle: reset (no
+ * option, callback pointer or header list of the last call survives),
+ * detached from the client's share and from the multi handle, so it never
+ * outlives a share it is attached to (llm_client_destroy stays free to clean
+ * the share up) and the next call, of whichever client, attaches its own
+ * share again (easy_common).  DNS and TLS sessions live in the share;
+ * connections live in the easy handle (curl_easy_reset keeps them), so each
+ * flow thread reuses its own.  The connection cache is never shared:
+ * libcurl does not support a shared connection cache used by concurrent
+ * threads (CURLSHOPT_SHARE(3), CURL_LOCK_DATA_CONNECT), and sharing it
+ * corrupted the heap under load (2,000 connections, a worker killed by
+ * "malloc(): unaligned fastbin chunk detected" within seconds).  The pair
+ * is freed when its thread exits (the key's destructor); a thread that
+ * never exits (a process's main thread) keeps it until the process ends.
+ * No process that forks calls
  * llm_chat before it (the master never touches libcurl; workers make their
- * handles after the fork).  A call takes the handle out of
- * the slot while it runs, so a nested call (from a callback) would simply
- * use a handle of its own.
+ * handles after the fork).  A call takes the pair out of the slot while it
+ * runs, so a nested call (from a callback) would simply use a pair of its
+ * own.
  */
+struct llm_handles {
+	CURL *easy;
+	CURLM *multi;
+};
+
 static void
-llm_easy_free(void *easy)
+llm_handles_free(void *arg)
 {
-	curl_easy_cleanup(easy);
+	struct llm_handles *h = arg;
+
+	if (h == NULL)
+		return;
+	if (h->multi != NULL)
+		curl_multi_cleanup(h->multi);
+	if (h->easy != NULL)
+		curl_easy_cleanup(h->easy);
+	free(h);
 }
 
 static void
 llm_easy_key_init(void)
 {
-	llm_easy_key_ok = pthread_key_create(&llm_easy_key, llm_easy_free) == 0;
+	llm_easy_key_ok = pthread_key_create(&llm_easy_key, llm_handles_free) == 0;
 }
 
-/* A handle for one call: the thread's kept one, else a new one (NULL when
- * curl cannot make one). */
-static CURL *
-llm_easy_take(void)
+/* The handles for one call: the thread's kept pair, else a new one (NULL
+ * when curl cannot make one). */
+static struct llm_handles *
+llm_handles_take(void)
 {
-	CURL *easy;
+	struct llm_handles *h;
 
 	pthread_once(&llm_easy_once, llm_easy_key_init);
 	if (llm_easy_key_ok) {
-		easy = pthread_getspecific(llm_easy_key);
-		if (easy != NULL) {
+		h = pthread_getspecific(llm_easy_key);
+		if (h != NULL) {
 			pthread_setspecific(llm_easy_key, NULL);
-			return easy;
+			return h;
 		}
 	}
-	return curl_easy_init();
+	h = xcalloc(1, sizeof(*h));
+	h->easy = curl_easy_init();
+	h->multi = curl_multi_init();
+	if (h->easy == NULL || h->multi == NULL) {
+		llm_handles_free(h);
+		return NULL;
+	}
+	return h;
 }
 
 /* Back into the thread's slot, idle; freed if the slot is taken. */
 static void
-llm_easy_give_back(CURL *easy)
+llm_handles_give_back(struct llm_handles *h)
 {
-	curl_easy_reset(easy);
-	curl_easy_setopt(easy, CURLOPT_SHARE, NULL);
+	curl_easy_reset(h->easy);
+	curl_easy_setopt(h->easy, CURLOPT_SHARE, NULL);
 	if (!llm_easy_key_ok || pthread_getspecific(llm_easy_key) != NULL ||
-	    pthread_setspecific(llm_easy_key, easy) != 0)
-		curl_easy_cleanup(easy);
+	    pthread_setspecific(llm_easy_key, h) != 0)
+		llm_handles_free(h);
 }
 
 /* xorshift64*, seeded per thread: jitter only, not a secret. */
@@ -204,17 +235,47 @@ llm_random(void)
 	return llm_rng * 0x2545f4914f6cdd1dULL;
 }
 
-static void
-llm_sleep_ms(int64_t ms)
+/* Whether the caller asked the call to stop (llm_request.cancelled). */
+static bool
+llm_cancelled(const struct llm_request *req)
 {
-	struct timespec ts;
+	return req->cancelled != NULL && req->cancelled(req->cancel_arg);
+}
 
-	if (ms <= 0)
-		return;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
+/*
+ * Sleep `ms` (a retry's wait) on the thread's multi handle, so that the
+ * request's waker cuts it short, in slices of LLM_CANCEL_POLL_MS, looking at
+ * the request's cancellation between them.  True when it was cancelled
+ * (the sleep is cut short).
+ */
+static bool
+llm_sleep_ms(const struct llm_request *req, CURLM *multi, int64_t ms)
+{
+	int64_t end = clock_now_ms() + ms, left;
+
+	for (;;) {
+		if (llm_cancelled(req))
+			return true;
+		left = end - clock_now_ms();
+		if (left <= 0)
+			return false;
+		if (req->cancelled != NULL && left > LLM_CANCEL_POLL_MS)
+			left = LLM_CANCEL_POLL_MS;
+		if (curl_multi_poll(multi, NULL, 0, (int)left, NULL) != CURLM_OK) {
+			struct timespec ts = { left / 1000, (left % 1000) * 1000000 };
+
+			while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+				;
+		}
+	}
+}
+
+/* The waker a call hands to llm_request.set_waker: its thread's multi
+ * handle stops waiting (curl_multi_wakeup is safe from any thread). */
+static void
+llm_wake(void *multi)
+{
+	(void)curl_multi_wakeup(multi);
 }
 
 static bool
@@ -274,8 +335,7 @@ llm_client_create(const struct config *cfg, struct err *e)
 	    curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) ||
 	    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) ||
 	    curl_share_setopt(c->share, CURLSHOPT_SHARE,
-	    CURL_LOCK_DATA_SSL_SESSION) ||
-	    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT)) {
+	    CURL_LOCK_DATA_SSL_SESSION)) {
 		err_set(e, 500, "could not set up curl share");
 		goto fail;
 	}
@@ -830,6 +890,12 @@ attempt_write(char *p, size_t size, size_t n, void *arg)
 	struct llm_attempt *at = arg;
 	size_t len = size * n;
 
+	/* a stream keeps its transfer busy: look here too, not only between
+	 * polls (attempt_progress) */
+	if (at->cancelled || (at->sse_mode && llm_cancelled(at->req))) {
+		at->cancelled = true;
+		return 0;
+	}
 	at->received += len;
 	if (at->received > at->max_bytes) {
 		at->oversized = true;
@@ -855,12 +921,75 @@ attempt_write(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* libcurl's progress callback: non-zero stops the transfer. */
+static int
+attempt_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct llm_attempt *at = arg;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	if (!at->cancelled && llm_cancelled(at->req))
+		at->cancelled = true;
+	return at->cancelled ? 1 : 0;
+}
+
+/*
+ * curl_easy_perform, driven here so that a call can be stopped promptly:
+ * libcurl's own loop waits up to a second on a quiet transfer before it
+ * calls the progress callback again (a hung upstream is quiet), this one
+ * wakes at least every LLM_CANCEL_POLL_MS, and at once when the request's
+ * waker is called (llm_request.set_waker: curl_multi_wakeup), and runs the
+ * transfer, which calls attempt_progress.  Without a cancellation hook it waits as long
+ * as libcurl would.  Returns the transfer's result.
+ */
+static CURLcode
+attempt_perform(struct llm_attempt *at)
+{
+	int poll_ms = at->req->cancelled != NULL ? LLM_CANCEL_POLL_MS : 1000;
+	CURLcode rc = CURLE_OK;
+	CURLMcode mc;
+	CURLMsg *msg;
+	int running = 1, left;
+
+	if (curl_multi_add_handle(at->multi, at->easy) != CURLM_OK)
+		return CURLE_FAILED_INIT;
+	for (;;) {
+		mc = curl_multi_perform(at->multi, &running);
+		if (mc != CURLM_OK) {
+			rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY :
+			    CURLE_FAILED_INIT;
+			break;
+		}
+		if (running == 0)
+			break;
+		if (attempt_progress(at, 0, 0, 0, 0) != 0) {
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		mc = curl_multi_poll(at->multi, NULL, 0, poll_ms, NULL);
+		if (mc != CURLM_OK) {
+			rc = CURLE_FAILED_INIT;
+			break;
+		}
+	}
+	while ((msg = curl_multi_info_read(at->multi, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == at->easy)
+			rc = msg->data.result;
+	curl_multi_remove_handle(at->multi, at->easy);
+	return rc;
+}
+
 /* The outcome of one attempt, before the retry decision. */
 enum llm_outcome {
 	LLM_OUTCOME_OK = 0,
 	LLM_OUTCOME_FAIL,           /* final: e is set */
 	LLM_OUTCOME_RETRY,          /* retryable: e is set to the status if it is the last */
 	LLM_OUTCOME_TIMEOUT,        /* the call's budget is spent: 504 */
+	LLM_OUTCOME_CANCELLED,      /* llm_request.cancelled: 499, no retry */
 };
 
 static void
@@ -982,6 +1111,10 @@ attempt_run(struct llm_client *c, const struct config_model *m,
 	size_t i;
 
 	*status_out = 0;
+	if (llm_cancelled(req)) {
+		err_set(e, LLM_STATUS_CANCELLED, "%s", LLM_MSG_CANCELLED);
+		return LLM_OUTCOME_CANCELLED;
+	}
 	if (remaining <= 0) {
 		err_set(e, 504, "azure openai did not answer in time");
 		return LLM_OUTCOME_TIMEOUT;
@@ -1023,10 +1156,22 @@ attempt_run(struct llm_client *c, const struct config_model *m,
 	curl_easy_setopt(at->easy, CURLOPT_HEADERDATA, at);
 	curl_easy_setopt(at->easy, CURLOPT_WRITEFUNCTION, attempt_write);
 	curl_easy_setopt(at->easy, CURLOPT_WRITEDATA, at);
+	if (req->cancelled != NULL) {
+		curl_easy_setopt(at->easy, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(at->easy, CURLOPT_XFERINFOFUNCTION,
+		    attempt_progress);
+		curl_easy_setopt(at->easy, CURLOPT_XFERINFODATA, at);
+	}
 
-	rc = curl_easy_perform(at->easy);
+	rc = attempt_perform(at);
 	curl_easy_getinfo(at->easy, CURLINFO_RESPONSE_CODE, &status);
 	*status_out = status;
+	if (at->cancelled) {
+		/* whatever the transfer saw last: the caller stopped it */
+		err_set(e, LLM_STATUS_CANCELLED, "%s", LLM_MSG_CANCELLED);
+		out = LLM_OUTCOME_CANCELLED;
+		goto out;
+	}
 	if (at->stream_failed) {
 		*e = at->stream_err;
 		out = LLM_OUTCOME_FAIL;
@@ -1087,7 +1232,7 @@ out:
 static void
 attempt_init(struct llm_attempt *at, struct llm_client *c,
     const struct llm_request *req, struct arena *a, struct llm_reply *r,
-    CURL *easy)
+    const struct llm_handles *h)
 {
 	const struct config *cfg = c->cfg;
 
@@ -1095,7 +1240,8 @@ attempt_init(struct llm_attempt *at, struct llm_client *c,
 	at->req = req;
 	at->arena = a;
 	at->reply = r;
-	at->easy = easy;
+	at->easy = h->easy;
+	at->multi = h->multi;
 	at->max_bytes = cfg->llm.max_response_bytes > 0 ?
 	    (size_t)cfg->llm.max_response_bytes : LLM_DEFAULT_MAX_RESPONSE_BYTES;
 	at->retry_after_ms = -1;
@@ -1141,7 +1287,7 @@ llm_chat(struct llm_client *c, const struct llm_request *req,
 	int max_retries, attempt;
 	long status = 0, timeout_ms;
 	bool billed_final = false;
-	CURL *easy = NULL;
+	struct llm_handles *h = NULL;
 	int rc = -1;
 
 	memset(reply, 0, sizeof(*reply));
@@ -1169,20 +1315,27 @@ llm_chat(struct llm_client *c, const struct llm_request *req,
 	if (llm_reply_build_body(req, model_is_openai(m) ? m->model : NULL,
 	    &body, e) != 0)
 		goto out;
-	easy = llm_easy_take();
-	if (easy == NULL) {
+	if (llm_cancelled(req)) {
+		/* nothing was sent: no attempt, no usage row */
+		err_set(e, LLM_STATUS_CANCELLED, "%s", LLM_MSG_CANCELLED);
+		goto out;
+	}
+	h = llm_handles_take();
+	if (h == NULL) {
 		err_set(e, 502, "could not create curl handle");
 		goto out;
 	}
-	if (build_url(easy, m, &url, e) != 0)
+	if (req->set_waker != NULL)
+		req->set_waker(req->cancel_arg, llm_wake, h->multi);
+	if (build_url(h->easy, m, &url, e) != 0)
 		goto out;
 
 	for (attempt = 0;; attempt++) {
 		if (attempt > 0) {
 			reply_reset_for_retry(reply);
-			curl_easy_reset(easy);
+			curl_easy_reset(h->easy);
 		}
-		attempt_init(&at, c, req, a, reply, easy);
+		attempt_init(&at, c, req, a, reply, h);
 		att_start = clock_now_ms();
 		reply->attempt_start_ms[attempt] = att_start;
 		reply->attempts = attempt + 1;
@@ -1233,7 +1386,10 @@ llm_chat(struct llm_client *c, const struct llm_request *req,
 		log_warn(LLM_ACTION, "upstream answered %ld for model %s, retry "
 		    "%d of %d in %lld ms", status, m->model ? m->model : "",
 		    attempt + 1, max_retries, (long long)wait);
-		llm_sleep_ms(wait);
+		if (llm_sleep_ms(req, h->multi, wait)) {
+			err_set(e, LLM_STATUS_CANCELLED, "%s", LLM_MSG_CANCELLED);
+			break;
+		}
 	}
 	/* Retry-After is passed on with a 503 only */
 	if (rc != 0 && e->status != 503)
@@ -1245,12 +1401,21 @@ out:
 	if (rc != 0 && reply->attempts > 0 && !billed_final)
 		report_usage(req, m, reply, reply->latency_ms, (int)status,
 		    reply->attempts - 1, false, true);
-	if (rc != 0 && reply->attempts > 0)
+	if (rc != 0 && e->status == LLM_STATUS_CANCELLED)
+		/* not the upstream's failure: the turn it served is over */
+		log_info(LLM_ACTION, "call to model %s stopped after %ld ms and %d "
+		    "attempt%s: %s", m->model ? m->model : "", reply->latency_ms,
+		    reply->attempts, reply->attempts == 1 ? "" : "s", e->msg);
+	else if (rc != 0 && reply->attempts > 0)
 		log_error(LLM_ACTION, "call to model %s failed after %d attempt%s "
 		    "(%d): %s", m->model ? m->model : "", reply->attempts,
 		    reply->attempts == 1 ? "" : "s", e->status, e->msg);
-	if (easy != NULL)
-		llm_easy_give_back(easy);
+	if (h != NULL) {
+		/* nobody may wake this multi handle once it is idle again */
+		if (req->set_waker != NULL)
+			req->set_waker(req->cancel_arg, NULL, NULL);
+		llm_handles_give_back(h);
+	}
 	buf_free(&url);
 	buf_free(&body);
 	return rc;

@@ -32,6 +32,11 @@
 #define LLM_MSG_TOKEN_LIMIT \
 	"This chat has exceeded the token limit, please start a new conversation."
 
+/* A call stopped by llm_request.cancelled (nginx's "client closed
+ * request"). */
+#define LLM_STATUS_CANCELLED 499
+#define LLM_MSG_CANCELLED "the client went away"
+
 /* Upper bound of attempts recorded in a reply (1 + retries). */
 #define LLM_MAX_ATTEMPTS 8
 
@@ -119,6 +124,12 @@ struct llm_request {
 	 * client went away"; NULL = never */
 	bool (*cancelled)(void *arg);
 	void *cancel_arg;
+	/* called (on the calling thread, with cancel_arg) with a function that
+	 * wakes the call at once -- wake(h) may be called from any thread until
+	 * set_waker is called again -- when the call starts, and with NULL when
+	 * it ends; whoever cancels calls it so that `cancelled` is looked at now
+	 * rather than at the next poll; NULL = polling only */
+	void (*set_waker)(void *arg, void (*wake)(void *h), void *h);
 	const char *const *extra_headers;  /* "Name: value" lines (tracing, tests) */
 	size_t n_extra_headers;
 };
@@ -185,11 +196,19 @@ int llm_model_find(const struct config *cfg, const char *role);
  *   503  upstream 429 after the retry budget, or a Retry-After that does not
  *        fit before the deadline; reply->retry_after_s says how long to wait
  *   504  the call's time budget or the deadline ran out
+ *   499  (LLM_STATUS_CANCELLED) req->cancelled said stop, before an
+ *        attempt, while the upstream answers or during a retry's wait;
+ *        message LLM_MSG_CANCELLED; never retried; the attempt under way
+ *        reports its usage row as any failed call does (billed tokens if
+ *        the upstream had reported them, else unbilled with the status
+ *        seen so far, 0 when no response had begun)
  *   500  a bad request (no model, no messages)
  * `reply` is filled as far as known either way.  req->on_usage is called on
  * this thread for every billed attempt and once more for a failed call.
- * Thread-safe; blocks up to the deadline.  Reuses the calling thread's easy
- * handle (created at the thread's first call, freed at its exit).
+ * Thread-safe; blocks up to the deadline, or until req->cancelled returns
+ * true (looked at about every 100 ms and on each piece of data).  Reuses
+ * the calling thread's curl handles (created at the thread's first call,
+ * freed at its exit).
  */
 int llm_chat(struct llm_client *c, const struct llm_request *req,
     struct arena *a, struct llm_reply *reply, struct err *e) ING_WUR;

@@ -68,6 +68,7 @@ struct sb_slot {
 	int64_t flow_threads_busy;
 	int64_t flow_queued;
 	int64_t flow_limit;             /* most requests in flight: max threads + queue */
+	int64_t flow_stuck;             /* threads still running a request abandoned at its deadline */
 	int64_t accepting;              /* 1 while the worker takes new connections */
 	struct sb_counters c;
 };

@@ -193,6 +193,13 @@ TESTS += tests/unit/test_arena_buf tests/unit/test_uuid_log tests/unit/test_pool
 TESTS += tests/e2e/test_chat_llm.py
 EXTRA_DIST += tests/e2e/test_chat_llm.py
 
+# --- issue 9: a client that goes away stops its turn's upstream calls; a flow
+# that never returns (tests/plugins/hang.c, built by the test) is answered at
+# its deadline and its worker retires
+TESTS += tests/e2e/test_disconnect.py tests/e2e/test_hung_flow.py
+EXTRA_DIST += tests/e2e/test_disconnect.py tests/e2e/test_hung_flow.py \
+	tests/plugins/hang.c
+
 # --- issue 3 through the server: history, feedback, durability, idempotent
 # retries, concurrent turns, the DBA views, streaming (test_chat_db.py), and
 # the database stopped under load or absent at start (test_chat_db_outage.py)

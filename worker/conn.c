@@ -14,6 +14,12 @@
  * One request at a time per connection: bytes of a pipelined request wait in
  * the input buffer until the previous response is written, which keeps the
  * responses in order.  After a framing error nothing more is read.
+ *
+ * A client that goes away while its request is with a flow thread (a
+ * close, a reset) is noticed at once, not when its response fails to be
+ * written: the connection is watched for EPOLLRDHUP then, and the exchange
+ * is told (xchg_client_gone), which stops the turn's upstream calls.  See
+ * conn_on_hangup for the half-closed client.
  */
 #include "autoconfig.h"
 
@@ -72,6 +78,7 @@ struct conn {
 	bool dead;                    /* fd closed, exchange still out */
 	bool registered;
 	bool request_line_seen;
+	bool half_closed;             /* the client shut its side after pipelining */
 	unsigned requests;
 	/* body */
 	bool body_chunked;
@@ -124,6 +131,10 @@ conn_update_events(struct conn *c)
 	if (c->state == CONN_IDLE || c->state == CONN_HEAD ||
 	    c->state == CONN_BODY || c->state == CONN_LINGER)
 		ev |= EPOLLIN;
+	/* a flow thread works for the client: hear it leave (conn_on_hangup);
+	 * EPOLLIN stays off, pipelined bytes wait in the kernel */
+	if ((c->state == CONN_BUSY || c->state == CONN_STREAM) && !c->half_closed)
+		ev |= EPOLLRDHUP;
 	if (buf_rlen(&c->out) > 0)
 		ev |= EPOLLOUT;
 	conn_set_events(c, ev);
@@ -241,6 +252,27 @@ conn_write_response(struct conn *c)
 
 static void conn_flush(struct conn *c);
 
+/* The access log line of a request that ends with `status`. */
+static void
+conn_log_access(const struct conn *c, const struct http_exchange *x, int status)
+{
+	int64_t dur = clock_now_us() - x->start_us;
+	struct log_field f[7];
+
+	if (!c->w->cfg->logging.access_log || !log_enabled(LOG_LEVEL_INFO))
+		return;
+	f[0] = LOG_STR("method", x->req.method_name ? x->req.method_name : "-");
+	f[1] = LOG_STR("path", x->req.path ? x->req.path : "-");
+	f[2] = LOG_INT("status", status);
+	f[3] = LOG_INT("dur_us", dur);
+	f[4] = LOG_INT("bytes_in", x->body_len);
+	f[5] = LOG_INT("bytes_out", x->streaming ? x->streamed_bytes : x->resp.len);
+	f[6] = LOG_STR("client", c->peer);
+	log_set_request_id(x->request_id);
+	log_emit(LOG_LEVEL_INFO, "serving request", f, 7, "request completed");
+	log_set_request_id(NULL);
+}
+
 /* Access log line, metrics, and reset for the next request. */
 static void
 conn_request_done(struct conn *c)
@@ -248,23 +280,11 @@ conn_request_done(struct conn *c)
 	struct http_exchange *x = c->x;
 	struct worker *w = c->w;
 	int64_t dur = clock_now_us() - x->start_us;
-	struct log_field f[7];
 
 	sb_count_request(w->slot, x->route, x->status, (uint64_t)dur);
 	if (x->on_pool)
 		sb_add_i(&w->slot->inflight, -1);
-	if (w->cfg->logging.access_log && log_enabled(LOG_LEVEL_INFO)) {
-		f[0] = LOG_STR("method", x->req.method_name ? x->req.method_name : "-");
-		f[1] = LOG_STR("path", x->req.path ? x->req.path : "-");
-		f[2] = LOG_INT("status", x->status);
-		f[3] = LOG_INT("dur_us", dur);
-		f[4] = LOG_INT("bytes_in", x->body_len);
-		f[5] = LOG_INT("bytes_out", x->streaming ? x->streamed_bytes : x->resp.len);
-		f[6] = LOG_STR("client", c->peer);
-		log_set_request_id(x->request_id);
-		log_emit(LOG_LEVEL_INFO, "serving request", f, 7, "request completed");
-		log_set_request_id(NULL);
-	}
+	conn_log_access(c, x, x->status);
 	xchg_destroy(x);
 	c->x = NULL;
 	c->requests++;
@@ -616,6 +636,46 @@ conn_on_readable(struct conn *c)
 	conn_process(c);
 }
 
+/*
+ * The client shut its side of the connection (EPOLLRDHUP: a FIN), or it is
+ * gone for good (EPOLLHUP, EPOLLERR: a reset), while its request is with a
+ * flow thread (CONN_BUSY, CONN_STREAM).  A reset is the client gone.  A FIN
+ * is too, unless bytes it sent before are still unread: a client that
+ * pipelines its requests and then half-closes (printf ... | nc -N) still
+ * reads the responses, so those are served, in order, and the connection
+ * closes after the last.  A FIN with nothing unread is a client that will
+ * not read the response either, as nginx decides (a read of EOF while the
+ * upstream works is "client prematurely closed connection", 499): HTTP/1.1
+ * gives a half-close no meaning of its own, and the clients that send a
+ * request and then shut their side only to wait (HTTP/1.0 tools) are far
+ * rarer than the ones that close a connection they gave up on, whose turn
+ * would go on spending tokens for nobody.
+ */
+static void
+conn_on_hangup(struct conn *c, uint32_t events)
+{
+	char b;
+	ssize_t n;
+
+	if (!(events & (EPOLLHUP | EPOLLERR))) {
+		if (buf_rlen(&c->in) > 0)
+			n = 1;
+		else
+			while ((n = recv(c->fd, &b, 1, MSG_PEEK)) < 0 && errno == EINTR)
+				;
+		if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+			c->half_closed = true;   /* and stop asking: RDHUP stays set */
+			conn_update_events(c);
+			return;
+		}
+	}
+	log_set_request_id(c->x != NULL ? c->x->request_id : NULL);
+	log_info("serving request", "the client closed the connection before "
+	    "its response, stopping the request");
+	log_set_request_id(NULL);
+	conn_close(c);
+}
+
 void
 conn_on_event(struct conn *c, uint32_t events)
 {
@@ -625,6 +685,13 @@ conn_on_event(struct conn *c, uint32_t events)
 		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 			conn_linger_read(c);
 		return;
+	}
+	if ((c->state == CONN_BUSY || c->state == CONN_STREAM) &&
+	    (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+		conn_on_hangup(c, events);
+		if (c->dead)
+			return;
+		events &= ~(uint32_t)(EPOLLRDHUP | EPOLLHUP | EPOLLERR);
 	}
 	if (events & (EPOLLERR | EPOLLHUP)) {
 		if (!(events & EPOLLIN)) {
@@ -649,12 +716,30 @@ void
 conn_on_exchange(struct http_exchange *x)
 {
 	struct conn *c = x->conn;
-	bool done = xchg_take_stream(x, c->dead ? NULL : &c->out);
+	bool done;
+
+	if (x->abandoned) {
+		/* its client got the 504 long ago: drop what it produced */
+		if (xchg_take_stream(x, NULL)) {
+			log_set_request_id(x->request_id);
+			log_warn("running flow", "the flow thread abandoned at its "
+			    "deadline returned %lld ms later; its result is discarded",
+			    (long long)(clock_now_ms() - x->abandoned_ms));
+			log_set_request_id(NULL);
+			if (x->on_pool)
+				sb_add_i(&x->w->slot->inflight, -1);
+			xchg_destroy(x);
+		}
+		return;
+	}
+	done = xchg_take_stream(x, c->dead ? NULL : &c->out);
 
 	if (c->dead) {
 		if (done) {
 			if (x->on_pool)
 				sb_add_i(&c->w->slot->inflight, -1);
+			/* nginx's 499: the client closed the connection first */
+			conn_log_access(c, x, 499);
 			xchg_destroy(x);
 			c->x = NULL;
 			conn_free(c);
@@ -838,6 +923,89 @@ conn_accept(struct worker *w)
 
 /* ---- deadlines and draining ------------------------------------------- */
 
+/*
+ * A handler past the deadline of its run (a flow that never returns: a
+ * plugin in an endless loop or a blocking call): answer its client here,
+ * 504 or an error frame that ends its stream, and leave the exchange to its
+ * thread (xchg_abandon).  Nothing the thread does later reaches the socket.
+ */
+static void
+conn_overdue(struct http_exchange *x, int64_t now)
+{
+	struct conn *c = x->conn;
+	struct http_exchange *y;
+	const char *msg;
+
+	y = xchg_abandon(x, c->dead ? NULL : &c->out, now);
+	if (y == NULL)
+		return;   /* it returned meanwhile: on its way back */
+	msg = xchg_deadline_message(y);
+	log_set_request_id(y->request_id);
+	log_error("running flow", "%s: %s; its thread is left to finish, its "
+	    "result will be discarded", msg, c->dead ? "its client is gone" :
+	    y->streaming ? "ending its stream with an error frame" :
+	    "answering 504");
+	log_set_request_id(NULL);
+	if (c->dead) {
+		/* the client left before: nobody to answer, the connection is free */
+		xchg_destroy(y);
+		c->x = NULL;
+		conn_free(c);
+		return;
+	}
+	c->x = y;
+	if (y->streaming) {
+		xchg_stream_fail(y, &c->out, msg);
+		if (!conn_keep_alive(c))
+			c->want_close = true;
+	} else {
+		xchg_error(y, 504, msg);
+		conn_write_response(c);
+	}
+	c->state = CONN_WRITE;
+	c->io_ms = now;
+	conn_flush(c);
+	if (!c->dead && c->state == CONN_IDLE && buf_rlen(&c->in) > 0)
+		conn_process(c);
+}
+
+/*
+ * The runs on flow threads: abandon those past their deadline, count the
+ * abandoned ones that have not returned (flow_stuck), and retire the
+ * worker when one has been stuck for server.worker_timeout: its thread
+ * and what it holds are lost to this process, and a thread that never
+ * returns is only freed by the process's exit.  The worker retires as
+ * after max_requests: it stops accepting, finishes the other requests (at
+ * most server.shutdown_timeout) and exits, and the master starts another.
+ */
+static void
+conn_sweep_flows(struct worker *w, int64_t now)
+{
+	struct http_exchange *x, *next;
+	int64_t oldest = 0;
+	int stuck = 0;
+
+	for (x = w->xq.running; x != NULL; x = next) {
+		next = x->run_next;
+		if (xchg_overdue(x, now))
+			conn_overdue(x, now);
+		if (x->abandoned) {
+			stuck++;
+			if (oldest == 0 || x->abandoned_ms < oldest)
+				oldest = x->abandoned_ms;
+		}
+	}
+	sb_set_i(&w->slot->flow_stuck, stuck);
+	if (stuck > 0 && !w->draining &&
+	    now - oldest >= (int64_t)w->cfg->server.worker_timeout * 1000) {
+		log_warn("retiring", "a flow thread has been stuck for %lld s past "
+		    "its deadline (server.worker_timeout = %d), %d stuck in all: "
+		    "retiring this worker", (long long)((now - oldest) / 1000),
+		    w->cfg->server.worker_timeout, stuck);
+		conn_drain(w, true);
+	}
+}
+
 void
 conn_sweep(struct worker *w, int64_t now)
 {
@@ -887,6 +1055,7 @@ conn_sweep(struct worker *w, int64_t now)
 			break;
 		}
 	}
+	conn_sweep_flows(w, now);
 }
 
 void

@@ -47,6 +47,7 @@ xchg_queue_init(struct xchg_queue *q, int eventfd)
 	pthread_mutex_init(&q->lock, NULL);
 	q->done = NULL;
 	q->parked = NULL;
+	q->running = NULL;
 	q->eventfd = eventfd;
 }
 
@@ -146,12 +147,42 @@ xchg_park(struct xchg_queue *q, struct http_exchange *x)
 	q->parked = x;
 }
 
+/* Onto the list of exchanges out on a flow thread (once).  Loop. */
+static void
+xchg_run_link(struct xchg_queue *q, struct http_exchange *x)
+{
+	if (x->on_run_list)
+		return;
+	x->run_prev = NULL;
+	x->run_next = q->running;
+	if (q->running != NULL)
+		q->running->run_prev = x;
+	q->running = x;
+	x->on_run_list = true;
+}
+
+/* Off that list: back for good, or parked.  Loop. */
+static void
+xchg_run_unlink(struct xchg_queue *q, struct http_exchange *x)
+{
+	if (!x->on_run_list)
+		return;
+	if (x->run_prev != NULL)
+		x->run_prev->run_next = x->run_next;
+	else
+		q->running = x->run_next;
+	if (x->run_next != NULL)
+		x->run_next->run_prev = x->run_prev;
+	x->run_prev = x->run_next = NULL;
+	x->on_run_list = false;
+}
+
 struct http_exchange *
 xchg_take_done(struct xchg_queue *q)
 {
 	struct http_exchange *list, *x, *rev = NULL;
 	uint64_t n;
-	bool park;
+	bool park, done;
 
 	(void)!read(q->eventfd, &n, sizeof(n));
 	pthread_mutex_lock(&q->lock);
@@ -164,12 +195,15 @@ xchg_take_done(struct xchg_queue *q)
 		list = x->next_done;
 		pthread_mutex_lock(&x->lock);
 		park = x->deferred;
+		done = x->done;
 		if (park) {
 			/* no thread holds it now: the loop owns it until it wakes */
 			x->deferred = false;
 			x->stream_notified = false;
 		}
 		pthread_mutex_unlock(&x->lock);
+		if (park || done)
+			xchg_run_unlink(q, x);
 		if (park) {
 			xchg_park(q, x);
 			continue;
@@ -214,7 +248,142 @@ xchg_client_gone(struct http_exchange *x)
 	pthread_mutex_lock(&x->lock);
 	x->client_gone = true;
 	pthread_cond_broadcast(&x->drained);
+	if (x->wake != NULL)
+		x->wake(x->wake_h);
 	pthread_mutex_unlock(&x->lock);
+}
+
+void
+xchg_waker_set(struct http_exchange *x, void (*wake)(void *h), void *h)
+{
+	pthread_mutex_lock(&x->lock);
+	x->wake = wake;
+	x->wake_h = h;
+	if (x->client_gone && wake != NULL)
+		wake(h);
+	pthread_mutex_unlock(&x->lock);
+}
+
+void
+xchg_waker_clear(struct http_exchange *x, void *h)
+{
+	pthread_mutex_lock(&x->lock);
+	if (x->wake_h == h) {
+		x->wake = NULL;
+		x->wake_h = NULL;
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
+bool
+xchg_client_is_gone(struct http_exchange *x)
+{
+	bool gone;
+
+	pthread_mutex_lock(&x->lock);
+	gone = x->client_gone;
+	pthread_mutex_unlock(&x->lock);
+	return gone;
+}
+
+/* ---- the deadline of a run ---------------------------------------------- */
+
+void
+xchg_deadline_restart(struct http_exchange *x)
+{
+	int64_t d = clock_now_ms() + (int64_t)x->cfg->flows.turn_timeout_ms +
+	    XCHG_DEADLINE_GRACE_MS;
+
+	__atomic_store_n(&x->deadline_ms, d, __ATOMIC_RELAXED);
+}
+
+bool
+xchg_overdue(struct http_exchange *x, int64_t now_ms)
+{
+	int64_t d = __atomic_load_n(&x->deadline_ms, __ATOMIC_RELAXED);
+
+	return !x->abandoned && d != 0 && now_ms >= d;
+}
+
+const char *
+xchg_deadline_message(struct http_exchange *x)
+{
+	return arena_sprintf(x->arena, "the flow did not finish within its "
+	    "deadline (flows.turn_timeout_ms = %d)", x->cfg->flows.turn_timeout_ms);
+}
+
+struct http_exchange *
+xchg_abandon(struct http_exchange *x, struct buf *out, int64_t now_ms)
+{
+	struct http_exchange *y = xchg_create(x->w, x->conn, x->peer,
+	    x->peer_loopback);
+
+	pthread_mutex_lock(&x->lock);
+	/* the run clears its deadline under the lock as it ends (xchg_run) */
+	if (__atomic_load_n(&x->deadline_ms, __ATOMIC_RELAXED) == 0) {
+		pthread_mutex_unlock(&x->lock);
+		xchg_destroy(y);
+		return NULL;
+	}
+	/* from here the handler's writes fail and its model calls stop */
+	x->client_gone = true;
+	pthread_cond_broadcast(&x->drained);
+	if (x->wake != NULL)
+		x->wake(x->wake_h);
+	if (buf_rlen(&x->stream) > 0) {
+		if (out != NULL) {
+			x->streamed_bytes += buf_rlen(&x->stream);
+			buf_append(out, buf_rptr(&x->stream), buf_rlen(&x->stream));
+		}
+		buf_reset(&x->stream);
+	}
+	/* a stream's head is set under the lock (xchg_stream_begin); a
+	 * complete response the handler may be setting now is not wanted */
+	if (x->streaming) {
+		y->streaming = true;
+		y->replied = true;
+		y->status = x->status;
+		y->content_type = arena_strdup(y->arena, x->content_type);
+	}
+	pthread_mutex_unlock(&x->lock);
+
+	/* what the loop reads of the request was written before the run */
+	memcpy(y->request_id, x->request_id, sizeof(y->request_id));
+	y->start_us = x->start_us;
+	y->route = x->route;
+	y->route_flags = x->route_flags;
+	y->route_name = x->route_name;
+	y->body_len = x->body_len;
+	y->streamed_bytes = x->streamed_bytes;
+	y->req.method = x->req.method;
+	y->req.method_name = x->req.method_name != NULL ?
+	    arena_strdup(y->arena, x->req.method_name) : NULL;
+	y->req.path = x->req.path != NULL ? arena_strdup(y->arena, x->req.path) : NULL;
+	y->req.version_minor = x->req.version_minor;
+	y->req.keep_alive = x->req.keep_alive;
+	y->req.content_length = -1;
+	x->abandoned = true;
+	x->abandoned_ms = now_ms;
+	x->conn = NULL;
+	return y;
+}
+
+void
+xchg_stream_fail(const struct http_exchange *x, struct buf *out,
+    const char *msg)
+{
+	struct buf b = BUF_INIT;
+
+	/* the frame of worker/turn.c's turn_sse_error, on the chat stream */
+	if (x->content_type != NULL &&
+	    strncmp(x->content_type, "text/event-stream", 17) == 0) {
+		buf_puts(&b, "data: {\"event\":\"error\",\"data\":null,\"error\":");
+		buf_json_string(&b, msg);
+		buf_puts(&b, "}\n\n");
+		http_write_chunk(out, b.data, b.len);
+		buf_free(&b);
+	}
+	http_write_last_chunk(out);
 }
 
 /* ---- running on a flow thread ------------------------------------------- */
@@ -231,6 +400,7 @@ xchg_run(void *arg)
 	gone = x->client_gone;
 	x->defer_ms = 0;
 	pthread_mutex_unlock(&x->lock);
+	xchg_deadline_restart(x);
 	x->runs++;
 	log_set_request_id(x->request_id);
 	/* a gate that refuses has set the 401/429/503, or deferred: no handler */
@@ -238,6 +408,7 @@ xchg_run(void *arg)
 		x->handler(x);
 	log_set_request_id(NULL);
 	pthread_mutex_lock(&x->lock);
+	__atomic_store_n(&x->deadline_ms, 0, __ATOMIC_RELAXED);
 	if (x->defer_ms > 0 && !x->replied && !x->client_gone)
 		x->deferred = true;
 	else
@@ -262,6 +433,7 @@ xchg_submit(struct http_exchange *x, xchg_handler handler)
 	if (pool_submit(w->pool, xchg_run, x) == 0) {
 		if (first)
 			sb_add(&w->slot->c.admitted, 1);
+		xchg_run_link(&w->xq, x);
 		return 0;
 	}
 	sb_add(&w->slot->c.queue_rejections, 1);

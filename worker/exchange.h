@@ -16,6 +16,13 @@
  * xchg_defer(): the exchange goes back to the loop, waits there on a timer
  * without holding a thread, and is queued for a flow thread again; x->runs
  * tells the second run from the first.
+ *
+ * A run on a flow thread has a deadline: flows.turn_timeout_ms from its
+ * start, plus XCHG_DEADLINE_GRACE_MS for saving the turn.  A handler still
+ * running past it is abandoned by the loop (xchg_abandon): the client gets
+ * its 504 (or, on a stream, an error frame) from the loop, and the thread
+ * keeps the exchange until it returns, if ever; then the exchange is freed
+ * and what the handler produced is dropped.
  */
 #ifndef INGEN_EXCHANGE_H
 #define INGEN_EXCHANGE_H
@@ -56,6 +63,7 @@ typedef int (*xchg_gate)(struct http_exchange *x);
 #define XCHG_MAX_HEADERS  12
 #define XCHG_REQUEST_ID_MAX 128       /* characters of an adopted X-Request-ID */
 #define XCHG_DEFER_MAX_MS 60000       /* longest xchg_defer() delay */
+#define XCHG_DEADLINE_GRACE_MS 3000   /* after flows.turn_timeout_ms: the save */
 
 /*
  * Where exchanges go back to the event loop: the done queue (filled by flow
@@ -67,6 +75,9 @@ struct xchg_queue {
 	pthread_mutex_t lock;
 	struct http_exchange *done;   /* newest first, under lock */
 	struct http_exchange *parked; /* loop only, unsorted (few) */
+	/* loop only: queued for or running on a flow thread, abandoned ones
+	 * included, until they come back for good (run_prev/run_next) */
+	struct http_exchange *running;
 	int eventfd;
 };
 
@@ -104,10 +115,17 @@ struct http_exchange {
 	bool streaming;               /* head sent as chunked */
 	bool stream_notified;         /* queued for the loop already */
 	bool client_gone;             /* the loop lost the client */
+	/* wakes the model call under way, so that it sees client_gone now
+	 * (xchg_waker_set; lib/llm's curl_multi_wakeup) */
+	void (*wake)(void *h);
+	void *wake_h;
 	size_t streamed_bytes;        /* handed to the connection (loop only) */
 
 	/* runs on a flow thread: 1 the first time, 2 after a deferral ... */
 	unsigned runs;
+	/* clock_now_ms() time past which the loop gives up on the run under
+	 * way; 0 when none is (atomic: written by the flow thread) */
+	int64_t deadline_ms;
 
 	/* loop-private */
 	struct conn *conn;
@@ -119,6 +137,10 @@ struct http_exchange {
 	int defer_ms;                 /* set by xchg_defer on the flow thread */
 	bool deferred;                /* handler returned, asks to run again */
 	bool done;                    /* handler returned */
+	struct http_exchange *run_prev, *run_next;   /* xchg_queue.running */
+	bool on_run_list;
+	bool abandoned;               /* past its deadline, the loop let it go */
+	int64_t abandoned_ms;
 };
 
 /* ---- the event loop's side ------------------------------------------- */
@@ -166,9 +188,43 @@ struct http_exchange *xchg_take_done(struct xchg_queue *q);
  */
 bool xchg_take_stream(struct http_exchange *x, struct buf *out);
 
-/* The client went away: streaming writes fail from now on and a parked
- * exchange is not run again.  Event loop. */
+/* The client went away: streaming writes fail from now on, a parked
+ * exchange is not run again, and xchg_client_is_gone() says so to the flow
+ * thread.  Event loop. */
 void xchg_client_gone(struct http_exchange *x);
+
+/*
+ * Whether the run of `x` on a flow thread is past its deadline at `now_ms`
+ * (and not abandoned yet).  Event loop.
+ */
+bool xchg_overdue(struct http_exchange *x, int64_t now_ms);
+
+/*
+ * Give up on an exchange whose handler is past its deadline: its client is
+ * gone as far as the handler can tell (xchg_client_is_gone, failing
+ * stream writes), it leaves its connection (x->conn = NULL) and stays with
+ * its thread, counted as stuck on xchg_queue.running, until it is handed
+ * back; then conn_on_exchange frees it.  Stream bytes the handler produced
+ * before are moved to `out` (dropped when `out` is NULL).  Returns a new
+ * exchange for the connection that carries what the loop needs to finish
+ * the response (request id, method, path, keep-alive, route, clock, the
+ * stream's status), or NULL when the handler returned meanwhile (nothing
+ * done: it is on its way back).  Event loop.
+ */
+struct http_exchange *xchg_abandon(struct http_exchange *x, struct buf *out,
+    int64_t now_ms);
+
+/*
+ * The end of a stream whose handler was abandoned at its deadline, into
+ * `out`: for the event stream of /api/v1/chat/stream an error frame
+ * ({"event":"error","data":null,"error":<msg>}, as the turn sends its own
+ * failures), then the last chunk.  Event loop.
+ */
+void xchg_stream_fail(const struct http_exchange *x, struct buf *out,
+    const char *msg);
+
+/* The message of a run abandoned at its deadline, in the arena of `x`. */
+const char *xchg_deadline_message(struct http_exchange *x);
 
 /*
  * Queue the parked exchanges whose time has come (at now_ms) for a flow
@@ -234,6 +290,30 @@ void xchg_validation_error(struct http_exchange *x, const char *message,
 int xchg_stream_begin(struct http_exchange *x, int status,
     const char *content_type);
 int xchg_stream_write(struct http_exchange *x, const void *data, size_t len);
+
+/*
+ * Whether the client of the exchange went away (or the loop gave up on the
+ * exchange at its deadline): its response will never be read, so the work
+ * for it should stop.  Cheap (one uncontended lock), for polling: the
+ * language-model calls of a turn pass it as llm_request.cancelled.  Any
+ * thread.
+ */
+/* The model call under way on a flow thread: wake(h) is called (under the
+ * exchange's lock, from the loop) when the client goes or the run is
+ * abandoned, so the call stops at once.  One waker at a time: the last set
+ * wins; clear passes the h it set, and clears only that one.  Any thread. */
+void xchg_waker_set(struct http_exchange *x, void (*wake)(void *h), void *h);
+void xchg_waker_clear(struct http_exchange *x, void *h);
+
+bool xchg_client_is_gone(struct http_exchange *x);
+
+/*
+ * Start the deadline of the run again from now (flows.turn_timeout_ms plus
+ * XCHG_DEADLINE_GRACE_MS), for a handler whose own deadline starts later
+ * than the run (a turn's flow, after the turn waited for its
+ * Idempotency-Key).  The run's start sets it anyway.  Flow threads only.
+ */
+void xchg_deadline_restart(struct http_exchange *x);
 
 /*
  * Ask for the handler (and the gate before it) to run again in `delay_ms`

@@ -78,7 +78,7 @@ struct routes_totals {
 	uint64_t bucket[SB_MAX_ROUTES][SB_LAT_BUCKETS];
 	uint64_t sum_us[SB_MAX_ROUTES];
 	uint64_t queue_rejections, admitted, accept_pauses, accepted, llm_tokens, llm_calls;
-	int64_t threads, busy, queued, limit;   /* live slots only */
+	int64_t threads, busy, queued, limit, stuck;   /* live slots only */
 };
 
 static void
@@ -132,6 +132,7 @@ routes_metrics(struct http_exchange *x)
 		t->busy += sb_get_i(&s->flow_threads_busy);
 		t->queued += sb_get_i(&s->flow_queued);
 		t->limit += sb_get_i(&s->flow_limit);
+		t->stuck += sb_get_i(&s->flow_stuck);
 		buf_printf(&b, "ingenious_worker_info{slot=\"%d\",pid=\"%d\",generation=\"%u\","
 		    "state=\"%s\"} 1\n", i, (int)s->pid, s->generation,
 		    st == SB_STATE_READY ? "ready" :
@@ -195,6 +196,9 @@ routes_metrics(struct http_exchange *x)
 	    "# HELP ingenious_flow_queued Requests waiting for a flow thread.\n"
 	    "# TYPE ingenious_flow_queued gauge\n"
 	    "ingenious_flow_queued %lld\n"
+	    "# HELP ingenious_flow_stuck Flow threads still running a request that was answered 504 at its deadline.\n"
+	    "# TYPE ingenious_flow_stuck gauge\n"
+	    "ingenious_flow_stuck %lld\n"
 	    "# HELP ingenious_flow_limit Most requests in flight before 503 (flow threads at their maximum plus the queue, all workers).\n"
 	    "# TYPE ingenious_flow_limit gauge\n"
 	    "ingenious_flow_limit %lld\n"
@@ -212,7 +216,7 @@ routes_metrics(struct http_exchange *x)
 	    (unsigned long long)t->queue_rejections,
 	    (unsigned long long)t->admitted,
 	    (long long)t->threads, (long long)t->busy, (long long)t->queued,
-	    (long long)t->limit,
+	    (long long)t->stuck, (long long)t->limit,
 	    (unsigned long long)t->accept_pauses,
 	    (unsigned long long)t->llm_calls,
 	    (unsigned long long)t->llm_tokens);

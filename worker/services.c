@@ -8,7 +8,6 @@
  */
 #include "autoconfig.h"
 
-#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -20,6 +19,7 @@
 #include "lib/llm.h"
 #include "lib/log.h"
 #include "lib/scoreboard.h"
+#include "worker/exchange.h"
 #include "worker/services.h"
 #include "worker/worker.h"
 
@@ -29,6 +29,8 @@
 /* One call under way, as lib/llm's usage callback sees it. */
 struct services_call {
 	const struct ctx_llm_call *call;
+	struct http_exchange *x;
+	void *wake_h;                   /* what this call gave the exchange */
 };
 
 /* lib/llm's report of one attempt, handed on to the context. */
@@ -85,6 +87,21 @@ _Static_assert(sizeof(struct ctx_tool_call) == sizeof(struct llm_tool_call) &&
     offsetof(struct llm_tool_call, arguments),
     "struct ctx_tool_call and struct llm_tool_call differ");
 
+/* lib/llm's waker of this call, kept by the exchange for the loop. */
+static void
+services_set_waker(void *arg, void (*wake)(void *h), void *h)
+{
+	struct services_call *sc = arg;
+
+	if (wake != NULL) {
+		sc->wake_h = h;
+		xchg_waker_set(sc->x, wake, h);
+	} else if (sc->wake_h != NULL) {
+		xchg_waker_clear(sc->x, sc->wake_h);
+		sc->wake_h = NULL;
+	}
+}
+
 /* The context's cancellation, as lib/llm polls it. */
 static bool
 services_cancelled(void *arg)
@@ -99,7 +116,7 @@ services_llm_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
     struct ctx_llm_result *out, struct err *e)
 {
 	struct http_exchange *x = arg;
-	struct services_call sc = { call };
+	struct services_call sc = { call, x, NULL };
 	struct llm_message *msgs;
 	struct llm_tool *tools = NULL;
 	struct ctx_tool_call *tcs;
@@ -148,6 +165,7 @@ services_llm_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
 	req.usage_arg = &sc;
 	req.cancelled = services_cancelled;
 	req.cancel_arg = &sc;
+	req.set_waker = services_set_waker;
 	if (call->stream) {
 		req.stream = true;
 		req.on_delta = call->on_delta;
@@ -243,13 +261,7 @@ services_log(void *arg, int level, const char *action, const char *msg)
 static bool
 services_client_gone(void *arg)
 {
-	struct http_exchange *x = arg;
-	bool gone;
-
-	pthread_mutex_lock(&x->lock);
-	gone = x->client_gone;
-	pthread_mutex_unlock(&x->lock);
-	return gone;
+	return xchg_client_is_gone(arg);
 }
 
 void

@@ -598,6 +598,8 @@ turn_flow(struct turn *t)
 	const char *msg;
 
 	services_init(&t->svc, x);
+	/* the loop's deadline and the context's count from the same start */
+	xchg_deadline_restart(x);
 	ctx_init(&t->ctx, x->arena, x->cfg, &t->svc, &who);
 	if (t->flow->run(&t->ctx, &t->flow_req, &t->reply) == 0 &&
 	    t->reply.agent_response != NULL)

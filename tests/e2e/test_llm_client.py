@@ -249,6 +249,54 @@ t.eq((r["status"], r["attempts"]), (502, 1), "a malformed stream frame: 502, not
 r, _, _ = ask(stream=True, fault="oversized;bytes=300000", llm={"max_response_bytes": 200000})
 t.eq(r["status"], 502, "a stream over max_response_bytes: 502")
 
+# ---- cancellation (llm_request.cancelled: the client of the turn went away) ----------------
+k = new_key("cancel-hang")
+t0 = time.time()
+r, _, _ = ask(fault="hang", key=k, extra={"cancel_after_ms": 500}, llm={"timeout_ms": 20000})
+el = time.time() - t0
+t.ok(r["status"] == 499 and r["error"] == "the client went away" and r["attempts"] == 1,
+     "a cancelled call against a hang: 499 \"the client went away\"", r)
+t.ok(0.45 <= el < 2.0, "it returned within a poll interval of the cancellation, not at "
+     "the 20 s timeout (%.2fs)" % el)
+ev = r["usage_events"]
+t.ok(len(ev) == 1 and not ev[0]["billed"] and ev[0]["final"] and ev[0]["http_status"] == 0
+     and ev[0]["latency_ms"] < 2000, "the stopped attempt reports one unbilled usage row, "
+     "http_status 0", ev)
+t.eq(s.key_count(k), 1, "the upstream saw one attempt: a cancelled call is not retried")
+
+k = new_key("cancel-backoff")
+t0 = time.time()
+r, _, _ = ask(fault="503;retry-after-ms=8000", key=k, extra={"cancel_after_ms": 500},
+              llm={"timeout_ms": 20000})
+el = time.time() - t0
+t.ok(r["status"] == 499 and r["attempts"] == 1 and el < 2.0,
+     "a cancellation during a retry's 8 s wait ends the wait: 499 (%.2fs)" % el, r)
+t.eq(s.key_count(k), 1, "and no retry was made")
+ev = r["usage_events"]
+t.ok(len(ev) == 1 and not ev[0]["billed"] and ev[0]["http_status"] == 503,
+     "its usage row carries the status of the attempt that was made", ev)
+
+k = new_key("cancel-drip")
+t0 = time.time()
+r, _, _ = ask("Please stream this answer to me slowly, word by word, as it comes",
+              fault="drip;bps=1000", key=k, stream=True, extra={"cancel_after_ms": 3000},
+              llm={"timeout_ms": 30000})
+el = time.time() - t0
+# 9 KiB of frames, the first content at byte 921, at 1000 bytes/s: a few deltas are out
+# at the cancellation, most of the stream is not
+t.ok(r["status"] == 499 and r["attempts"] == 1 and len(r["deltas"]) >= 1,
+     "a stream cancelled after its first deltas: 499, no retry (%d deltas)" % len(r["deltas"]), r)
+t.ok(2.9 <= el < 4.5, "the dripping stream stopped at the cancellation (%.2fs)" % el)
+ev = r["usage_events"]
+t.ok(len(ev) == 1 and ev[0]["http_status"] == 200 and not ev[0]["billed"],
+     "its usage row: status 200, no usage reported before the stop", ev)
+
+r, _, _ = ask(extra={"cancel_after_ms": 600000})
+t.ok(r["ok"] and r["cancel_polls"] >= 1,
+     "a call whose hook never fires succeeds (the hook was polled %d times)" % r["cancel_polls"])
+r, _, _ = ask(stream=True, extra={"cancel_after_ms": 600000})
+t.ok(r["ok"] and "".join(r["deltas"]) == r["content"], "and so does a streamed one")
+
 # ---- connection reuse (the curl share) ---------------------------------------------------------
 # (the /sim/stats request itself is one connection more)
 s.reset()

@@ -111,6 +111,9 @@ build("echo.c", os.path.join(good, "echo.so"))
 
 def validate(flow_path, extra=None):
     env = clean_env({"INGENIOUS_FLOW_PATH": flow_path})
+    if SANITIZER:
+        # a test plugin crashes its loader on purpose: not a sanitizer finding
+        env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":handle_segv=0"
     env.update(extra or {})
     return subprocess.run([INGEN, "validate"], env=env, cwd=work, capture_output=True,
                           text=True, timeout=60)
@@ -125,6 +128,14 @@ for name, defs, words in BROKEN:
     r = validate(good + ":" + os.path.dirname(broken[name]))
     t.ok(r.returncode == 2 and words in r.stderr and '"%s"' % broken[name] in r.stderr,
          "ingen validate refuses the %s plugin, naming the file" % name, r.stdout + r.stderr)
+
+repl = build("echo.c", os.path.join(work, "repl", "classification_agent.so"),
+             q("FLOW_NAME=classification_agent"))
+r = validate(os.path.dirname(repl))
+t.ok(r.returncode == 0 and 'ingen: warning: flow plugin "%s" replaces the built-in flow '
+     '"classification_agent"' % repl in r.stderr
+     and "classification_agent (%s)" % repl in r.stdout,
+     "ingen validate warns that a plugin replaces a built-in flow, and lists it", r.stdout + r.stderr)
 
 # a constructor that crashes: the loader child dies, not the caller, and
 # the files after it are still checked (in a new child)

@@ -10,6 +10,7 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct probe_call {
 	struct llm_client *client;
 	const struct llm_request *tmpl;
 	int64_t deadline_rel_ms;
+	int64_t cancel_rel_ms;      /* llm_request.cancelled turns true then; 0 = never */
 	int calls;
 	long pause_ms;              /* between this thread's calls */
 	cJSON *results;             /* this thread's result objects */
@@ -132,9 +134,65 @@ add_json_text(cJSON *o, const char *key, const char *text)
 		cJSON_AddNullToObject(o, key);
 }
 
+/* llm_request.cancelled of a call with "cancel_after_ms": true from that
+ * time on (the client of a server going away); counts its polls.  A timer
+ * thread calls the call's waker at that time, as a server's loop does when
+ * the client goes (llm_request.set_waker). */
+struct probe_cancel {
+	int64_t at_ms;
+	long polls;
+	pthread_mutex_t lock;
+	void (*wake)(void *h);
+	void *h;
+	bool done;
+};
+
+static void
+probe_set_waker(void *arg, void (*wake)(void *h), void *h)
+{
+	struct probe_cancel *pc = arg;
+
+	pthread_mutex_lock(&pc->lock);
+	pc->wake = wake;
+	pc->h = h;
+	pthread_mutex_unlock(&pc->lock);
+}
+
+static void *
+probe_cancel_timer(void *arg)
+{
+	struct probe_cancel *pc = arg;
+	struct timespec slice = { 0, 10 * 1000000L };
+	bool done;
+
+	/* in 10 ms slices, so a call that ends first ends the timer too */
+	for (;;) {
+		pthread_mutex_lock(&pc->lock);
+		done = pc->done;
+		if (!done && clock_now_ms() >= pc->at_ms) {
+			if (pc->wake != NULL)
+				pc->wake(pc->h);
+			done = true;
+		}
+		pthread_mutex_unlock(&pc->lock);
+		if (done)
+			return NULL;
+		nanosleep(&slice, NULL);
+	}
+}
+
+static bool
+probe_cancelled(void *arg)
+{
+	struct probe_cancel *pc = arg;
+
+	pc->polls++;
+	return clock_now_ms() >= pc->at_ms;
+}
+
 static cJSON *
 probe_one(struct llm_client *client, const struct llm_request *tmpl,
-    int64_t deadline_rel_ms)
+    int64_t deadline_rel_ms, int64_t cancel_rel_ms)
 {
 	struct llm_request req = *tmpl;
 	struct llm_reply reply;
@@ -143,10 +201,20 @@ probe_one(struct llm_client *client, const struct llm_request *tmpl,
 	cJSON *events = cJSON_CreateArray(), *arr, *tc;
 	struct err e;
 	int64_t start = clock_now_ms();
+	struct probe_cancel cancel = { start + cancel_rel_ms, 0,
+	    PTHREAD_MUTEX_INITIALIZER, NULL, NULL, false };
+	pthread_t timer;
+	bool timed = false;
 	size_t i;
 	int rc;
 
 	err_clear(&e);
+	if (cancel_rel_ms > 0) {
+		req.cancelled = probe_cancelled;
+		req.cancel_arg = &cancel;
+		req.set_waker = probe_set_waker;
+		timed = pthread_create(&timer, NULL, probe_cancel_timer, &cancel) == 0;
+	}
 	req.on_delta = probe_delta;
 	req.delta_arg = deltas;
 	req.on_usage = probe_usage;
@@ -154,6 +222,12 @@ probe_one(struct llm_client *client, const struct llm_request *tmpl,
 	if (deadline_rel_ms > 0)
 		req.deadline_ms = start + deadline_rel_ms;
 	rc = llm_chat(client, &req, a, &reply, &e);
+	if (timed) {
+		pthread_mutex_lock(&cancel.lock);
+		cancel.done = true;
+		pthread_mutex_unlock(&cancel.lock);
+		pthread_join(timer, NULL);
+	}
 	cJSON_AddBoolToObject(o, "ok", rc == 0);
 	cJSON_AddNumberToObject(o, "status", rc == 0 ? 200 : e.status);
 	if (rc == 0)
@@ -206,6 +280,7 @@ probe_one(struct llm_client *client, const struct llm_request *tmpl,
 	cJSON_AddNumberToObject(o, "latency_ms", (double)reply.latency_ms);
 	cJSON_AddNumberToObject(o, "elapsed_ms", (double)(clock_now_ms() - start));
 	cJSON_AddNumberToObject(o, "retry_after", reply.retry_after_s);
+	cJSON_AddNumberToObject(o, "cancel_polls", (double)cancel.polls);
 	if (reply.model != NULL)
 		cJSON_AddStringToObject(o, "model", reply.model);
 	else
@@ -234,7 +309,8 @@ probe_thread(void *arg)
 			nanosleep(&ts, NULL);
 		}
 		cJSON_AddItemToArray(pc->results,
-		    probe_one(pc->client, pc->tmpl, pc->deadline_rel_ms));
+		    probe_one(pc->client, pc->tmpl, pc->deadline_rel_ms,
+		    pc->cancel_rel_ms));
 	}
 	return NULL;
 }
@@ -319,7 +395,8 @@ usage(void)
 	    "fields...},\n"
 	    "         \"request\":{\"messages\":[...], \"tools\":[...], "
 	    "\"stream\":bool, \"json\":bool,\n"
-	    "           \"temperature\":x, \"max_tokens\":n, \"deadline_ms\":n, "
+	    "           \"temperature\":x, \"max_tokens\":n, \"deadline_ms\":n,\n"
+	    "           \"cancel_after_ms\":n, "
 	    "\"headers\":[\"Name: value\"]},\n"
 	    "         \"calls\":n, \"threads\":n, \"pause_ms\":n}\n");
 	return 2;
@@ -428,6 +505,7 @@ main(int argc, char **argv)
 		pcs[i].client = client;
 		pcs[i].tmpl = &req;
 		pcs[i].deadline_rel_ms = deadline_rel;
+		pcs[i].cancel_rel_ms = jnum(jr, "cancel_after_ms", 0);
 		pcs[i].calls = calls;
 		pcs[i].pause_ms = jnum(in, "pause_ms", 0);
 		pcs[i].results = cJSON_CreateArray();
