@@ -119,7 +119,7 @@ t.ok(b"classification_agent" in b and b"ingenious_extensions" not in b,
 with open(os.path.join(flowdir, "task_manager.c"), "w") as f:
     f.write(TASK_MANAGER_C)
 r = run(["make", "-C", flowdir])
-t.eq(r.returncode, 0, "make builds the flow", r.stdout[-2000:] + r.stderr[-2000:])
+t.ok(r.returncode == 0, "make builds the flow", r.stdout[-2000:] + r.stderr[-2000:])
 t.ok(os.path.exists(os.path.join(flowdir, "task_manager.so")), "task_manager.so exists")
 
 
@@ -139,13 +139,13 @@ def reload(gen):
 
 
 t.ok(reload(2), "SIGHUP: generation 2 serves, no restart")
-t.eq(len(srv.log_lines("level=error")), 0, "no error logged by the reload",
+t.ok(len(srv.log_lines("level=error")) == 0, "no error logged by the reload",
      "\n".join(srv.log_lines("level=error"))[:1000])
 
 # ---- Step 4: the guide's curl ---------------------------------------------
 st, _, b = request(srv.port, "POST", "/api/v1/chat", body=body,
                    headers={"Content-Type": "application/json"})
-t.eq(st, 200, "Step 4: the custom flow answers 200", b[:300])
+t.ok(st == 200, "Step 4: the custom flow answers 200", b[:300])
 resp = json.loads(b)
 for k in ("thread_id", "message_id", "agent_response", "token_count", "memory_summary"):
     t.ok(k in resp, "Step 4: the response has %s" % k)

@@ -242,11 +242,12 @@ aborting_tool(struct ing_ctx *ctx, void *arg, const char *arguments,
 static void
 test_tool_loop(struct arena *a)
 {
+	static char from_tool[] = "from the tool";  /* -Wwrite-strings: not a literal */
 	struct ing_tool tools[] = {
 		{ .name = "get_weather", .description = "The weather of a city",
 		  .parameters = "{\"type\":\"object\",\"properties\":{\"city\":"
 		      "{\"type\":\"string\"}}}", .call = weather_tool,
-		  .arg = "from the tool" },
+		  .arg = from_tool },
 	};
 	struct ing_llm_options opt = { .agent = "weather_agent", .tools = tools,
 	    .n_tools = 1 };
