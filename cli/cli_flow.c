@@ -932,6 +932,7 @@ cli_flow_json(const struct cli_flow_run *run, const char *flow,
 	    ctx->completion_tokens, ctx->total_tokens, ctx->llm_calls);
 	cli_flow_json_str(&b, "script_error", run->ran_out ? run->ran_out_msg : NULL,
 	    true);
+	buf_printf(&b, ",\"unused_replies\":%zu", run->n_replies - run->next);
 	printf("{%s}\n", buf_cstr(&b));
 	buf_free(&b);
 }
@@ -1067,7 +1068,7 @@ cli_flow_test(int argc, char **argv)
 	else
 		cli_flow_print(&run, norm, &ctx, &reply, ok);
 	rc = ok && !run.ran_out ? CLI_FLOW_EXIT_OK : CLI_FLOW_EXIT_FAILED;
-	if (!json && run.next < run.n_replies)
+	if (run.next < run.n_replies)
 		fprintf(stderr, "ingen: warning: %zu of the %zu replies were not "
 		    "used\n", run.n_replies - run.next, run.n_replies);
 out:

@@ -207,6 +207,18 @@ doc = json.loads(out) if rc == 0 else {}
 t.ok(rc == 0 and doc["reply"]["agent_response"] == "Category: undefined" and
      doc["tokens"]["total"] == 0, "a reply given as a string is the content", out + err)
 
+# replies left over: a warning, and their number in --json
+write("two.json", ["Category: undefined", "never asked for"])
+rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", "hi",
+                      "--replies", "two.json"], ft)
+t.ok(rc == 0 and "warning: 1 of the 2 replies were not used" in err,
+     "replies left over: exit 0 with a warning", err)
+rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", "hi",
+                      "--replies", "two.json", "--json"], ft)
+doc = json.loads(out) if rc == 0 else {}
+t.ok(doc.get("unused_replies") == 1 and doc.get("script_error") is None,
+     "--json: unused_replies 1, no script error", out + err)
+
 # a failing call: the flow fails with its status and message
 write("err.json", [{"error": {"status": 503, "message": "upstream is busy"}}])
 rc, out, err = ingen(["flow", "test", "classification_agent", "--prompt", "hi",
