@@ -26,12 +26,13 @@
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/err.h"
+#include "lib/json.h"
 
 #define CTX_USAGE_IDS_FIRST 8       /* usage rows a turn links, before it grows */
 #define CTX_LOG_MAX 1024            /* one flow log line */
 #define CTX_ACTION_MAX 96
 #define CTX_CALL_ARENA 8192         /* first block of one call's arena */
-#define CTX_EVENT_TEXT_MAX 2000     /* bytes of a tool's arguments or result in an event */
+#define CTX_EVENT_TEXT_MAX 2000     /* characters of a tool's arguments or result in an event */
 #define CTX_PARALLEL_STACK (512 * 1024)
 
 #define CTX_MSG_GONE "the client went away"
@@ -114,15 +115,19 @@ ctx_event_head(struct buf *b, const char *agent)
 	buf_json_string(b, agent);
 }
 
+/* ,"key":"text" with at most CTX_EVENT_TEXT_MAX characters of the text,
+ * never a UTF-8 sequence cut in two. */
 static void
 ctx_event_text(struct buf *b, const char *key, const char *text)
 {
 	size_t len = text != NULL ? strlen(text) : 0;
+	size_t n = len > CTX_EVENT_TEXT_MAX ?
+	    json_utf8_prefix(text, len, CTX_EVENT_TEXT_MAX) : len;
+	char *cut;
 
 	buf_printf(b, ",\"%s\":", key);
-	if (len > CTX_EVENT_TEXT_MAX) {
-		char *cut = strndup(text, CTX_EVENT_TEXT_MAX);
-
+	if (n < len) {
+		cut = strndup(text, n);
 		buf_json_string(b, cut);
 		free(cut);
 	} else {

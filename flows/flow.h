@@ -33,8 +33,8 @@
  *   cc -shared -fPIC -o task_manager.so task_manager.c \
  *       $(pkg-config --cflags --libs ingenious)):
  *
+ *	#define _GNU_SOURCE             // strcasestr
  *	#include <string.h>
- *	#include <strings.h>
  *	#include <ingenious/flow.h>
  *
  *	static int

@@ -31,8 +31,8 @@ t = Tap(timeout=slack(240))
 
 # The guide's Step 2, in C: what a user writes.
 TASK_MANAGER_C = r'''/* task_manager.c -- the seed guide's task manager, in C. */
+#define _GNU_SOURCE             /* strcasestr */
 #include <string.h>
-#include <strings.h>
 
 #include <ingenious/flow.h>
 
