@@ -208,8 +208,9 @@ EXTRA_DIST += tests/e2e/test_chat_db.py tests/e2e/test_chat_db_outage.py
 
 # --- the custom-workflow guide of the Python product, step by step, in C
 # (docs/flows.md): ingen init, make, SIGHUP, the guide's curls
-TESTS += tests/e2e/test_seed_guide.py
-EXTRA_DIST += tests/e2e/test_seed_guide.py
+TESTS += tests/e2e/test_seed_guide.py tests/e2e/test_flow_agents.py
+EXTRA_DIST += tests/e2e/test_seed_guide.py tests/e2e/test_flow_agents.py \
+	tests/plugins/agents.c
 
 # --- flows run alone: a built-in flow against a scripted model, through the
 # services of its context (flows/ctx.c), with no socket and no database
