@@ -20,6 +20,7 @@
 
 struct arena;
 struct config;
+struct cJSON;
 struct err;
 
 /* What one upstream attempt cost, as the model service reports it.
@@ -32,6 +33,7 @@ struct ctx_usage {
 	int http_status;            /* 0 = no HTTP response */
 	int retries;                /* retries made before this attempt */
 	bool billed;                /* the upstream reported usage */
+	const struct ing_prompt *prompt;  /* the call's template, or NULL (set by the context) */
 };
 
 /* A tool call, as the model asked for it or as the context sends it back. */
@@ -108,11 +110,21 @@ struct ctx_turn {
 	void *emit_arg;
 };
 
-/* Reserved for later issues (knowledge base, SQL, prompt templates): their
- * slots in struct ctx_services stay NULL until then. */
+/* Reserved for later issues (knowledge base, SQL): their slots in struct
+ * ctx_services stay NULL until then. */
 struct ctx_kb_service;
 struct ctx_sql_service;
-struct ctx_template_service;
+
+/*
+ * Prompt templates: render <revision>/<file> with `vars` (a cJSON object,
+ * built by the context: request, agents and the flow's own) into *text (in
+ * a), with the template's hash; 0, or -1 with e set (400, 404, 500).
+ */
+struct ctx_template_service {
+	int (*render)(void *arg, const char *revision, const char *file,
+	    const struct cJSON *vars, struct arena *a, const char **text,
+	    char hash[65], struct err *e);
+};
 
 /*
  * The services a context reaches.  Every function gets `arg` first and is
@@ -144,7 +156,7 @@ struct ctx_services {
 	bool (*client_gone)(void *arg);
 	const struct ctx_kb_service *kb;            /* NULL (reserved) */
 	const struct ctx_sql_service *sql;          /* NULL (reserved) */
-	const struct ctx_template_service *templates;  /* NULL (reserved) */
+	const struct ctx_template_service *templates;  /* NULL: no templates (503) */
 };
 
 struct ing_ctx {

@@ -1,6 +1,6 @@
 /*
  * flow.h -- the public API of a conversation flow (installed as
- * <ingenious/flow.h>; `pkg-config --cflags ingenious`).  ABI 2.0.
+ * <ingenious/flow.h>; `pkg-config --cflags ingenious`).  ABI 2.1.
  *
  * A flow is a name, a description and a run function.  It reaches the world
  * only through the context it is given: language-model calls (with tools
@@ -87,7 +87,7 @@ extern "C" {
  * when its major equals the server's and its minor is not newer.
  */
 #define ING_FLOW_ABI_MAJOR 2
-#define ING_FLOW_ABI_MINOR 0
+#define ING_FLOW_ABI_MINOR 1   /* 2.1: prompt templates (ing_prompt_render) */
 #define ING_FLOW_MAGIC 0x464c4f57u          /* "FLOW" */
 #define ING_FLOW_MODULE_SYMBOL "ing_flow_module"
 
@@ -207,6 +207,15 @@ struct ing_tool {
 
 /* ---- language-model calls ------------------------------------------------ */
 
+/* A rendered prompt template (ing_prompt_render): its text, and which
+ * version of which template it came from. */
+struct ing_prompt {
+	const char *text;
+	const char *revision;           /* the revision id */
+	const char *file;               /* the template's file name */
+	const char *hash;               /* SHA-256 (hex) of the template's content */
+};
+
 /* Options of one language-model call; zero means "the default".  Write it
  * with designated initializers, so the reserved fields stay zero. */
 struct ing_llm_options {
@@ -219,7 +228,10 @@ struct ing_llm_options {
 	int stream;                     /* stream the answer to the client as it comes */
 	const struct ing_tool *tools;   /* offered to the model; the context runs the loop */
 	size_t n_tools;
-	void *reserved[4];              /* zero */
+	/* 2.1: the template the system prompt was rendered from; its revision
+	 * and hash are recorded with the call's usage rows (NULL: none) */
+	const struct ing_prompt *prompt;
+	void *reserved[3];              /* zero */
 };
 
 /*
@@ -260,6 +272,24 @@ struct ing_llm_call {
  */
 int ing_llm_parallel(struct ing_ctx *ctx, struct ing_llm_call *calls,
     size_t n, int mode);
+
+/* ---- prompt templates (2.1) ------------------------------------------------ */
+
+/*
+ * Render the template <file_storage.revisions.path>/templates/prompts/
+ * <revision>/<file> (the Jinja subset of docs/flows.md: {{ a.b }},
+ * {{ x | default("y") }}, {% if %}, {% for %}, comments).  Its variables:
+ * `request` (user_prompt, thread_id, user_id, user_name, topic, event_type,
+ * thread_memory, conversation_flow), `agents` (the answers of this turn's
+ * earlier model calls, by agent name), and the members of `vars_json` (a
+ * JSON object as text; NULL = none).  0 with *out filled (in the turn's
+ * memory), or -1 with the context's error set: 404 no such template, 400 a
+ * bad name or a template error ("file:line:col: ..."), 500 I/O.  Pass
+ * `out` as ing_llm_options.prompt of the call it prompts, so the usage rows
+ * record which version of which template produced the answer.
+ */
+int ing_prompt_render(struct ing_ctx *ctx, const char *revision,
+    const char *file, const char *vars_json, struct ing_prompt *out);
 
 /* ---- the turn ---------------------------------------------------------- */
 

@@ -107,16 +107,16 @@ test_check(void)
 	m = t_module(t_flows_good);
 	m.abi_major = 1;
 	m.abi_minor = 0;
-	ok(t_refused(&m, "was built for flow ABI 1.0, this server has 2.0: rebuild it "
+	ok(t_refused(&m, "was built for flow ABI 1.0, this server has 2.1: rebuild it "
 	    "against <ingenious/flow.h> ABI 2.x: make clean && make"),
 	    "another ABI major is refused, with the fix");
 	m = t_module(t_flows_good);
 	m.abi_major = 3;
-	ok(t_refused(&m, "was built for flow ABI 3.0, this server has 2.0"),
+	ok(t_refused(&m, "was built for flow ABI 3.0, this server has 2.1"),
 	    "a newer ABI major is refused");
 	m = t_module(t_flows_good);
 	m.abi_minor = ING_FLOW_ABI_MINOR + 1;
-	ok(t_refused(&m, "newer than this server's 2.0"), "a newer minor is refused");
+	ok(t_refused(&m, "newer than this server's 2.1"), "a newer minor is refused");
 	m = t_module(t_flows_good);
 	m.signature.pointer_size = 4;
 	ok(t_refused(&m, "is not binary compatible with this server: it was built with "
