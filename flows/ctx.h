@@ -101,6 +101,7 @@ struct ctx_turn {
 	const char *user_id;
 	const char *thread_id;
 	const char *flow;           /* the normalized flow name */
+	const struct ing_chat_request *request;  /* what the flow runs on (templates' `request`) */
 	/* streaming: partial output (NULL when the client does not stream);
 	 * returns -1 once the client is gone */
 	int (*emit)(void *arg, const char *text);

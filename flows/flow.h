@@ -124,6 +124,11 @@ struct ing_chat_reply {
 	const char *followup_questions; /* a JSON object as text, or NULL for {} */
 	const char *topic;
 	const char *event_type;
+	/* 2.1 */
+	const char *message_id;         /* the response's message_id (bike-insights: the
+	                                 * payload's identifier); NULL: the stored answer's id */
+	const char *output;             /* stored after the answer as a message of role
+	                                 * "output", which later turns see in their history */
 };
 
 /* One flow.  Defined by the plugin as a static constant. */
