@@ -355,13 +355,14 @@ rev_mkdir_open(int dirfd, const char *name, const char *what, struct err *e)
 
 /*
  * Keep `text` (whose hash is `hash`) as a version of `file` in the
- * revision folder revfd: .versions/<file>/<hash>, written atomically.  When
- * that version exists already it is kept and its time set to now, so the
- * newest-first list starts with the content written last.
+ * revision folder revfd: .versions/<file>/<hash>, written atomically, with
+ * the time `when` (the file's own, for a content kept late) or now (NULL).
+ * When that version exists already it is kept and its time set to now, so
+ * the newest-first list starts with the content written last.
  */
 static int
 rev_keep_version(int revfd, const char *file, const char *text, size_t len,
-    const char *hash, struct err *e)
+    const char *hash, const struct timespec *when, struct err *e)
 {
 	struct stat st;
 	int vfd, ffd, rc = 0;
@@ -382,6 +383,12 @@ rev_keep_version(int revfd, const char *file, const char *text, size_t len,
 			    "\"%s\": %s", file, strerror(errno));
 	} else {
 		rc = rev_atomic_write(ffd, hash, text, len, e);
+		if (rc == 0 && when != NULL) {
+			struct timespec ts[2] = { when[0], when[0] };
+
+			/* best effort: only the order of the list depends on it */
+			(void)utimensat(ffd, hash, ts, AT_SYMLINK_NOFOLLOW);
+		}
 	}
 	close(ffd);
 	return rc;
@@ -569,11 +576,12 @@ rev_write(const struct config *cfg, const char *revision, const char *file,
 		    crypto_sha256_hex(old, old_len, old_hash, e) < 0)
 			goto out;
 		if (!rev_has_version(revfd, file, old_hash) &&
-		    rev_keep_version(revfd, file, old, old_len, old_hash, e) < 0)
+		    rev_keep_version(revfd, file, old, old_len, old_hash,
+		    &st.st_mtim, e) < 0)
 			goto out;
 	}
 	if (rev_atomic_write(revfd, file, text, len, e) < 0 ||
-	    rev_keep_version(revfd, file, text, len, hash, e) < 0)
+	    rev_keep_version(revfd, file, text, len, hash, NULL, e) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -610,7 +618,7 @@ rev_copy_files(int from, int to, struct err *e)
 		}
 		if (rev_atomic_write(to, names[i], buf, len, e) < 0 ||
 		    crypto_sha256_hex(buf, len, hash, e) < 0 ||
-		    rev_keep_version(to, names[i], buf, len, hash, e) < 0)
+		    rev_keep_version(to, names[i], buf, len, hash, NULL, e) < 0)
 			rc = -1;
 		free(buf);
 	}

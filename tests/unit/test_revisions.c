@@ -316,6 +316,16 @@ test_versions(struct config *cfg)
 	snprintf(p, sizeof(p), "templates/prompts/quickstart-1/.versions/"
 	    "user_prompt.md/%s", h0);
 	is_str(slurp(p), "Hello {{ name }}", "the old content was kept first");
+	{
+		char full[600];
+		struct stat kept;
+
+		snprintf(full, sizeof(full), "%s/%s", base, p);
+		ok(stat(full, &kept) == 0 &&
+		    kept.st_mtim.tv_sec == st0.st_mtim.tv_sec &&
+		    kept.st_mtim.tv_nsec == st0.st_mtim.tv_nsec,
+		    "with the time the file had, not the time it was kept");
+	}
 	snprintf(p, sizeof(p), "templates/prompts/quickstart-1/.versions/"
 	    "user_prompt.md/%s", h1);
 	is_str(slurp(p), "Version two", "the new content is kept by its hash");
