@@ -317,7 +317,7 @@ test_versions(struct config *cfg)
 	    "user_prompt.md/%s", h0);
 	is_str(slurp(p), "Hello {{ name }}", "the old content was kept first");
 	{
-		char full[600];
+		char full[1024];
 		struct stat kept;
 
 		snprintf(full, sizeof(full), "%s/%s", base, p);
