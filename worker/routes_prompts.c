@@ -283,10 +283,18 @@ routes_prompts_view(struct http_exchange *x)
 		prompts_fail(x, &e, "reading a prompt template");
 		return;
 	}
-	/* the reference answers the content as a JSON string */
+	/* the reference answers the content as a JSON string; a file put
+	 * there by hand that is not UTF-8 text cannot be one */
 	buf_putc(&b, '"');
 	buf_json_escape(&b, text, len);
 	buf_putc(&b, '"');
+	if (json_validate(buf_rptr(&b), buf_rlen(&b), 1, &e) < 0) {
+		buf_free(&b);
+		err_set(&e, 500, "template \"%s\" of revision \"%s\" is not "
+		    "UTF-8 text", file, rid);
+		prompts_fail(x, &e, "reading a prompt template");
+		return;
+	}
 	prompts_hash_headers(x, hash);
 	xchg_json(x, 200, buf_cstr(&b));
 	buf_free(&b);

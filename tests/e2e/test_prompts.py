@@ -148,6 +148,13 @@ t.ok(st == 404 and list(js(b) or {}) == ["detail"] and "missing.md" in js(b)["de
      "view of a missing file: 404 {\"detail\"} (the reference's empty 200 is a bug)", b)
 st, _, b = get("/api/v1/prompts/view/nothing/user_prompt.md")
 t.eq(st, 404, "view in a missing revision: 404")
+with open(os.path.join(prompts, "bike-insights", "latin1.md"), "wb") as f:
+    f.write(b"caf\xe9")
+st, _, b = get("/api/v1/prompts/view/bike-insights/latin1.md")
+d = js(b) or {}
+t.ok(st == 500 and "not UTF-8 text" in d.get("detail", "") and "request_id" in d,
+     "view of a file that is not UTF-8: a clear 500, not broken JSON", b)
+os.unlink(os.path.join(prompts, "bike-insights", "latin1.md"))
 
 # ---- every escape: 400, nothing read or written ----------------------------------
 before = snapshot()
