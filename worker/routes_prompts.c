@@ -333,8 +333,9 @@ routes_prompts_update(struct http_exchange *x)
 		prompts_fail(x, &e, "updating a prompt template");
 		return;
 	}
-	log_info("updating a prompt template", "revision %s file %s is now %s",
-	    rid, file, hash);
+	log_info("updating a prompt template", "revision %s file %s is now %s "
+	    "(by %s)", rid, file, hash, x->user != NULL ? x->user :
+	    "an unauthenticated client");
 	buf_puts(&b, "{\"message\":\"File updated successfully\",\"hash\":");
 	buf_json_string(&b, hash);
 	buf_putc(&b, '}');
