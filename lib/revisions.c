@@ -626,6 +626,37 @@ rev_copy_files(int from, int to, struct err *e)
 	return rc;
 }
 
+/*
+ * Remove the folder `name` of `parent` and what it holds, `depth` levels at
+ * most (a revision: its files, .versions/<file>/<hash>), never following a
+ * link (a link is removed, not its target).  Best effort: for undoing a
+ * revision this process has just made.
+ */
+static void
+rev_remove_tree(int parent, const char *name, int depth)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0 && depth > 1)
+			rev_remove_tree(dirfd(d), de->d_name, depth - 1);
+	}
+	closedir(d);
+	(void)unlinkat(parent, name, AT_REMOVEDIR);
+}
+
 /* Create the templates folder (and its parents below the revisions path)
  * when it is missing; the path is the configuration's, not a client's. */
 static int
@@ -689,8 +720,11 @@ rev_create(const struct config *cfg, const char *revision, const char *from,
 		    strerror(errno));
 		goto out;
 	}
-	if (src >= 0 && rev_copy_files(src, dst, e) < 0)
+	if (src >= 0 && rev_copy_files(src, dst, e) < 0) {
+		/* no half-copied revision is left behind */
+		rev_remove_tree(root, revision, 3);
 		goto out;
+	}
 	rc = 0;
 out:
 	if (dst >= 0)

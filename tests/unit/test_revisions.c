@@ -397,6 +397,24 @@ test_create(struct config *cfg)
 	    e.status == 404, "a copy of a missing revision: 404, nothing made");
 	ok(rev_create(cfg, "copy-3", "escape", &e) < 0 && e.status == 400,
 	    "a copy of a linked folder: 400");
+	{
+		char p[512];
+		struct stat st;
+		FILE *f;
+		int i;
+
+		sub("templates/prompts/bigsrc");
+		put("templates/prompts/bigsrc/a.md", "A");
+		snprintf(p, sizeof(p), "%s/templates/prompts/bigsrc/z.md", base);
+		f = fopen(p, "w");
+		for (i = 0; i <= REV_FILE_MAX; i++)
+			fputc('z', f);
+		fclose(f);
+		snprintf(p, sizeof(p), "%s/templates/prompts/bigcopy", base);
+		ok(rev_create(cfg, "bigcopy", "bigsrc", &e) < 0 && e.status == 413 &&
+		    stat(p, &st) < 0, "a copy that fails half way leaves no "
+		    "revision behind (%s)", e.msg);
+	}
 	ok(rev_create(cfg, "../x", NULL, &e) < 0 && e.status == 400,
 	    "create ../x: 400");
 	ok(rev_create(cfg, "x", "..", &e) < 0 && e.status == 400,
