@@ -253,3 +253,10 @@ tests_unit_test_plugin_LDADD = $(INGEN_LIBS)
 tests_unit_test_plugin_LDFLAGS = $(AM_LDFLAGS) -Wl,--dynamic-list=$(srcdir)/flows/flow.dynlist
 EXTRA_tests_unit_test_plugin_DEPENDENCIES = include/ingenious/flow.h
 TESTS += tests/unit/test_plugin
+
+# --- the prompt templates of the revisions (lib/revisions.c) and the prompts API
+check_PROGRAMS += tests/unit/test_revisions
+tests_unit_test_revisions_SOURCES = tests/unit/test_revisions.c tests/unit/tap.h
+tests_unit_test_revisions_LDADD = $(INGEN_LIBS)
+TESTS += tests/unit/test_revisions tests/e2e/test_prompts.py
+EXTRA_DIST += tests/e2e/test_prompts.py docs/prompts.md
