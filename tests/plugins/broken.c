@@ -46,11 +46,17 @@ static const struct ing_flow broken_flow = {
 
 static const struct ing_flow *const broken_flows[] = { &broken_flow, NULL };
 
+/* another major is "n.0" (the messages name it so); the same major keeps
+ * the header's minor unless ABI_MINOR says otherwise */
+#ifndef ABI_MINOR
+#ifdef ABI_MAJOR
+#define ABI_MINOR 0
+#else
+#define ABI_MINOR ING_FLOW_ABI_MINOR
+#endif
+#endif
 #ifndef ABI_MAJOR
 #define ABI_MAJOR ING_FLOW_ABI_MAJOR
-#endif
-#ifndef ABI_MINOR
-#define ABI_MINOR ING_FLOW_ABI_MINOR
 #endif
 #ifdef BAD_MAGIC
 #define MAGIC 0x12345678u
@@ -98,7 +104,9 @@ broken_in_worker(void)
 	sigset_t cur;
 
 	sigprocmask(SIG_BLOCK, NULL, &cur);
-	if (sigismember(&cur, SIGTERM))
+	if (sigismember(&cur, SIGTERM)) {
 		ing_flow_module.abi_major = 1;
+		ing_flow_module.abi_minor = 0;
+	}
 }
 #endif
