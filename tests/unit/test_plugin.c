@@ -256,9 +256,10 @@ test_registry(void)
 	ok(registry_is_disabled_builtin(reg, "Classification-Agent"), "it is a disabled built-in");
 	ok(!registry_is_disabled_builtin(reg, "nope"), "an unknown name is not");
 	is_int(registry_count(reg), 0, "no flow answers");
-	is_int(registry_info_count(reg), 1, "the disabled one is still listed");
-	ok(registry_info_at(reg, 0)->disabled, "as disabled");
-	ok(registry_info_at(reg, 1) == NULL && registry_at(reg, 0) == NULL,
+	is_int(registry_info_count(reg), 2, "the disabled ones are still listed");
+	ok(registry_info_at(reg, 0)->disabled && registry_info_at(reg, 1)->disabled,
+	    "as disabled");
+	ok(registry_info_at(reg, 2) == NULL && registry_at(reg, 0) == NULL,
 	    "past the end is NULL");
 	registry_free(reg);
 }
