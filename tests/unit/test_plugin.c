@@ -311,7 +311,7 @@ test_real_plugin(void)
 		ok(t_echo_facts(reg, so), "its listing facts come from the loader child");
 		ok(registry_find(reg, "echo") != NULL && registry_find(reg, "echo")->run == NULL,
 		    "the building process binds no plugin code");
-		is_int(registry_count(reg), 2, "the built-in flow and the plugin's answer");
+		is_int(registry_count(reg), 3, "the built-in flows and the plugin's answer");
 		/* a worker's way: load its copy and bind */
 		ok(registry_load_plugins(reg, &e) == 0, "a worker loads the plugins");
 		ok(registry_find(reg, "echo")->run != NULL, "and binds their run functions");
