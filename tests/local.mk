@@ -242,6 +242,9 @@ EXTRA_DIST += tests/check-layering.sh
 # ingen flow test, ingen workflows, GET /api/v1/workflows and
 # /api/v1/workflow-status/{name}
 TESTS += tests/e2e/test_cli_flows.py
+# --- the built-in bike-insights flow (issue 10 section 2) through the server
+TESTS += tests/e2e/test_bike_insights.py
+EXTRA_DIST += tests/e2e/test_bike_insights.py
 EXTRA_DIST += tests/e2e/test_cli_flows.py
 
 # --- flows in C on the flow path (issue 9): test plugins compiled by the test
