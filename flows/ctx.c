@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "flows/ctx.h"
 #include "lib/arena.h"
 #include "lib/buf.h"
@@ -145,8 +147,12 @@ ctx_on_usage(void *arg, const struct ctx_usage *u)
 	struct ctx_call *c = arg;
 	struct ing_ctx *ctx = c->ctx;
 	const struct ctx_services *svc = ctx->svc;
+	struct ctx_usage cu = *u;
 	int64_t id = 0;
 
+	/* the call's template goes with each of its rows */
+	cu.prompt = c->opt != NULL ? c->opt->prompt : NULL;
+	u = &cu;
 	if (u->billed) {
 		c->tokens += u->total_tokens;
 		c->prompt_tokens += u->prompt_tokens;
@@ -458,6 +464,32 @@ ctx_agent_event(struct ctx_call *c, bool end, int rc)
 	buf_free(&b);
 }
 
+/* Keep an agent's answer for later templates (`agents.<name>`; the last
+ * answer of an agent wins).  Under ctx->lock. */
+static void
+ctx_answer_add(struct ing_ctx *ctx, const char *agent, const char *text)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->n_answers; i++)
+		if (strcmp(ctx->answers[i].agent, agent) == 0) {
+			ctx->answers[i].text = text;
+			return;
+		}
+	if (ctx->n_answers == ctx->cap_answers) {
+		size_t ncap = ctx->cap_answers ? ctx->cap_answers * 2 : 8;
+		struct ctx_answer *n = arena_alloc(ctx->arena, ncap * sizeof(*n));
+
+		if (ctx->n_answers)
+			memcpy(n, ctx->answers, ctx->n_answers * sizeof(*n));
+		ctx->answers = n;
+		ctx->cap_answers = ncap;
+	}
+	ctx->answers[ctx->n_answers].agent = arena_strdup(ctx->arena, agent);
+	ctx->answers[ctx->n_answers].text = text;
+	ctx->n_answers++;
+}
+
 /* Hand a call's failure to the context (its error, as ing_error). */
 static void
 ctx_call_to_ctx(struct ctx_call *c)
@@ -496,6 +528,9 @@ ing_llm_chat(struct ing_ctx *ctx, const struct ing_llm_options *opt,
 		ctx_call_to_ctx(&c);
 		return -1;
 	}
+	pthread_mutex_lock(&ctx->lock);
+	ctx_answer_add(ctx, c.agent, out);
+	pthread_mutex_unlock(&ctx->lock);
 	*reply = out;
 	return 0;
 }
@@ -544,6 +579,7 @@ ctx_parallel_worker(void *arg)
 		pthread_mutex_lock(&ctx->lock);
 		if (rc == 0) {
 			lc->reply = arena_strdup(ctx->arena, out);
+			ctx_answer_add(ctx, c->agent, lc->reply);
 		} else {
 			lc->status = c->aborted ? ctx->err_status : c->status;
 			lc->error = arena_strdup(ctx->arena,
@@ -603,6 +639,96 @@ ing_llm_parallel(struct ing_ctx *ctx, struct ing_llm_call *calls, size_t n,
 		return 0;
 	ctx_call_to_ctx(p.first_failure);
 	return -1;
+}
+
+/* ---- prompt templates ---------------------------------------------------- */
+
+static void
+ctx_json_str(cJSON *o, const char *key, const char *v)
+{
+	if (v != NULL)
+		cJSON_AddStringToObject(o, key, v);
+	else
+		cJSON_AddNullToObject(o, key);
+}
+
+/* The variables of a template: request, agents, then the flow's own. */
+static cJSON *
+ctx_template_vars(struct ing_ctx *ctx, const char *vars_json, struct err *e)
+{
+	const struct ing_chat_request *r = ctx->turn.request;
+	cJSON *vars = cJSON_CreateObject(), *req, *agents, *own, *it;
+	size_t i;
+
+	req = cJSON_AddObjectToObject(vars, "request");
+	if (r != NULL) {
+		ctx_json_str(req, "user_prompt", r->user_prompt);
+		ctx_json_str(req, "conversation_flow", r->conversation_flow);
+		ctx_json_str(req, "thread_id", r->thread_id);
+		ctx_json_str(req, "user_id", r->user_id);
+		ctx_json_str(req, "user_name", r->user_name);
+		ctx_json_str(req, "topic", r->topic);
+		ctx_json_str(req, "event_type", r->event_type);
+		ctx_json_str(req, "thread_memory", r->thread_memory);
+	}
+	agents = cJSON_AddObjectToObject(vars, "agents");
+	pthread_mutex_lock(&ctx->lock);
+	for (i = 0; i < ctx->n_answers; i++)
+		ctx_json_str(agents, ctx->answers[i].agent, ctx->answers[i].text);
+	pthread_mutex_unlock(&ctx->lock);
+	if (vars_json == NULL)
+		return vars;
+	own = cJSON_Parse(vars_json);
+	if (own == NULL || !cJSON_IsObject(own)) {
+		cJSON_Delete(own);
+		cJSON_Delete(vars);
+		err_set(e, 500, "ing_prompt_render: vars_json is not a JSON object");
+		return NULL;
+	}
+	while ((it = own->child) != NULL) {
+		cJSON_DetachItemViaPointer(own, it);
+		cJSON_DeleteItemFromObjectCaseSensitive(vars, it->string);
+		cJSON_AddItemToObject(vars, it->string, it);
+	}
+	cJSON_Delete(own);
+	return vars;
+}
+
+int
+ing_prompt_render(struct ing_ctx *ctx, const char *revision, const char *file,
+    const char *vars_json, struct ing_prompt *out)
+{
+	const struct ctx_template_service *t = ctx->svc->templates;
+	char hash[65];
+	const char *text = NULL;
+	struct err e;
+	cJSON *vars;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (t == NULL || t->render == NULL)
+		return ing_error(ctx, 503, "prompt templates are not available");
+	if (revision == NULL || file == NULL)
+		return ing_error(ctx, 400, "ing_prompt_render needs a revision and a file");
+	err_clear(&e);
+	if ((vars = ctx_template_vars(ctx, vars_json, &e)) == NULL)
+		return ing_error(ctx, e.status, "%s", e.msg);
+	hash[0] = '\0';
+	pthread_mutex_lock(&ctx->lock);
+	/* the arena is the turn's: rendering allocates in it */
+	rc = t->render(ctx->svc->arg, revision, file, vars, ctx->arena, &text,
+	    hash, &e);
+	if (rc == 0) {
+		out->text = text;
+		out->revision = arena_strdup(ctx->arena, revision);
+		out->file = arena_strdup(ctx->arena, file);
+		out->hash = arena_strdup(ctx->arena, hash);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	cJSON_Delete(vars);
+	if (rc != 0)
+		return ing_error(ctx, e.status ? e.status : 500, "%s", e.msg);
+	return 0;
 }
 
 /* ---- the turn ---------------------------------------------------------- */

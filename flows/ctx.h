@@ -34,6 +34,13 @@ struct ctx_usage {
 	int retries;                /* retries made before this attempt */
 	bool billed;                /* the upstream reported usage */
 	const struct ing_prompt *prompt;  /* the call's template, or NULL (set by the context) */
+	/* the transcript of a billed final report: what was sent and what came
+	 * back (set by the model service), or NULL/0 */
+	const struct ctx_message *messages;
+	size_t n_messages;
+	const char *content;
+	const struct ctx_tool_call *tool_calls;
+	size_t n_tool_calls;
 };
 
 /* A tool call, as the model asked for it or as the context sends it back. */
@@ -176,6 +183,12 @@ struct ing_ctx {
 	int llm_calls;
 	int64_t *usage_ids;
 	size_t n_usage_ids, cap_usage_ids;
+
+	/* the answers of this turn's agent calls, for templates' `agents` */
+	struct ctx_answer {
+		const char *agent, *text;
+	} *answers;
+	size_t n_answers, cap_answers;
 
 	/* the failure, when run returned -1 */
 	int err_status;

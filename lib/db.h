@@ -226,6 +226,11 @@ struct db_usage {
 	int latency_ms;
 	int http_status;            /* 0 = no response (connect error, timeout) */
 	int retries;
+	/* the prompt template of the call, or all NULL (sql/005_prompts.sql) */
+	const char *prompt_revision;
+	const char *prompt_file;
+	const char *prompt_hash;
+	const char *transcript;     /* JSON text, or NULL */
 };
 
 /*

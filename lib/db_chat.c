@@ -117,12 +117,14 @@ static const struct db_stmt_def db_stmt_save_turn = {
 };
 
 static const struct db_stmt_def db_stmt_usage_insert = {
-	DB_STMT_USAGE_INSERT, "ing_usage_insert", 13,
+	DB_STMT_USAGE_INSERT, "ing_usage_insert", 17,
 	"INSERT INTO llm_usage (request_id, user_id, thread_id, flow,"
 	" agent_name, model, deployment, prompt_tokens, completion_tokens,"
-	" total_tokens, latency_ms, http_status, retries)"
+	" total_tokens, latency_ms, http_status, retries, prompt_revision,"
+	" prompt_file, prompt_hash, transcript)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8::integer, $9::integer,"
-	" $10::integer, $11::integer, $12::smallint, $13::smallint)"
+	" $10::integer, $11::integer, $12::smallint, $13::smallint, $14, $15,"
+	" $16, $17::jsonb)"
 	" RETURNING id"
 };
 
@@ -487,7 +489,7 @@ db_usage_work(struct db_call *call, void *arg, struct err *e)
 	struct db_usage_job *j = arg;
 	const struct db_usage *u = j->u;
 	char num[6][DB_INT_TEXT];
-	const char *v[13];
+	const char *v[17];
 	PGresult *res;
 
 	snprintf(num[0], sizeof(num[0]), "%d", u->prompt_tokens);
@@ -509,6 +511,10 @@ db_usage_work(struct db_call *call, void *arg, struct err *e)
 	v[10] = num[3];
 	v[11] = u->http_status > 0 ? num[4] : NULL;
 	v[12] = num[5];
+	v[13] = u->prompt_revision;
+	v[14] = u->prompt_file;
+	v[15] = u->prompt_hash;
+	v[16] = u->transcript;
 	res = db_exec(call, &db_stmt_usage_insert, v, e);
 	if (res == NULL)
 		return DB_ERROR;

@@ -1015,6 +1015,11 @@ report_usage(const struct llm_request *req, const struct config_model *m,
 	u.retries = retries;
 	u.billed = billed;
 	u.final = final;
+	if (billed && final) {
+		u.content = r->content;
+		u.tool_calls = r->tool_calls;
+		u.n_tool_calls = r->n_tool_calls;
+	}
 	u.time_ms = llm_wall_ms();
 	req->on_usage(req->usage_arg, &u);
 }

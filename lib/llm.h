@@ -91,6 +91,11 @@ struct llm_usage {
 	int retries;                /* retries made before this attempt */
 	bool billed;
 	bool final;                 /* the last report of this llm_chat call */
+	/* a billed final report of a call that answered: the answer (content
+	 * and tool calls, in the call's arena); NULL/0 otherwise */
+	const char *content;
+	const struct llm_tool_call *tool_calls;
+	size_t n_tool_calls;
 	int64_t time_ms;            /* wall clock, ms since the epoch */
 };
 

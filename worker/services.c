@@ -9,6 +9,7 @@
 #include "autoconfig.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "flows/ctx.h"
@@ -19,6 +20,7 @@
 #include "lib/llm.h"
 #include "lib/log.h"
 #include "lib/scoreboard.h"
+#include "lib/xmalloc.h"
 #include "worker/exchange.h"
 #include "worker/services.h"
 #include "worker/worker.h"
@@ -50,6 +52,14 @@ services_on_usage(void *arg, const struct llm_usage *u)
 	cu.http_status = u->http_status;
 	cu.retries = u->retries;
 	cu.billed = u->billed;
+	if (u->billed && u->final) {
+		cu.messages = call->messages;
+		cu.n_messages = call->n_messages;
+		cu.content = u->content;
+		/* struct llm_tool_call and struct ctx_tool_call are the same */
+		cu.tool_calls = (const struct ctx_tool_call *)u->tool_calls;
+		cu.n_tool_calls = u->n_tool_calls;
+	}
 	call->on_usage(call->arg, &cu);
 }
 
@@ -191,6 +201,57 @@ services_llm_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
 	return 0;
 }
 
+/* {"messages":[...],"response":...,"tool_calls":[...]}: what a templated
+ * call sent and got back, for its usage row.  Malloc'd (free it): the
+ * reports of parallel calls come from several threads, the arena is not
+ * theirs. */
+static char *
+services_transcript(const struct ctx_usage *u)
+{
+	struct buf b = BUF_INIT;
+	char *out;
+	size_t i;
+
+	buf_puts(&b, "{\"messages\":[");
+	for (i = 0; i < u->n_messages; i++) {
+		const struct ctx_message *m = &u->messages[i];
+
+		buf_puts(&b, i ? ",{\"role\":" : "{\"role\":");
+		buf_json_string(&b, m->role);
+		buf_puts(&b, ",\"content\":");
+		if (m->content != NULL)
+			buf_json_string(&b, m->content);
+		else
+			buf_puts(&b, "null");
+		if (m->name != NULL) {
+			buf_puts(&b, ",\"name\":");
+			buf_json_string(&b, m->name);
+		}
+		if (m->tool_call_id != NULL) {
+			buf_puts(&b, ",\"tool_call_id\":");
+			buf_json_string(&b, m->tool_call_id);
+		}
+		buf_putc(&b, '}');
+	}
+	buf_puts(&b, "],\"response\":");
+	if (u->content != NULL)
+		buf_json_string(&b, u->content);
+	else
+		buf_puts(&b, "null");
+	buf_puts(&b, ",\"tool_calls\":[");
+	for (i = 0; i < u->n_tool_calls; i++) {
+		buf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
+		buf_json_string(&b, u->tool_calls[i].name);
+		buf_puts(&b, ",\"arguments\":");
+		buf_json_string(&b, u->tool_calls[i].arguments);
+		buf_putc(&b, '}');
+	}
+	buf_puts(&b, "]}");
+	out = xstrdup(buf_cstr(&b));
+	buf_free(&b);
+	return out;
+}
+
 static int
 services_record_usage(void *arg, const struct ctx_turn *who, const char *agent,
     const struct ctx_usage *u, int64_t *id)
@@ -198,7 +259,9 @@ services_record_usage(void *arg, const struct ctx_turn *who, const char *agent,
 	struct http_exchange *x = arg;
 	struct worker *w = x->w;
 	struct db_usage row;
+	char *transcript = NULL;
 	struct err e;
+	int rc;
 
 	if (w->slot != NULL) {
 		if (u->billed)
@@ -221,9 +284,18 @@ services_record_usage(void *arg, const struct ctx_turn *who, const char *agent,
 	row.latency_ms = (int)u->latency_ms;
 	row.http_status = u->http_status;
 	row.retries = u->retries;
+	if (u->prompt != NULL) {
+		row.prompt_revision = u->prompt->revision;
+		row.prompt_file = u->prompt->file;
+		row.prompt_hash = u->prompt->hash;
+		if (u->messages != NULL)
+			row.transcript = transcript = services_transcript(u);
+	}
 	err_clear(&e);
 	/* on failure db_record_usage logged the call for reconciliation */
-	return db_record_usage(w->db, &row, id, &e);
+	rc = db_record_usage(w->db, &row, id, &e);
+	free(transcript);
+	return rc;
 }
 
 static int64_t

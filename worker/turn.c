@@ -82,7 +82,7 @@ struct turn {
 
 	char new_thread_id[DB_UUID_LEN];
 	const char *thread_id;              /* the request's, or new_thread_id */
-	char user_msg_id[DB_UUID_LEN], reply_id[DB_UUID_LEN];
+	char user_msg_id[DB_UUID_LEN], reply_id[DB_UUID_LEN], output_id[DB_UUID_LEN];
 	struct db_history hist;
 
 	struct ing_chat_request flow_req;   /* what the flow sees */
@@ -147,6 +147,14 @@ turn_reply_disabled_flow(struct http_exchange *x, const char *name)
 	xchg_detail(x, 400, msg);
 }
 
+/* The message_id a client sees: the flow's (bike-insights: the payload's
+ * identifier), else the stored answer's id. */
+static const char *
+turn_message_id(const struct turn *t)
+{
+	return t->reply.message_id != NULL ? t->reply.message_id : t->reply_id;
+}
+
 /* The ChatResponse of the reference: every key, nulls included. */
 static const char *
 turn_response_body(struct turn *t)
@@ -158,7 +166,7 @@ turn_response_body(struct turn *t)
 	buf_puts(&b, "{\"thread_id\":");
 	buf_json_string(&b, t->thread_id);
 	buf_puts(&b, ",\"message_id\":");
-	buf_json_string(&b, t->reply_id);
+	buf_json_string(&b, turn_message_id(t));
 	buf_puts(&b, ",\"agent_response\":");
 	buf_json_string(&b, r->agent_response);
 	buf_puts(&b, ",\"followup_questions\":");
@@ -254,7 +262,7 @@ turn_sse_chunk(struct turn *t, const char *type, const char *content,
 	buf_puts(&b, "{\"event\":\"data\",\"data\":{\"thread_id\":");
 	buf_json_string(&b, t->thread_id);
 	buf_puts(&b, ",\"message_id\":");
-	buf_json_string(&b, t->reply_id);
+	buf_json_string(&b, turn_message_id(t));
 	buf_puts(&b, ",\"chunk_type\":");
 	buf_json_string(&b, type);
 	buf_puts(&b, ",\"content\":");
@@ -590,6 +598,7 @@ turn_flow(struct turn *t)
 		.user_id = t->req->user_id,
 		.thread_id = t->thread_id,
 		.flow = t->flow_name,
+		.request = &t->flow_req,
 		.emit = t->mode->emit,
 		.event = t->req->stream_events ? t->mode->event : NULL,
 		.emit_arg = t,
@@ -617,7 +626,7 @@ static bool
 turn_save(struct turn *t)
 {
 	struct http_exchange *x = t->x;
-	struct db_message msgs[2];
+	struct db_message msgs[3];
 	struct db_turn rec;
 	struct db_turn_result res;
 	struct err e;
@@ -634,6 +643,14 @@ turn_save(struct turn *t)
 	msgs[1].role = "assistant";
 	msgs[1].agent_name = t->reply.agent_name ? t->reply.agent_name : t->flow_name;
 	msgs[1].content = t->reply.agent_response;
+	if (t->reply.output != NULL) {
+		/* the reference's extra row: later turns see it in their history */
+		db_new_uuid(t->output_id);
+		msgs[2].id = t->output_id;
+		msgs[2].role = "output";
+		msgs[2].agent_name = msgs[1].agent_name;
+		msgs[2].content = t->reply.output;
+	}
 	memset(&rec, 0, sizeof(rec));
 	rec.thread_id = t->thread_id;
 	rec.owner = t->owner;
@@ -641,7 +658,7 @@ turn_save(struct turn *t)
 	rec.flow = t->flow_name;
 	rec.user_id = t->req->user_id;
 	rec.messages = msgs;
-	rec.n_messages = 2;
+	rec.n_messages = t->reply.output != NULL ? 3 : 2;
 	rec.reply_index = 1;
 	rec.memory_summary = t->reply.memory_summary;
 	rec.usage_ids = t->ctx.usage_ids;
