@@ -156,6 +156,15 @@ t.ok(prow and all(r[1] == "quickstart-1" and r[2] == r[0] + "_prompt.jinja" and
                   re.fullmatch(r"[0-9a-f]{64}", r[3] or "") for r in prow),
      "each usage row records the revision, file and hash of its agent's template", prow or cols)
 
+tr = pg.sql("SELECT transcript->'messages'->1->>'content' = %s, transcript->>'response' "
+            "FROM llm_usage WHERE thread_id = 'bike-thread-1' AND agent_name = "
+            "'customer_sentiment_agent'" % ("'" + ("```json\n" + SAMPLE + "\n```").replace("'", "''") + "'"))
+t.ok(tr and tr[0][0] == "t" and tr[0][1].startswith("Simulated reply to:"),
+     "the sentiment agent's transcript is stored with its usage row: what it got and answered", tr)
+tn = pg.value("SELECT count(*) FROM llm_usage WHERE thread_id = 'bike-thread-1' "
+              "AND transcript IS NOT NULL")
+t.eq(tn, "5", "every call of the turn has its transcript")
+
 # parallelism: the first two calls overlap; the turn takes less than its calls
 span = {}
 for r in rows:
@@ -198,7 +207,7 @@ elif m:
                              "bike_sales_april_2023.json"), os.path.join(proj, "sample_data"))
     cmd = m.group(1).replace("\\\n", " ").replace("http://127.0.0.1:8000",
                                                   "http://127.0.0.1:%d" % srv.port)
-    r = subprocess.run(["sh", "-c", cmd + " -s"], cwd=proj, capture_output=True, text=True,
+    r = subprocess.run(["sh", "-c", cmd], cwd=proj, capture_output=True, text=True,
                        timeout=slack(60))
     try:
         doc = json.loads(r.stdout)
@@ -206,7 +215,8 @@ elif m:
         doc = {}
     t.ok(r.returncode == 0 and doc.get("message_id") == payload["identifier"] and
          len(json.loads(doc.get("agent_response") or "[]")) == 4,
-         "the README's curl works as written", r.stdout[:300] + r.stderr[:300])
+         "the README's curl works as written",
+         "exit %d, stdout %s\nstderr %s" % (r.returncode, r.stdout[:300], r.stderr[-300:]))
 
 srv.stop()
 t.done()

@@ -206,33 +206,6 @@ static const struct ctx_services services = {
 	.templates = &templates,
 };
 
-/*
- * Until flows/ctx.c defines ing_prompt_render (issue 10, the lead's part),
- * this weak one renders through the context's template service as the
- * contract of flow.h says; the context's own replaces it when it exists.
- */
-__attribute__((weak)) int
-ing_prompt_render(struct ing_ctx *ctx, const char *revision, const char *file,
-    const char *vars_json, struct ing_prompt *out)
-{
-	const struct ctx_template_service *t = ctx->svc->templates;
-	struct err e = { 0 };
-	char hash[65];
-	const char *text;
-
-	(void)vars_json;
-	if (t == NULL)
-		return ing_error(ctx, 503, "prompt templates are not available");
-	if (t->render(ctx->svc->arg, revision, file, NULL, ctx->arena, &text,
-	    hash, &e) != 0)
-		return ing_error(ctx, e.status, "%s", e.msg);
-	out->text = text;
-	out->revision = ing_strdup(ctx, revision);
-	out->file = ing_strdup(ctx, file);
-	out->hash = ing_strdup(ctx, hash);
-	return 0;
-}
-
 static const char payload[] =
     "{\"revision_id\": \"quickstart-1\", \"identifier\": \"april-2023\", "
     "\"stores\": [{\"name\": \"Sydney Central\", \"location\": \"NSW\", "
