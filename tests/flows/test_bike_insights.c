@@ -49,6 +49,7 @@ struct world {
 	int template_status;            /* a template failure for every file (0: none) */
 	int n_rows;
 	char row_agents[MAX_CALLS * 2][64];
+	char row_prompts[MAX_CALLS * 2][160];  /* "<revision>/<file> <hash>", or "" */
 };
 
 static struct world world;
@@ -159,10 +160,13 @@ scripted_record_usage(void *arg, const struct ctx_turn *who, const char *agent,
 	struct world *w = arg;
 
 	(void)who;
-	(void)u;
 	pthread_mutex_lock(&w->lock);
-	if (w->n_rows < MAX_CALLS * 2)
+	if (w->n_rows < MAX_CALLS * 2) {
 		snprintf(w->row_agents[w->n_rows], sizeof(w->row_agents[0]), "%s", agent);
+		if (u->prompt != NULL)
+			snprintf(w->row_prompts[w->n_rows], sizeof(w->row_prompts[0]),
+			    "%s/%s %s", u->prompt->revision, u->prompt->file, u->prompt->hash);
+	}
 	*id = 100 + w->n_rows++;
 	pthread_mutex_unlock(&w->lock);
 	return 0;
@@ -425,6 +429,15 @@ test_run(struct arena *a)
 	is_int(world.n_rows, 5, "one usage row per call");
 	ok(world.n_rows == 5 && strcmp(world.row_agents[4], "bike_lookup_agent") == 0 &&
 	    strcmp(world.row_agents[2], "summary") == 0, "each accounted to its agent");
+	for (i = 0; i < world.n_rows && i < 5; i++) {
+		char want_prompt[160];
+
+		snprintf(want_prompt, sizeof(want_prompt), "quickstart-1/%s_prompt.jinja "
+		    "h-%s_prompt.jinja", world.row_agents[i], world.row_agents[i]);
+		if (strcmp(world.row_prompts[i], want_prompt) != 0)
+			break;
+	}
+	is_int(i, 5, "each row carries its agent's template: revision, file and hash");
 	is_int(ctx.llm_calls, 5, "the context counted five calls");
 	is_int(ctx.prompt_tokens, 500, "and their prompt tokens");
 }
@@ -492,6 +505,9 @@ test_templates(struct arena *a)
 	    "a missing template: the flow still runs (the reference's local storage)");
 	s = seen_of("summary", 0);
 	ok(s != NULL && s->system == NULL, "the agent gets no system prompt");
+	ok(world.n_rows == 4 + 1 && strcmp(world.row_agents[2], "summary") == 0 &&
+	    world.row_prompts[2][0] == '\0' && world.row_prompts[3][0] != '\0',
+	    "and its usage row names no template (the others do)");
 	ok(strstr(reply.agent_response, "\"chat_name\":\"summary\",\"target_agent_name\":"
 	    "\"summary\",\"source_agent_name\":\"default\",\"user_message\":") != NULL &&
 	    strstr(reply.agent_response, "\"system_prompt\":\"\"") != NULL,
