@@ -36,8 +36,10 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -98,12 +100,61 @@ struct bike_chat {
 	double start, end;              /* seconds since the epoch */
 };
 
+/*
+ * A text that grows, in malloc'd memory: the turn's memory cannot give
+ * anything back, so a text built by appending there would cost the square
+ * of its length (a payload of many sales).  Out of memory aborts, as
+ * everywhere in a worker.
+ */
+struct bike_text {
+	char *p;
+	size_t len, cap;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+bike_text_printf(struct bike_text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (t->len + (size_t)n + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap : 256;
+
+		while (t->len + (size_t)n + 1 > cap)
+			cap *= 2;
+		if ((t->p = realloc(t->p, cap)) == NULL)
+			abort();
+		t->cap = cap;
+	}
+	va_start(ap, fmt);
+	(void)vsnprintf(t->p + t->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	t->len += (size_t)n;
+}
+
+/* The text, moved into the turn's memory. */
+static const char *
+bike_text_done(struct ing_ctx *ctx, struct bike_text *t)
+{
+	const char *s = ing_strdup(ctx, t->p != NULL ? t->p : "");
+
+	free(t->p);
+	memset(t, 0, sizeof(*t));
+	return s;
+}
+
 /* The validation of the payload: the errors found, in the reference's
- * (pydantic's) shape: "<location>\n  <message>". */
+ * (pydantic's) shape: "<location>\n  <message>"; the CSV of the sales. */
 struct bike_check {
 	struct ing_ctx *ctx;
 	const char *text;
 	int n;
+	struct bike_text csv;           /* rows, without the header */
 };
 
 static double
@@ -248,7 +299,7 @@ csv_field(struct ing_ctx *ctx, const char *s)
 
 static void
 check_sale(struct bike_check *chk, const cJSON *sale, const char *loc,
-    const char *store, const char *location, struct bike_payload *p)
+    const char *store, const char *location)
 {
 	const char *code, *date, *month;
 	const cJSON *review;
@@ -274,7 +325,7 @@ check_sale(struct bike_check *chk, const cJSON *sale, const char *loc,
 	}
 	if (ok && code != NULL && date != NULL && month != NULL &&
 	    store != NULL && location != NULL)
-		p->csv = ing_sprintf(chk->ctx, "%s%s,%ld,%s,%ld,%s,%s,%s\n", p->csv,
+		bike_text_printf(&chk->csv, "%s,%ld,%s,%ld,%s,%s,%s\n",
 		    csv_field(chk->ctx, code), qty, csv_field(chk->ctx, date), year,
 		    csv_field(chk->ctx, month), csv_field(chk->ctx, store),
 		    csv_field(chk->ctx, location));
@@ -312,9 +363,8 @@ check_stock(struct bike_check *chk, const cJSON *item, const char *loc,
 		check_fail(chk, bloc, "Input should be a mountain bike (suspension), "
 		    "a road bike (frame_material) or an electric bike "
 		    "(battery_capacity and motor_power)");
-	if (chk->n == before) {
+	if (chk->n == before)
 		p->stock[p->n_stock++] = b;
-	}
 }
 
 static void
@@ -334,29 +384,28 @@ check_store(struct bike_check *chk, const cJSON *store, const char *loc,
 	i = 0;
 	cJSON_ArrayForEach(it, sales)
 		check_sale(chk, it, ing_sprintf(chk->ctx, "%s.bike_sales.%d", loc, i++),
-		    name, location, p);
+		    name, location);
 	i = 0;
 	cJSON_ArrayForEach(it, stock)
 		check_stock(chk, it, ing_sprintf(chk->ctx, "%s.bike_stock.%d", loc, i++), p);
 }
 
 /* A key as Python's repr() writes a str. */
-static const char *
-py_repr(struct ing_ctx *ctx, const char *s)
+static void
+py_repr(struct bike_text *t, const char *s)
 {
-	const char *out;
 	char q = strchr(s, '\'') != NULL && strchr(s, '"') == NULL ? '"' : '\'';
 
-	out = ing_sprintf(ctx, "%c", q);
+	bike_text_printf(t, "%c", q);
 	for (; *s != '\0'; s++) {
 		if (*s == q || *s == '\\')
-			out = ing_sprintf(ctx, "%s\\%c", out, *s);
+			bike_text_printf(t, "\\%c", *s);
 		else if (*s == '\n')
-			out = ing_sprintf(ctx, "%s\\n", out);
+			bike_text_printf(t, "\\n");
 		else
-			out = ing_sprintf(ctx, "%s%c", out, *s);
+			bike_text_printf(t, "%c", *s);
 	}
-	return ing_sprintf(ctx, "%s%c", out, q);
+	bike_text_printf(t, "%c", q);
 }
 
 /* The line, column and offset of a position in a text, as Python's json
@@ -388,7 +437,8 @@ bike_payload_read(struct ing_ctx *ctx, const char *text, struct bike_payload *p)
 {
 	static const char *const required[] = { "revision_id", "identifier", "stores" };
 	struct bike_check chk = { .ctx = ctx, .text = "" };
-	const char *end = NULL, *missing = "", *keys = "";
+	struct bike_text keys = { 0 };
+	const char *end = NULL, *missing = "";
 	const cJSON *stores, *it;
 	cJSON *root;
 	size_t i, n_stock = 0;
@@ -407,17 +457,18 @@ bike_payload_read(struct ing_ctx *ctx, const char *text, struct bike_payload *p)
 			missing = ing_sprintf(ctx, "%s%s%s", missing,
 			    missing[0] != '\0' ? ", " : "", required[i]);
 	if (missing[0] != '\0') {
-		cJSON_ArrayForEach(it, root)
-			keys = ing_sprintf(ctx, "%s%s%s", keys, keys[0] != '\0' ? ", " : "",
-			    py_repr(ctx, it->string));
+		cJSON_ArrayForEach(it, root) {
+			if (keys.len > 0)
+				bike_text_printf(&keys, ", ");
+			py_repr(&keys, it->string);
+		}
 		ing_error(ctx, 400, "%s%s. Current data contains: [%s]. Please "
 		    "include all required fields: revision_id, identifier, stores",
-		    BIKE_MSG_FIELDS, missing, keys);
+		    BIKE_MSG_FIELDS, missing, bike_text_done(ctx, &keys));
 		goto out;
 	}
 
 	memset(p, 0, sizeof(*p));
-	p->csv = "";
 	p->revision_id = check_string(&chk, root, "", "revision_id");
 	p->identifier = check_string(&chk, root, "", "identifier");
 	stores = check_list(&chk, root, "", "stores");
@@ -437,9 +488,11 @@ bike_payload_read(struct ing_ctx *ctx, const char *text, struct bike_payload *p)
 		goto out;
 	}
 	p->csv = ing_sprintf(ctx, "## Sales\n``` csv\nproduct_code,quantity_sold,"
-	    "sale_date,year,month,store_name,location\n%s\n```", p->csv);
+	    "sale_date,year,month,store_name,location\n%s\n```",
+	    bike_text_done(ctx, &chk.csv));
 	rc = 0;
 out:
+	free(chk.csv.p);
 	cJSON_Delete(root);
 	return rc;
 }
@@ -522,15 +575,17 @@ py_json_string(struct ing_ctx *ctx, const char *s)
 static const char *
 bike_history(struct ing_ctx *ctx, const struct ing_chat_request *req)
 {
-	const char *list = "[\"\"";
+	struct bike_text t = { 0 };
 	size_t i;
 
+	bike_text_printf(&t, "# Chat History \n\n``` json\n\n \" [\"\"");
 	for (i = 0; i < req->n_history; i++)
 		if (req->history[i].role != NULL && req->history[i].content != NULL &&
 		    strcmp(req->history[i].role, "output") == 0)
-			list = ing_sprintf(ctx, "%s, %s", list,
+			bike_text_printf(&t, ", %s",
 			    py_json_string(ctx, req->history[i].content));
-	return ing_sprintf(ctx, "# Chat History \n\n``` json\n\n \" %s]", list);
+	bike_text_printf(&t, "]");
+	return bike_text_done(ctx, &t);
 }
 
 /* ---- the price tool ----------------------------------------------------- */

@@ -527,6 +527,49 @@ test_templates(struct arena *a)
 	is_int(status, 503, "with 503");
 }
 
+/* Many sales: each is one CSV row (the table is built in linear time). */
+static void
+test_many_sales(struct arena *a)
+{
+	enum { N_SALES = 20000 };
+	static const char sale[] = "{\"product_code\": \"P-%05d\", \"quantity_sold\": 1, "
+	    "\"sale_date\": \"2023-04-01\", \"year\": 2023, \"month\": \"April\", "
+	    "\"customer_review\": {\"rating\": 4, \"comment\": \"ok\"}}";
+	size_t cap = (size_t)N_SALES * (sizeof(sale) + 8) + 512, len;
+	char *big = malloc(cap);
+	const struct seen *s;
+	struct ing_ctx ctx;
+	struct ing_chat_reply reply;
+	struct ing_chat_request req = {
+		.conversation_flow = "bike_insights", .thread_id = "t-4",
+		.user_id = "alice", .thread_memory = "no existing context.",
+	};
+	const char *c;
+	int i, rows = 0;
+
+	len = (size_t)snprintf(big, cap, "{\"revision_id\": \"r\", \"identifier\": \"i\", "
+	    "\"stores\": [{\"name\": \"S\", \"location\": \"L\", \"bike_stock\": [], "
+	    "\"bike_sales\": [");
+	for (i = 0; i < N_SALES; i++) {
+		if (i > 0)
+			len += (size_t)snprintf(big + len, cap - len, ", ");
+		len += (size_t)snprintf(big + len, cap - len, sale, i);
+	}
+	snprintf(big + len, cap - len, "]}]}");
+	req.user_prompt = big;
+	world_reset();
+	world.ticker = NULL;
+	is_int(run_flow(a, &req, &ctx, &reply), 0, "%d sales: the flow succeeds", N_SALES);
+	s = seen_of("fiscal_analysis_agent", 0);
+	for (c = s != NULL ? s->user : ""; (c = strchr(c, '\n')) != NULL; c++)
+		rows++;
+	/* "## Sales", "``` csv", the header, the rows, an empty line */
+	is_int(rows, N_SALES + 4, "one CSV row per sale");
+	ok(s != NULL && strstr(s->user, "\nP-19999,1,2023-04-01,2023,April,S,L\n") != NULL,
+	    "the last one too");
+	free(big);
+}
+
 int
 main(void)
 {
@@ -543,6 +586,7 @@ main(void)
 	test_run(a);
 	test_history_and_tool(a);
 	test_templates(a);
+	test_many_sales(a);
 	world_reset();
 	arena_destroy(a);
 	return tap_done();
