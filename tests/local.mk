@@ -140,6 +140,24 @@ tests/fuzz/fuzz_llm_reply$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_llm_reply.c \
 	    $(FUZZ_BASE_SRCS) $(CJSON_LIBS) -lm
 endif
 
+# --- prompt templates (lib/tmpl.c): the unit test and a fuzz target
+check_PROGRAMS += tests/unit/test_tmpl
+tests_unit_test_tmpl_SOURCES = tests/unit/test_tmpl.c tests/unit/tap.h
+tests_unit_test_tmpl_LDADD = $(INGEN_LIBS) -lpthread
+TESTS += tests/unit/test_tmpl
+EXTRA_DIST += tests/fuzz/fuzz_tmpl.c
+FUZZ_TARGETS += tests/fuzz/fuzz_tmpl$(EXEEXT)
+if HAVE_CLANG
+tests/fuzz/fuzz_tmpl$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_tmpl.c \
+		$(srcdir)/lib/tmpl.c $(srcdir)/lib/tmpl.h \
+		$(srcdir)/lib/json.c $(srcdir)/lib/json.h \
+		$(FUZZ_BASE_SRCS) $(FUZZ_BASE_HDRS) autoconfig.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ \
+	    $(srcdir)/tests/fuzz/fuzz_tmpl.c $(srcdir)/lib/tmpl.c \
+	    $(srcdir)/lib/json.c $(FUZZ_BASE_SRCS) $(CJSON_LIBS)
+endif
+
 # --- configuration: the key table and its loader (lib/config.c), and the
 # test that etc/ingenious.conf and etc/env.example document the table
 check_PROGRAMS += tests/unit/test_config tests/unit/test_config_doc
@@ -212,6 +230,11 @@ TESTS += tests/e2e/test_seed_guide.py tests/e2e/test_flow_agents.py
 EXTRA_DIST += tests/e2e/test_seed_guide.py tests/e2e/test_flow_agents.py \
 	tests/plugins/agents.c
 
+# --- which prompt produced which answer: a templated plugin flow, the usage
+# row's revision and hash, an update through the prompts API (issue 10)
+TESTS += tests/e2e/test_prompt_versions.py
+EXTRA_DIST += tests/e2e/test_prompt_versions.py tests/plugins/templated.c
+
 # --- flows run alone: a built-in flow against a scripted model, through the
 # services of its context (flows/ctx.c), with no socket and no database
 check_PROGRAMS += tests/flows/test_classification
@@ -263,3 +286,10 @@ tests_unit_test_plugin_LDADD = $(INGEN_LIBS)
 tests_unit_test_plugin_LDFLAGS = $(AM_LDFLAGS) -Wl,--dynamic-list=$(srcdir)/flows/flow.dynlist
 EXTRA_tests_unit_test_plugin_DEPENDENCIES = include/ingenious/flow.h
 TESTS += tests/unit/test_plugin
+
+# --- the prompt templates of the revisions (lib/revisions.c) and the prompts API
+check_PROGRAMS += tests/unit/test_revisions
+tests_unit_test_revisions_SOURCES = tests/unit/test_revisions.c tests/unit/tap.h
+tests_unit_test_revisions_LDADD = $(INGEN_LIBS)
+TESTS += tests/unit/test_revisions tests/e2e/test_prompts.py
+EXTRA_DIST += tests/e2e/test_prompts.py docs/prompts.md
