@@ -240,4 +240,21 @@ elif m:
          "exit %d, stdout %s\nstderr %s" % (r.returncode, r.stdout[:300], r.stderr[-300:]))
 
 srv.stop()
+
+# ---- no model named gpt-4.1-nano: the reference's failure, with the models ---
+srv = Server(t, workers=1, env={
+    "INGENIOUS_CHAT_HISTORY__DATABASE_URL": pg.url("app"),
+    "INGENIOUS_MODELS__0__MODEL": "gpt-4o",
+    "INGENIOUS_MODELS__0__BASE_URL": sim.url,
+    "INGENIOUS_MODELS__0__API_KEY": KEY,
+    "INGENIOUS_MODELS__0__DEPLOYMENT": "gpt4o",
+    "INGENIOUS_FILE_STORAGE__REVISIONS__PATH": work,
+})
+srv.start(timeout=slack(20))
+before = sim.stats()["chat"]
+st, b, _ = chat(SAMPLE, thread="bike-thread-nomodel")
+t.ok(st == 500 and 'no configured model is named or has the role \\"gpt-4.1-nano\\" '
+     '(models: gpt-4o)' in b.decode(), "no model named gpt-4.1-nano: 500 naming the models", b)
+t.eq(sim.stats()["chat"], before, "and no call reached the model")
+srv.stop()
 t.done()
