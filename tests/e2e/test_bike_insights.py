@@ -97,7 +97,22 @@ t.ok(st == 400 and d.startswith("bike-insights workflow data validation failed. 
                                 "Validation error: 1 validation error for RootModel\n"
                                 "stores.0.bike_sales.0.quantity_sold\n  Input should be a valid integer"),
      "a payload off the schema: 400 with the reference's message and the field", b[:400])
+escape = json.loads(SAMPLE)
+escape["revision_id"] = "../../etc"
+st, b, _ = chat(json.dumps(escape))
+t.ok(st == 400, "a revision_id that leaves the templates folder: 400", b[:300])
 t.eq(sim.stats()["chat"], before, "no validation error reached the model")
+
+# a revision without templates: empty system prompts, as the reference's local storage
+norev = json.loads(SAMPLE)
+norev["revision_id"] = "no-such-revision"
+st, b, _ = chat(json.dumps(norev), thread="bike-thread-norev")
+nchats = json.loads(json.loads(b).get("agent_response") or "[]") if st == 200 else []
+t.ok(st == 200 and len(nchats) == 4 and all(c["system_prompt"] == "" for c in nchats),
+     "a revision without templates: the agents run with empty system prompts", b[:300])
+t.eq(pg.sql("SELECT count(*), count(prompt_hash) FROM llm_usage "
+            "WHERE thread_id = 'bike-thread-norev'"), [["4", "0"]],
+     "four calls (no tool without the lookup's prompt), no template on their rows")
 
 # ---- a turn -----------------------------------------------------------------
 st, b, elapsed = chat(SAMPLE, thread="bike-thread-1")
