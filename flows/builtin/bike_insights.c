@@ -30,7 +30,10 @@
  *   error, templates not configured) fails the turn before any model call;
  * - every agent asks for the model named "gpt-4.1-nano", as the
  *   reference's agents; without one the turn fails with 500 naming the
- *   configured models (the reference's "Model gpt-4.1-nano not found").
+ *   configured models (the reference's "Model gpt-4.1-nano not found");
+ * - a chat's content is the answer as the model gave it (the reference
+ *   appends "\n\n"), and its two token counts are 0: the flow API does not
+ *   tell a flow what one call cost (the call's usage row has it).
  */
 #include "autoconfig.h"
 
@@ -698,8 +701,8 @@ bike_prompts(struct ing_ctx *ctx, const char *revision, struct bike_chat *chats)
 	return 0;
 }
 
-/* The messages of one agent: its system prompt (when it has one), then
- * the user message. */
+/* The messages of one agent: its system prompt (when it is not empty: the
+ * reference sends an empty one), then the user message. */
 static size_t
 bike_messages(struct bike_chat *c, struct ing_message m[2])
 {
