@@ -29,6 +29,17 @@ static const struct {
 } catalog_prompts[] = {
 	{ "classification_agent", "Hello, which bikes do you have in stock?" },
 	{ "task_manager", "Add task: Review documentation" },
+	/* the reference's example payload (its CLI help), as a JSON string */
+	{ "bike_insights", "{\\\"revision_id\\\":\\\"quickstart-1\\\","
+	  "\\\"identifier\\\":\\\"world\\\",\\\"stores\\\":[{\\\"name\\\":"
+	  "\\\"Hello Store\\\",\\\"location\\\":\\\"NSW\\\",\\\"bike_sales\\\":"
+	  "[{\\\"product_code\\\":\\\"HELLO-001\\\",\\\"quantity_sold\\\":1,"
+	  "\\\"sale_date\\\":\\\"2023-04-01\\\",\\\"year\\\":2023,\\\"month\\\":"
+	  "\\\"April\\\",\\\"customer_review\\\":{\\\"rating\\\":5.0,"
+	  "\\\"comment\\\":\\\"Great bike\\\"}}],\\\"bike_stock\\\":[{\\\"bike\\\":"
+	  "{\\\"brand\\\":\\\"Hello\\\",\\\"model\\\":\\\"World\\\",\\\"year\\\":"
+	  "2023,\\\"price\\\":100.0,\\\"suspension\\\":\\\"full\\\"},"
+	  "\\\"quantity\\\":10}]}]}" },
 };
 
 static bool

@@ -7,7 +7,8 @@ ingen_SOURCES += \
 	flows/catalog.c flows/catalog.h \
 	flows/plugin.c flows/plugin.h \
 	flows/prompt.c flows/prompt.h \
-	flows/builtin/builtin.h flows/builtin/classification_agent.c
+	flows/builtin/builtin.h flows/builtin/classification_agent.c \
+	flows/builtin/bike_insights.c
 pkginclude_HEADERS += flows/flow.h
 
 # `ingen` exports the functions of flow.h (and only those) to the plugins it

@@ -37,6 +37,7 @@ struct registry {
 /* The flows compiled into the server, in listing order. */
 static const struct ing_flow *const registry_builtin[] = {
 	&flow_classification_agent,
+	&flow_bike_insights,
 };
 
 #define REGISTRY_N_BUILTIN \

@@ -243,6 +243,12 @@ tests_flows_test_classification_SOURCES = tests/flows/test_classification.c \
 	flows/builtin/classification_agent.c flows/builtin/builtin.h
 tests_flows_test_classification_LDADD = $(INGEN_LIBS)
 TESTS += tests/flows/test_classification
+check_PROGRAMS += tests/flows/test_bike_insights
+tests_flows_test_bike_insights_SOURCES = tests/flows/test_bike_insights.c \
+	tests/unit/tap.h flows/ctx.c flows/ctx.h flows/flow.h \
+	flows/builtin/bike_insights.c flows/builtin/builtin.h
+tests_flows_test_bike_insights_LDADD = $(INGEN_LIBS) -lpthread
+TESTS += tests/flows/test_bike_insights
 check_PROGRAMS += tests/flows/test_ctx
 tests_flows_test_ctx_SOURCES = tests/flows/test_ctx.c tests/unit/tap.h \
 	flows/ctx.c flows/ctx.h flows/flow.h
@@ -259,6 +265,9 @@ EXTRA_DIST += tests/check-layering.sh
 # ingen flow test, ingen workflows, GET /api/v1/workflows and
 # /api/v1/workflow-status/{name}
 TESTS += tests/e2e/test_cli_flows.py
+# --- the built-in bike-insights flow (issue 10 section 2) through the server
+TESTS += tests/e2e/test_bike_insights.py
+EXTRA_DIST += tests/e2e/test_bike_insights.py
 EXTRA_DIST += tests/e2e/test_cli_flows.py
 
 # --- flows in C on the flow path (issue 9): test plugins compiled by the test
@@ -271,7 +280,8 @@ check_PROGRAMS += tests/unit/test_plugin
 tests_unit_test_plugin_SOURCES = tests/unit/test_plugin.c tests/unit/tap.h \
 	flows/plugin.c flows/plugin.h flows/registry.c flows/registry.h \
 	flows/ctx.c flows/ctx.h flows/flow.h \
-	flows/builtin/classification_agent.c flows/builtin/builtin.h
+	flows/builtin/classification_agent.c flows/builtin/builtin.h \
+	flows/builtin/bike_insights.c
 tests_unit_test_plugin_LDADD = $(INGEN_LIBS)
 tests_unit_test_plugin_LDFLAGS = $(AM_LDFLAGS) -Wl,--dynamic-list=$(srcdir)/flows/flow.dynlist
 EXTRA_tests_unit_test_plugin_DEPENDENCIES = include/ingenious/flow.h

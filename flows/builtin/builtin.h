@@ -7,5 +7,6 @@
 #include "flows/flow.h"
 
 extern const struct ing_flow flow_classification_agent;
+extern const struct ing_flow flow_bike_insights;
 
 #endif
