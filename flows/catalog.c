@@ -163,6 +163,11 @@ catalog_describe(const struct config *cfg, const struct registry_info *info,
 		out->abi_major = info->abi_major;
 		out->abi_minor = info->abi_minor;
 		out->replaces_builtin = info->replaces_builtin;
+	} else if (info->origin == REGISTRY_ORIGIN_DECLARATIVE) {
+		out->origin = "declarative";
+		out->file = info->file != NULL ? info->file : "";
+		out->module_version = "";
+		out->replaces_builtin = info->replaces_builtin;
 	} else {
 		/* one file per built-in flow, named after it (flows/builtin/) */
 		out->origin = "built-in";

@@ -8,9 +8,11 @@
  * (registry_load_plugins) before it accepts, and from then on only reads
  * it, so any thread of a worker may look a flow up.
  *
- * A registry holds the built-in flows (flows/builtin/) and the flows in C
- * of the flow path (server.flow_path, flows/plugin.h).  A plugin flow with
- * the name of a built-in one replaces it (with a warning);
+ * A registry holds the built-in flows (flows/builtin/), the flows in C of
+ * the flow path (server.flow_path, flows/plugin.h) and the flow files there
+ * (flows/declarative.h; the master parses those itself: they run no code).
+ * A plugin or declarative flow with the name of a built-in one replaces it
+ * (with a warning); a plugin and a flow file of one name are refused;
  * chat_service.enable_builtin_workflows = false keeps the built-in ones
  * listed but disabled.  The master never runs plugin code: registry_build
  * has a short-lived child load and check the plugins, and in the master's
@@ -38,6 +40,7 @@ struct registry;
 enum registry_origin {
 	REGISTRY_ORIGIN_BUILTIN,    /* compiled into the server */
 	REGISTRY_ORIGIN_PLUGIN,     /* a shared object on the flow path */
+	REGISTRY_ORIGIN_DECLARATIVE,  /* a flow file on the flow path (flows/declarative.h) */
 };
 
 /* What listings say about one flow (`ingen workflows`, /api/v1/workflows).
@@ -48,11 +51,11 @@ struct registry_info {
 	const char *category;           /* "Core" for built-ins, "Custom" by default */
 	const char *requires;           /* "a chat model" by default */
 	enum registry_origin origin;
-	const char *file;               /* plugin: its path as found; built-in: NULL */
+	const char *file;               /* plugin, declarative: its path as found; built-in: NULL */
 	const char *module;             /* plugin: the descriptor's name; built-in: NULL */
 	const char *module_version;     /* plugin: the descriptor's version ("" when none) */
 	unsigned abi_major, abi_minor;  /* plugin: the ABI it was built for */
-	bool replaces_builtin;          /* plugin: it took a built-in flow's name */
+	bool replaces_builtin;          /* plugin, declarative: it took a built-in flow's name */
 	bool disabled;                  /* built-in: chat_service.enable_builtin_workflows = false */
 };
 
