@@ -253,3 +253,16 @@ tests_unit_test_plugin_LDADD = $(INGEN_LIBS)
 tests_unit_test_plugin_LDFLAGS = $(AM_LDFLAGS) -Wl,--dynamic-list=$(srcdir)/flows/flow.dynlist
 EXTRA_tests_unit_test_plugin_DEPENDENCIES = include/ingenious/flow.h
 TESTS += tests/unit/test_plugin
+
+# --- flows without code (flows/declarative.c): flow files parsed and checked
+# (each load error with its file and line), and run against a scripted model
+check_PROGRAMS += tests/unit/test_declarative tests/flows/test_declarative_run
+tests_unit_test_declarative_SOURCES = tests/unit/test_declarative.c \
+	tests/unit/tap.h flows/declarative.c flows/declarative.h flows/ctx.c \
+	flows/ctx.h flows/flow.h
+tests_unit_test_declarative_LDADD = $(INGEN_LIBS) -lpthread
+tests_flows_test_declarative_run_SOURCES = tests/flows/test_declarative_run.c \
+	tests/unit/tap.h flows/declarative.c flows/declarative.h flows/ctx.c \
+	flows/ctx.h flows/flow.h
+tests_flows_test_declarative_run_LDADD = $(INGEN_LIBS) -lpthread
+TESTS += tests/unit/test_declarative tests/flows/test_declarative_run
