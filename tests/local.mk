@@ -266,3 +266,5 @@ tests_flows_test_declarative_run_SOURCES = tests/flows/test_declarative_run.c \
 	flows/ctx.h flows/flow.h
 tests_flows_test_declarative_run_LDADD = $(INGEN_LIBS) -lpthread
 TESTS += tests/unit/test_declarative tests/flows/test_declarative_run
+TESTS += tests/e2e/test_declarative.py
+EXTRA_DIST += tests/e2e/test_declarative.py
