@@ -56,3 +56,6 @@ libingen_a_SOURCES += \
 
 # the cross-worker table of failed logins (shared memory made by the master)
 libingen_a_SOURCES += lib/throttle.c lib/throttle.h
+
+# prompt templates: the Jinja subset of flows (parsed once, rendered many times)
+libingen_a_SOURCES += lib/tmpl.c lib/tmpl.h

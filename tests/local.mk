@@ -140,6 +140,24 @@ tests/fuzz/fuzz_llm_reply$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_llm_reply.c \
 	    $(FUZZ_BASE_SRCS) $(CJSON_LIBS) -lm
 endif
 
+# --- prompt templates (lib/tmpl.c): the unit test and a fuzz target
+check_PROGRAMS += tests/unit/test_tmpl
+tests_unit_test_tmpl_SOURCES = tests/unit/test_tmpl.c tests/unit/tap.h
+tests_unit_test_tmpl_LDADD = $(INGEN_LIBS) -lpthread
+TESTS += tests/unit/test_tmpl
+EXTRA_DIST += tests/fuzz/fuzz_tmpl.c
+FUZZ_TARGETS += tests/fuzz/fuzz_tmpl$(EXEEXT)
+if HAVE_CLANG
+tests/fuzz/fuzz_tmpl$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_tmpl.c \
+		$(srcdir)/lib/tmpl.c $(srcdir)/lib/tmpl.h \
+		$(srcdir)/lib/json.c $(srcdir)/lib/json.h \
+		$(FUZZ_BASE_SRCS) $(FUZZ_BASE_HDRS) autoconfig.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ \
+	    $(srcdir)/tests/fuzz/fuzz_tmpl.c $(srcdir)/lib/tmpl.c \
+	    $(srcdir)/lib/json.c $(FUZZ_BASE_SRCS) $(CJSON_LIBS)
+endif
+
 # --- configuration: the key table and its loader (lib/config.c), and the
 # test that etc/ingenious.conf and etc/env.example document the table
 check_PROGRAMS += tests/unit/test_config tests/unit/test_config_doc
