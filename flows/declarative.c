@@ -1411,14 +1411,15 @@ decl_prepare(struct decl_turn *t, size_t ai, const char *user,
 	return 0;
 }
 
-/* Run agent ai once, alone. */
+/* Run agent ai once, alone, when `calls` more model calls fit. */
 static int
-decl_chat(struct decl_turn *t, size_t ai, const char *user, const char **out)
+decl_chat(struct decl_turn *t, size_t ai, const char *user, size_t calls,
+    const char **out)
 {
 	struct ing_llm_options opt;
 	struct ing_message *m;
 
-	if (decl_room(t, 1) != 0 || decl_prepare(t, ai, user, &opt, &m) != 0)
+	if (decl_room(t, calls) != 0 || decl_prepare(t, ai, user, &opt, &m) != 0)
 		return -1;
 	return ing_llm_chat(t->ctx, &opt, m, 2, out);
 }
@@ -1440,8 +1441,9 @@ decl_tool_call(struct ing_ctx *ctx, void *arg, const char *arguments,
 	}
 	input = ing_strdup(ctx, in->valuestring);
 	cJSON_Delete(args);
-	/* a failed model call has failed the turn already */
-	if (decl_chat(ta->t, ta->agent, input, &answer) != 0)
+	/* room for this agent's call and for the caller's next round, which
+	 * the context makes with the result (a failure has failed the turn) */
+	if (decl_chat(ta->t, ta->agent, input, 2, &answer) != 0)
 		return ING_TOOL_ABORT;
 	*result = answer;
 	return 0;
@@ -1461,7 +1463,7 @@ decl_step(struct decl_turn *t, const struct decl_step *st)
 	if (!st->parallel) {
 		const char *out;
 
-		if (decl_chat(t, st->agents[0], NULL, &out) != 0)
+		if (decl_chat(t, st->agents[0], NULL, 1, &out) != 0)
 			return -1;
 		cJSON_AddStringToObject(t->agents, t->f->agents[st->agents[0]].name,
 		    out != NULL ? out : "");

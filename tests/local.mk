@@ -265,6 +265,7 @@ EXTRA_DIST += tests/e2e/test_plugins.py tests/plugins/echo.c tests/plugins/llm.c
 check_PROGRAMS += tests/unit/test_plugin
 tests_unit_test_plugin_SOURCES = tests/unit/test_plugin.c tests/unit/tap.h \
 	flows/plugin.c flows/plugin.h flows/registry.c flows/registry.h \
+	flows/declarative.c flows/declarative.h \
 	flows/ctx.c flows/ctx.h flows/flow.h \
 	flows/builtin/classification_agent.c flows/builtin/builtin.h
 tests_unit_test_plugin_LDADD = $(INGEN_LIBS)
