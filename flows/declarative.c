@@ -691,8 +691,10 @@ decl_steps_load(struct decl_loader *L, const config_setting_t *root,
 	for (i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
 		struct decl_step *st = &f->steps[f->n_steps++];
-		int line = config_setting_source_line(e) > 0 ? decl_line(e) :
-		    decl_line(s);
+		/* a group has its own line; libconfig gives a scalar of a list
+		 * the line of the token after it, so a name is reported at the
+		 * line of steps */
+		int line = config_setting_is_group(e) ? decl_line(e) : decl_line(s);
 
 		if (config_setting_is_group(e)) {
 			static const char *const keys[] = { "parallel", NULL };
