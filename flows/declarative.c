@@ -22,12 +22,12 @@
 #include <sys/stat.h>
 
 #include <cjson/cJSON.h>
-#include <libconfig.h>
 
 #include "flows/ctx.h"
 #include "flows/declarative.h"
 #include "lib/buf.h"
 #include "lib/config.h"
+#include "lib/config_tree.h"
 #include "lib/err.h"
 #include "lib/llm.h"
 #include "lib/log.h"
@@ -122,9 +122,9 @@ decl_fail(struct decl_loader *L, int line, const char *fmt, ...)
 }
 
 static int
-decl_line(const config_setting_t *s)
+decl_line(const struct config_tree *s)
 {
-	int line = s != NULL ? config_setting_source_line(s) : 0;
+	int line = s != NULL ? (s)->line : 0;
 
 	return line > 0 ? line : 1;
 }
@@ -133,28 +133,28 @@ static const char *
 decl_type_name(int type)
 {
 	switch (type) {
-	case CONFIG_TYPE_GROUP: return "a group { ... }";
-	case CONFIG_TYPE_INT: case CONFIG_TYPE_INT64: return "an integer";
-	case CONFIG_TYPE_FLOAT: return "a number";
-	case CONFIG_TYPE_STRING: return "a string";
-	case CONFIG_TYPE_BOOL: return "true or false";
-	case CONFIG_TYPE_ARRAY: return "an array [ ... ]";
-	case CONFIG_TYPE_LIST: return "a list ( ... )";
+	case CONFIG_TREE_GROUP: return "a group { ... }";
+	case CONFIG_TREE_INT: return "an integer";
+	case CONFIG_TREE_FLOAT: return "a number";
+	case CONFIG_TREE_STRING: return "a string";
+	case CONFIG_TREE_BOOL: return "true or false";
+	case CONFIG_TREE_ARRAY: return "an array [ ... ]";
+	case CONFIG_TREE_LIST: return "a list ( ... )";
 	}
 	return "something else";
 }
 
 /* Every setting of group g must be one of `keys` (NULL-terminated). */
 static int
-decl_known_keys(struct decl_loader *L, const config_setting_t *g,
+decl_known_keys(struct decl_loader *L, const struct config_tree *g,
     const char *where, const char *const *keys)
 {
-	int i, n = config_setting_length(g);
+	int i, n = (int)(g)->n;
 	size_t k;
 
 	for (i = 0; i < n; i++) {
-		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-		const char *name = config_setting_name(s);
+		const struct config_tree *s = &(g)->elems[i];
+		const char *name = (s)->name;
 		struct buf b = BUF_INIT;
 		int rc;
 
@@ -176,32 +176,32 @@ decl_known_keys(struct decl_loader *L, const config_setting_t *g,
 
 /* The string setting `key` of g into *out (a copy; NULL when absent). */
 static int
-decl_string(struct decl_loader *L, const config_setting_t *g, const char *key,
+decl_string(struct decl_loader *L, const struct config_tree *g, const char *key,
     const char *where, char **out)
 {
-	const config_setting_t *s = config_setting_get_member(g, key);
+	const struct config_tree *s = config_tree_member(g, key);
 
 	*out = NULL;
 	if (s == NULL)
 		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+	if ((s)->type != CONFIG_TREE_STRING)
 		return decl_fail(L, decl_line(s), "%s%s must be a string, not %s",
-		    key, where, decl_type_name(config_setting_type(s)));
-	*out = xstrdup(config_setting_get_string(s));
+		    key, where, decl_type_name((s)->type));
+	*out = xstrdup((s)->s);
 	return 0;
 }
 
 static int
-decl_int(struct decl_loader *L, const config_setting_t *s, const char *key,
+decl_int(struct decl_loader *L, const struct config_tree *s, const char *key,
     long long lo, long long hi, int *out)
 {
 	long long v;
 
-	if (config_setting_type(s) != CONFIG_TYPE_INT &&
-	    config_setting_type(s) != CONFIG_TYPE_INT64)
+	if ((s)->type != CONFIG_TREE_INT &&
+	    (s)->type != CONFIG_TREE_INT)
 		return decl_fail(L, decl_line(s), "%s must be an integer, not %s",
-		    key, decl_type_name(config_setting_type(s)));
-	v = config_setting_get_int64(s);
+		    key, decl_type_name((s)->type));
+	v = (s)->i;
 	if (v < lo || v > hi)
 		return decl_fail(L, decl_line(s), "%s = %lld is out of range "
 		    "(%lld to %lld)", key, v, lo, hi);
@@ -326,10 +326,10 @@ decl_check_vars(struct decl_loader *L, int line, const char *what,
  * marked in `ran`.
  */
 static int
-decl_template(struct decl_loader *L, const config_setting_t *s,
+decl_template(struct decl_loader *L, const struct config_tree *s,
     const char *what, const bool *ran, struct tmpl **out)
 {
-	const char *src = config_setting_get_string(s);
+	const char *src = (s)->s;
 	struct err e;
 
 	err_clear(&e);
@@ -357,48 +357,48 @@ decl_file_name_ok(const char *name)
 /* ---- loading: agents --------------------------------------------------- */
 
 static int
-decl_prompt_setting(struct decl_loader *L, const config_setting_t *g,
+decl_prompt_setting(struct decl_loader *L, const struct config_tree *g,
     struct decl_agent *a, const char *key, struct decl_prompt *p)
 {
 	char file_key[32], what[DECL_NAME_MAX + 32];
-	const config_setting_t *text, *file;
+	const struct config_tree *text, *file;
 
 	snprintf(file_key, sizeof(file_key), "%s_template", key);
-	text = config_setting_get_member(g, key);
-	file = config_setting_get_member(g, file_key);
+	text = config_tree_member(g, key);
+	file = config_tree_member(g, file_key);
 	if (text != NULL && file != NULL)
 		return decl_fail(L, decl_line(file), "agent \"%s\" has both %s and "
 		    "%s: give the prompt as inline text or as a template file",
 		    a->name, key, file_key);
 	if (file != NULL) {
-		if (config_setting_type(file) != CONFIG_TYPE_STRING)
+		if ((file)->type != CONFIG_TREE_STRING)
 			return decl_fail(L, decl_line(file), "%s of agent \"%s\" must "
 			    "be a string, not %s", file_key, a->name,
-			    decl_type_name(config_setting_type(file)));
-		if (!decl_file_name_ok(config_setting_get_string(file)))
+			    decl_type_name((file)->type));
+		if (!decl_file_name_ok((file)->s))
 			return decl_fail(L, decl_line(file), "%s of agent \"%s\": "
 			    "\"%s\" is not a template file name (a name ending in .md "
 			    "or .jinja, no folder)", file_key, a->name,
-			    config_setting_get_string(file));
+			    (file)->s);
 		if (L->f->revision == NULL)
 			return decl_fail(L, decl_line(file), "agent \"%s\" uses the "
 			    "template file \"%s\" but the flow names no revision: set "
 			    "revision = \"...\"", a->name,
-			    config_setting_get_string(file));
-		p->file = xstrdup(config_setting_get_string(file));
+			    (file)->s);
+		p->file = xstrdup((file)->s);
 		return 0;
 	}
 	if (text == NULL)
 		return 0;
-	if (config_setting_type(text) != CONFIG_TYPE_STRING)
+	if ((text)->type != CONFIG_TREE_STRING)
 		return decl_fail(L, decl_line(text), "%s of agent \"%s\" must be a "
 		    "string, not %s", key, a->name,
-		    decl_type_name(config_setting_type(text)));
+		    decl_type_name((text)->type));
 	/* the agents.<x> references are checked later, once the steps are known */
 	snprintf(what, sizeof(what), "agent \"%s\" %s", a->name, key);
 	{
 		struct err e;
-		const char *src = config_setting_get_string(text);
+		const char *src = (text)->s;
 
 		err_clear(&e);
 		if ((p->inline_t = tmpl_parse(src, strlen(src), what, &e)) == NULL)
@@ -435,19 +435,19 @@ decl_model_exists(const struct config *cfg, const char *want)
 }
 
 static int
-decl_agent_load(struct decl_loader *L, const config_setting_t *g,
+decl_agent_load(struct decl_loader *L, const struct config_tree *g,
     struct decl_agent *a)
 {
 	static const char *const keys[] = { "name", "model", "system",
 	    "system_template", "user", "user_template", "temperature",
 	    "max_tokens", "json_response", "tools", NULL };
-	const config_setting_t *s;
+	const struct config_tree *s;
 	char *name;
 
 	a->line = decl_line(g);
-	if (!config_setting_is_group(g))
+	if (!((g)->type == CONFIG_TREE_GROUP))
 		return decl_fail(L, a->line, "an agent must be a group { name = "
-		    "\"...\"; ... }, not %s", decl_type_name(config_setting_type(g)));
+		    "\"...\"; ... }, not %s", decl_type_name((g)->type));
 	if (decl_string(L, g, "name", " of an agent", &name) != 0)
 		return -1;
 	if (name == NULL)
@@ -472,7 +472,7 @@ decl_agent_load(struct decl_loader *L, const config_setting_t *g,
 			    L->cfg->models[i].model ? L->cfg->models[i].model : "?",
 			    L->cfg->models[i].role && L->cfg->models[i].role[0] ?
 			    L->cfg->models[i].role : "chat");
-		rc = decl_fail(L, decl_line(config_setting_get_member(g, "model")),
+		rc = decl_fail(L, decl_line(config_tree_member(g, "model")),
 		    "agent \"%s\": no configured model is named or has the role "
 		    "\"%s\" (models: %s)", a->name, a->model,
 		    b.len ? buf_cstr(&b) : "none");
@@ -486,64 +486,64 @@ decl_agent_load(struct decl_loader *L, const config_setting_t *g,
 		return decl_fail(L, a->line, "agent \"%s\" has no system prompt: "
 		    "set system = \"...\" or system_template = \"file.jinja\"",
 		    a->name);
-	if ((s = config_setting_get_member(g, "temperature")) != NULL) {
-		if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
-			a->temperature = config_setting_get_float(s);
-		else if (config_setting_type(s) == CONFIG_TYPE_INT ||
-		    config_setting_type(s) == CONFIG_TYPE_INT64)
-			a->temperature = (double)config_setting_get_int64(s);
+	if ((s = config_tree_member(g, "temperature")) != NULL) {
+		if ((s)->type == CONFIG_TREE_FLOAT)
+			a->temperature = (s)->f;
+		else if ((s)->type == CONFIG_TREE_INT ||
+		    (s)->type == CONFIG_TREE_INT)
+			a->temperature = (double)(s)->i;
 		else
 			return decl_fail(L, decl_line(s), "temperature of agent \"%s\" "
 			    "must be a number, not %s", a->name,
-			    decl_type_name(config_setting_type(s)));
+			    decl_type_name((s)->type));
 		if (a->temperature < 0 || a->temperature > 2)
 			return decl_fail(L, decl_line(s), "temperature of agent \"%s\" "
 			    "is %g, it must be between 0 and 2", a->name,
 			    a->temperature);
 		a->has_temperature = true;
 	}
-	if ((s = config_setting_get_member(g, "max_tokens")) != NULL &&
+	if ((s = config_tree_member(g, "max_tokens")) != NULL &&
 	    decl_int(L, s, "max_tokens", 1, DECL_MAX_TOKENS_MAX,
 	    &a->max_tokens) != 0)
 		return -1;
-	if ((s = config_setting_get_member(g, "json_response")) != NULL) {
-		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+	if ((s = config_tree_member(g, "json_response")) != NULL) {
+		if ((s)->type != CONFIG_TREE_BOOL)
 			return decl_fail(L, decl_line(s), "json_response of agent "
 			    "\"%s\" must be true or false, not %s", a->name,
-			    decl_type_name(config_setting_type(s)));
-		a->json_response = config_setting_get_bool(s);
+			    decl_type_name((s)->type));
+		a->json_response = (s)->b;
 	}
 	return 0;
 }
 
 /* The tools of agent i (setting g), once every agent is known. */
 static int
-decl_agent_tools(struct decl_loader *L, const config_setting_t *g, size_t i)
+decl_agent_tools(struct decl_loader *L, const struct config_tree *g, size_t i)
 {
 	struct decl_agent *a = &L->f->agents[i];
-	const config_setting_t *t = config_setting_get_member(g, "tools");
+	const struct config_tree *t = config_tree_member(g, "tools");
 	int k, n;
 
 	if (t == NULL)
 		return 0;
-	if (config_setting_type(t) != CONFIG_TYPE_ARRAY &&
-	    config_setting_type(t) != CONFIG_TYPE_LIST)
+	if ((t)->type != CONFIG_TREE_ARRAY &&
+	    (t)->type != CONFIG_TREE_LIST)
 		return decl_fail(L, decl_line(t), "tools of agent \"%s\" must be an "
 		    "array of names [\"...\"], not %s", a->name,
-		    decl_type_name(config_setting_type(t)));
-	n = config_setting_length(t);
+		    decl_type_name((t)->type));
+	n = (int)(t)->n;
 	a->tools = xcalloc(n ? (size_t)n : 1, sizeof(*a->tools));
 	for (k = 0; k < n; k++) {
-		const config_setting_t *e = config_setting_get_elem(t, (unsigned)k);
+		const struct config_tree *e = &(t)->elems[k];
 		const char *name;
 		long idx;
 		size_t j;
 
-		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+		if ((e)->type != CONFIG_TREE_STRING)
 			return decl_fail(L, decl_line(t), "tools of agent \"%s\" must be "
 			    "names, not %s", a->name,
-			    decl_type_name(config_setting_type(e)));
-		name = config_setting_get_string(e);
+			    decl_type_name((e)->type));
+		name = (e)->s;
 		if (strcmp(name, "kb_search") == 0)
 			return decl_fail(L, decl_line(t), "tool kb_search needs the "
 			    "knowledge base, which this version does not have");
@@ -639,17 +639,17 @@ decl_check_cycles(struct decl_loader *L)
 /* ---- loading: steps, reply, memory, rules, limits ---------------------- */
 
 static int
-decl_step_agent(struct decl_loader *L, const config_setting_t *e, int line,
+decl_step_agent(struct decl_loader *L, const struct config_tree *e, int line,
     bool *in_steps, struct decl_step *st)
 {
 	const char *name;
 	long idx;
 
-	if (config_setting_type(e) != CONFIG_TYPE_STRING)
+	if ((e)->type != CONFIG_TREE_STRING)
 		return decl_fail(L, line, "a step is an agent's name or a parallel "
 		    "group { parallel = [\"a\", \"b\"]; }, not %s",
-		    decl_type_name(config_setting_type(e)));
-	name = config_setting_get_string(e);
+		    decl_type_name((e)->type));
+	name = (e)->s;
 	if ((idx = decl_agent_index(L->f, name)) < 0) {
 		struct buf b = BUF_INIT;
 		int rc;
@@ -669,52 +669,51 @@ decl_step_agent(struct decl_loader *L, const config_setting_t *e, int line,
 }
 
 static int
-decl_steps_load(struct decl_loader *L, const config_setting_t *root,
+decl_steps_load(struct decl_loader *L, const struct config_tree *root,
     bool *in_steps)
 {
 	struct decl_flow *f = L->f;
-	const config_setting_t *s = config_setting_get_member(root, "steps");
+	const struct config_tree *s = config_tree_member(root, "steps");
 	int i, n;
 
 	if (s == NULL)
 		return decl_fail(L, 1, "the flow has no steps: set steps = "
 		    "( \"agent\", { parallel = [\"a\", \"b\"]; } )");
-	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
-	    config_setting_type(s) != CONFIG_TYPE_LIST)
+	if ((s)->type != CONFIG_TREE_ARRAY &&
+	    (s)->type != CONFIG_TREE_LIST)
 		return decl_fail(L, decl_line(s), "steps must be a list ( ... ), not "
-		    "%s", decl_type_name(config_setting_type(s)));
-	n = config_setting_length(s);
+		    "%s", decl_type_name((s)->type));
+	n = (int)(s)->n;
 	if (n == 0)
 		return decl_fail(L, decl_line(s), "steps is empty: name at least one "
 		    "agent");
 	f->steps = xcalloc((size_t)n, sizeof(*f->steps));
 	for (i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const struct config_tree *e = &(s)->elems[i];
 		struct decl_step *st = &f->steps[f->n_steps++];
 		/* a group has its own line; libconfig gives a scalar of a list
 		 * the line of the token after it, so a name is reported at the
 		 * line of steps */
-		int line = config_setting_is_group(e) ? decl_line(e) : decl_line(s);
+		int line = ((e)->type == CONFIG_TREE_GROUP) ? decl_line(e) : decl_line(s);
 
-		if (config_setting_is_group(e)) {
+		if (((e)->type == CONFIG_TREE_GROUP)) {
 			static const char *const keys[] = { "parallel", NULL };
-			const config_setting_t *p = config_setting_get_member(e,
+			const struct config_tree *p = config_tree_member(e,
 			    "parallel");
 			int k, m;
 
 			if (decl_known_keys(L, e, " in a step", keys) != 0)
 				return -1;
-			if (p == NULL || (config_setting_type(p) != CONFIG_TYPE_ARRAY &&
-			    config_setting_type(p) != CONFIG_TYPE_LIST) ||
-			    config_setting_length(p) == 0)
+			if (p == NULL || ((p)->type != CONFIG_TREE_ARRAY &&
+			    (p)->type != CONFIG_TREE_LIST) ||
+			    (int)(p)->n == 0)
 				return decl_fail(L, line, "a group in steps must be "
 				    "{ parallel = [\"a\", \"b\"]; } with at least one agent");
-			m = config_setting_length(p);
+			m = (int)(p)->n;
 			st->parallel = true;
 			st->agents = xcalloc((size_t)m, sizeof(*st->agents));
 			for (k = 0; k < m; k++)
-				if (decl_step_agent(L, config_setting_get_elem(p,
-				    (unsigned)k), decl_line(p), in_steps, st) != 0)
+				if (decl_step_agent(L, &(p)->elems[k], decl_line(p), in_steps, st) != 0)
 					return -1;
 		} else {
 			st->agents = xcalloc(1, sizeof(*st->agents));
@@ -729,7 +728,7 @@ decl_steps_load(struct decl_loader *L, const config_setting_t *root,
  * the agents of the steps before it; an agent that only serves as a tool
  * sees every agent of the steps (those that have not run render ""). */
 static int
-decl_check_agent_refs(struct decl_loader *L, const config_setting_t *agents,
+decl_check_agent_refs(struct decl_loader *L, const struct config_tree *agents,
     const bool *in_steps)
 {
 	struct decl_flow *f = L->f;
@@ -740,13 +739,12 @@ decl_check_agent_refs(struct decl_loader *L, const config_setting_t *agents,
 	for (i = 0; i < f->n_steps && rc == 0; i++) {
 		for (k = 0; k < f->steps[i].n && rc == 0; k++) {
 			size_t a = f->steps[i].agents[k];
-			const config_setting_t *g = config_setting_get_elem(agents,
-			    (unsigned)a);
+			const struct config_tree *g = &(agents)->elems[a];
 			const char *keys[] = { "system", "user" };
 			size_t j;
 
 			for (j = 0; j < 2 && rc == 0; j++) {
-				const config_setting_t *s = config_setting_get_member(g,
+				const struct config_tree *s = config_tree_member(g,
 				    keys[j]);
 				char what[DECL_NAME_MAX + 32];
 
@@ -755,22 +753,21 @@ decl_check_agent_refs(struct decl_loader *L, const config_setting_t *agents,
 				snprintf(what, sizeof(what), "agent \"%s\" %s",
 				    f->agents[a].name, keys[j]);
 				rc = decl_check_refs(L, decl_line(s), what,
-				    config_setting_get_string(s), ran);
+				    (s)->s, ran);
 			}
 		}
 		for (k = 0; k < f->steps[i].n; k++)
 			ran[f->steps[i].agents[k]] = true;
 	}
 	for (i = 0; i < f->n_agents && rc == 0; i++) {
-		const config_setting_t *g = config_setting_get_elem(agents,
-		    (unsigned)i);
+		const struct config_tree *g = &(agents)->elems[i];
 		const char *keys[] = { "system", "user" };
 		size_t j;
 
 		if (in_steps[i])
 			continue;
 		for (j = 0; j < 2 && rc == 0; j++) {
-			const config_setting_t *s = config_setting_get_member(g, keys[j]);
+			const struct config_tree *s = config_tree_member(g, keys[j]);
 			char what[DECL_NAME_MAX + 32];
 
 			if (s == NULL)
@@ -778,7 +775,7 @@ decl_check_agent_refs(struct decl_loader *L, const config_setting_t *agents,
 			snprintf(what, sizeof(what), "agent \"%s\" %s", f->agents[i].name,
 			    keys[j]);
 			rc = decl_check_refs(L, decl_line(s), what,
-			    config_setting_get_string(s), in_steps);
+			    (s)->s, in_steps);
 		}
 	}
 	free(ran);
@@ -786,16 +783,16 @@ decl_check_agent_refs(struct decl_loader *L, const config_setting_t *agents,
 }
 
 static int
-decl_rule_load(struct decl_loader *L, const config_setting_t *g)
+decl_rule_load(struct decl_loader *L, const struct config_tree *g)
 {
 	static const char *const keys[] = { "contains", "text", NULL };
 	struct decl_rule *r;
 	char *contains, *text;
 
-	if (!config_setting_is_group(g))
+	if (!((g)->type == CONFIG_TREE_GROUP))
 		return decl_fail(L, decl_line(g), "append_if must be a group "
 		    "{ contains = \"...\"; text = \"...\"; } or a list of them, not %s",
-		    decl_type_name(config_setting_type(g)));
+		    decl_type_name((g)->type));
 	if (decl_known_keys(L, g, " in append_if", keys) != 0 ||
 	    decl_string(L, g, "contains", " in append_if", &contains) != 0)
 		return -1;
@@ -818,23 +815,23 @@ decl_rule_load(struct decl_loader *L, const config_setting_t *g)
 }
 
 static int
-decl_limits_load(struct decl_loader *L, const config_setting_t *root,
+decl_limits_load(struct decl_loader *L, const struct config_tree *root,
     size_t calls_needed)
 {
 	static const char *const keys[] = { "max_llm_calls", NULL };
-	const config_setting_t *g = config_setting_get_member(root, "limits");
-	const config_setting_t *s;
+	const struct config_tree *g = config_tree_member(root, "limits");
+	const struct config_tree *s;
 	int server = L->cfg->flows.max_llm_calls;
 
 	if (g == NULL)
 		return 0;
-	if (!config_setting_is_group(g))
+	if (!((g)->type == CONFIG_TREE_GROUP))
 		return decl_fail(L, decl_line(g), "limits must be a group "
 		    "{ max_llm_calls = N; }, not %s",
-		    decl_type_name(config_setting_type(g)));
+		    decl_type_name((g)->type));
 	if (decl_known_keys(L, g, " in limits", keys) != 0)
 		return -1;
-	if ((s = config_setting_get_member(g, "max_llm_calls")) == NULL)
+	if ((s = config_tree_member(g, "max_llm_calls")) == NULL)
 		return 0;
 	if (decl_int(L, s, "limits.max_llm_calls", 1, 1000000,
 	    &L->f->max_llm_calls) != 0)
@@ -852,18 +849,18 @@ decl_limits_load(struct decl_loader *L, const config_setting_t *root,
 
 /* The rest of the file, once the agents are read. */
 static int
-decl_flow_tail(struct decl_loader *L, const config_setting_t *root)
+decl_flow_tail(struct decl_loader *L, const struct config_tree *root)
 {
 	struct decl_flow *f = L->f;
-	const config_setting_t *agents = config_setting_get_member(root, "agents");
-	const config_setting_t *s;
+	const struct config_tree *agents = config_tree_member(root, "agents");
+	const struct config_tree *s;
 	bool *in_steps = xcalloc(f->n_agents + 1, sizeof(*in_steps));
 	size_t i, calls = 0;
 	char *reply_agent = NULL;
 	int rc = -1;
 
 	for (i = 0; i < f->n_agents; i++)
-		if (decl_agent_tools(L, config_setting_get_elem(agents, (unsigned)i),
+		if (decl_agent_tools(L, &(agents)->elems[i],
 		    i) != 0)
 			goto out;
 	if (decl_check_cycles(L) != 0 || decl_steps_load(L, root, in_steps) != 0 ||
@@ -871,10 +868,10 @@ decl_flow_tail(struct decl_loader *L, const config_setting_t *root)
 		goto out;
 	for (i = 0; i < f->n_steps; i++)
 		calls += f->steps[i].n;
-	s = config_setting_get_member(root, "reply_agent");
+	s = config_tree_member(root, "reply_agent");
 	if (decl_string(L, root, "reply_agent", "", &reply_agent) != 0)
 		goto out;
-	if (reply_agent != NULL && config_setting_get_member(root, "reply") != NULL) {
+	if (reply_agent != NULL && config_tree_member(root, "reply") != NULL) {
 		decl_fail(L, decl_line(s), "the flow has both reply_agent and reply: "
 		    "give one");
 		goto out;
@@ -895,37 +892,36 @@ decl_flow_tail(struct decl_loader *L, const config_setting_t *root)
 		}
 		f->reply_agent = idx;
 	}
-	if ((s = config_setting_get_member(root, "reply")) != NULL) {
-		if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+	if ((s = config_tree_member(root, "reply")) != NULL) {
+		if ((s)->type != CONFIG_TREE_STRING) {
 			decl_fail(L, decl_line(s), "reply must be a string (a template), "
-			    "not %s", decl_type_name(config_setting_type(s)));
+			    "not %s", decl_type_name((s)->type));
 			goto out;
 		}
 		if (decl_template(L, s, "reply", in_steps, &f->reply) != 0)
 			goto out;
 	}
-	if ((s = config_setting_get_member(root, "memory")) != NULL) {
-		if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+	if ((s = config_tree_member(root, "memory")) != NULL) {
+		if ((s)->type != CONFIG_TREE_STRING) {
 			decl_fail(L, decl_line(s), "memory must be a string (a template), "
-			    "not %s", decl_type_name(config_setting_type(s)));
+			    "not %s", decl_type_name((s)->type));
 			goto out;
 		}
 		if (decl_template(L, s, "memory", in_steps, &f->memory) != 0)
 			goto out;
 	}
-	if ((s = config_setting_get_member(root, "append_if")) != NULL) {
-		if (config_setting_type(s) == CONFIG_TYPE_LIST) {
+	if ((s = config_tree_member(root, "append_if")) != NULL) {
+		if ((s)->type == CONFIG_TREE_LIST) {
 			int k;
 
-			for (k = 0; k < config_setting_length(s); k++)
-				if (decl_rule_load(L, config_setting_get_elem(s,
-				    (unsigned)k)) != 0)
+			for (k = 0; k < (int)(s)->n; k++)
+				if (decl_rule_load(L, &(s)->elems[k]) != 0)
 					goto out;
 		} else if (decl_rule_load(L, s) != 0) {
 			goto out;
 		}
 	}
-	if ((s = config_setting_get_member(root, "excerpt_chars")) != NULL &&
+	if ((s = config_tree_member(root, "excerpt_chars")) != NULL &&
 	    decl_int(L, s, "excerpt_chars", 1, DECL_EXCERPT_MAX,
 	    &f->excerpt_chars) != 0)
 		goto out;
@@ -973,27 +969,23 @@ decl_load(const char *path, const struct config *cfg, char **problem)
 	    "revision", "agents", "steps", "reply_agent", "reply", "memory",
 	    "append_if", "excerpt_chars", "limits", NULL };
 	struct decl_loader L = { path, cfg, NULL, NULL };
-	const config_setting_t *root, *agents;
-	config_t lc;
+	const struct config_tree *root, *agents;
+	struct config_tree *tree;
+	struct err e;
 	int i, n;
 
 	*problem = NULL;
-	config_init(&lc);
-	if (config_read_file(&lc, path) != CONFIG_TRUE) {
-		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-			*problem = xasprintf("could not read flow file \"%s\": %s", path,
-			    strerror(errno));
-		else
-			*problem = xasprintf("%s:%d: %s", path, config_error_line(&lc),
-			    config_error_text(&lc));
-		config_destroy(&lc);
+	err_clear(&e);
+	if ((tree = config_tree_read(path, &e)) == NULL) {
+		/* "could not read ..." or "F:LINE: syntax error" */
+		*problem = xstrdup(e.msg);
 		return NULL;
 	}
 	L.f = xcalloc(1, sizeof(*L.f));
 	L.f->path = xstrdup(path);
 	L.f->reply_agent = -1;
 	L.f->excerpt_chars = DECL_EXCERPT_DEFAULT;
-	root = config_root_setting(&lc);
+	root = tree;
 	if (decl_known_keys(&L, root, "", keys) != 0 ||
 	    decl_string(&L, root, "name", "", &L.f->name) != 0 ||
 	    decl_string(&L, root, "description", "", &L.f->description) != 0 ||
@@ -1003,7 +995,7 @@ decl_load(const char *path, const struct config *cfg, char **problem)
 	if (L.f->name == NULL)
 		L.f->name = decl_stem(path);
 	if (!decl_flow_name_ok(L.f->name)) {
-		const config_setting_t *s = config_setting_get_member(root, "name");
+		const struct config_tree *s = config_tree_member(root, "name");
 
 		decl_fail(&L, s != NULL ? decl_line(s) : 1, "flow name \"%s\" is not "
 		    "valid: a flow name has 1 to 127 characters a-z, 0-9 and '_'",
@@ -1014,23 +1006,23 @@ decl_load(const char *path, const struct config *cfg, char **problem)
 		L.f->description = xstrdup("");
 	if (L.f->category == NULL)
 		L.f->category = xstrdup("Custom");
-	agents = config_setting_get_member(root, "agents");
+	agents = config_tree_member(root, "agents");
 	if (agents == NULL) {
 		decl_fail(&L, 1, "the flow has no agents: set agents = ( { name = "
 		    "\"...\"; system = \"...\"; } )");
 		goto fail;
 	}
-	if (config_setting_type(agents) != CONFIG_TYPE_LIST) {
+	if ((agents)->type != CONFIG_TREE_LIST) {
 		decl_fail(&L, decl_line(agents), "agents must be a list ( { ... }, "
-		    "... ), not %s", decl_type_name(config_setting_type(agents)));
+		    "... ), not %s", decl_type_name((agents)->type));
 		goto fail;
 	}
-	n = config_setting_length(agents);
+	n = (int)(agents)->n;
 	L.f->agents = xcalloc(n ? (size_t)n : 1, sizeof(*L.f->agents));
 	for (i = 0; i < n; i++) {
 		struct decl_agent *a = &L.f->agents[L.f->n_agents++];
 
-		if (decl_agent_load(&L, config_setting_get_elem(agents, (unsigned)i),
+		if (decl_agent_load(&L, &(agents)->elems[i],
 		    a) != 0)
 			goto fail;
 		if (decl_agent_index(L.f, a->name) != (long)L.f->n_agents - 1) {
@@ -1041,10 +1033,10 @@ decl_load(const char *path, const struct config *cfg, char **problem)
 	}
 	if (decl_flow_tail(&L, root) != 0)
 		goto fail;
-	config_destroy(&lc);
+	config_tree_free(tree);
 	return L.f;
 fail:
-	config_destroy(&lc);
+	config_tree_free(tree);
 	decl_flow_free(L.f);
 	*problem = L.problem != NULL ? L.problem :
 	    xasprintf("%s:1: could not load the flow file", path);
