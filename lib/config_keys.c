@@ -290,7 +290,7 @@ const struct config_key config_keys[] = {
 	    C_STR(file_storage.storage_type), "local", v_storage, KEY_UNUSED),
 	K_STR("file_storage.revisions.container_name", UNUSED, "", 0),
 	K_STR("file_storage.revisions.path", C_STR(file_storage.revisions_path),
-	    "./", KEY_UNUSED),
+	    "./", 0),
 	K_BOOL("file_storage.revisions.add_sub_folders", UNUSED, "true", 0),
 	K_STR("file_storage.revisions.url", UNUSED, "", 0),
 	K_STR("file_storage.revisions.client_id", UNUSED, "", 0),

@@ -61,3 +61,6 @@ libingen_a_SOURCES += lib/throttle.c lib/throttle.h
 
 # prompt templates: the Jinja subset of flows (parsed once, rendered many times)
 libingen_a_SOURCES += lib/tmpl.c lib/tmpl.h
+
+# the prompt templates of the revisions on disk, every version kept
+libingen_a_SOURCES += lib/revisions.c lib/revisions.h

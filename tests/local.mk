@@ -287,3 +287,10 @@ tests_flows_test_declarative_run_LDADD = $(INGEN_LIBS) -lpthread
 TESTS += tests/unit/test_declarative tests/flows/test_declarative_run
 TESTS += tests/e2e/test_declarative.py
 EXTRA_DIST += tests/e2e/test_declarative.py
+
+# --- the prompt templates of the revisions (lib/revisions.c) and the prompts API
+check_PROGRAMS += tests/unit/test_revisions
+tests_unit_test_revisions_SOURCES = tests/unit/test_revisions.c tests/unit/tap.h
+tests_unit_test_revisions_LDADD = $(INGEN_LIBS)
+TESTS += tests/unit/test_revisions tests/e2e/test_prompts.py
+EXTRA_DIST += tests/e2e/test_prompts.py docs/prompts.md

@@ -13,4 +13,5 @@ ingen_SOURCES += \
 	worker/services.c worker/services.h \
 	worker/routes_history.c \
 	worker/auth.c worker/auth.h worker/routes_auth.c \
-	worker/routes_flows.c
+	worker/routes_flows.c \
+	worker/routes_prompts.c

@@ -26,6 +26,13 @@ static const struct router_route routes_table[] = {
 	{ HTTP_METHOD_GET, "/api/v1/auth/verify", (void *)routes_auth_verify, 0, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/workflows", (void *)routes_workflows, 0, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/workflow-status/{name}", (void *)routes_workflow_status, 0, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/revisions/list", (void *)routes_prompts_revisions, 0, NULL },
+	{ HTTP_METHOD_POST, "/api/v1/revisions/create", (void *)routes_prompts_create, 0, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/workflows/list", (void *)routes_prompts_workflows, 0, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/prompts/list/{revision_id}", (void *)routes_prompts_list, 0, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/prompts/view/{revision_id}/{filename}", (void *)routes_prompts_view, 0, NULL },
+	{ HTTP_METHOD_POST, "/api/v1/prompts/update/{revision_id}/{filename}", (void *)routes_prompts_update, 0, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/prompts/versions/{revision_id}/{filename}", (void *)routes_prompts_versions, 0, NULL },
 };
 
 #define ROUTES_N (sizeof(routes_table) / sizeof(routes_table[0]))

@@ -80,4 +80,13 @@ void routes_auth_verify(struct http_exchange *x);
 void routes_workflows(struct http_exchange *x);
 void routes_workflow_status(struct http_exchange *x);
 
+/* routes_prompts.c */
+void routes_prompts_revisions(struct http_exchange *x);
+void routes_prompts_workflows(struct http_exchange *x);
+void routes_prompts_list(struct http_exchange *x);
+void routes_prompts_view(struct http_exchange *x);
+void routes_prompts_update(struct http_exchange *x);
+void routes_prompts_create(struct http_exchange *x);
+void routes_prompts_versions(struct http_exchange *x);
+
 #endif
