@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "flows/ctx.h"
 #include "flows/declarative.h"
 #include "lib/arena.h"
@@ -34,6 +36,8 @@ static struct {
 	char rows[MAX_CALLS][32];
 	int n_rows;
 	bool judge_asked;
+	char row_prompt[MAX_CALLS][64];     /* revision/file#hash of each usage row */
+	char tmpl_seen[256];                /* what the template service was asked */
 } w = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static struct config cfg;
@@ -92,18 +96,48 @@ scripted_usage(void *arg, const struct ctx_turn *who, const char *agent,
 {
 	(void)arg;
 	(void)who;
-	(void)u;
 	pthread_mutex_lock(&w.lock);
-	if (w.n_rows < MAX_CALLS)
+	if (w.n_rows < MAX_CALLS) {
 		snprintf(w.rows[w.n_rows], sizeof(w.rows[0]), "%s", agent);
+		snprintf(w.row_prompt[w.n_rows], sizeof(w.row_prompt[0]), "%s/%s#%s",
+		    u->prompt ? u->prompt->revision : "-",
+		    u->prompt ? u->prompt->file : "-",
+		    u->prompt ? u->prompt->hash : "-");
+	}
 	*id = ++w.n_rows;
 	pthread_mutex_unlock(&w.lock);
 	return 0;
 }
 
+/* A template of revision r1: says what it was given. */
+static int
+scripted_render(void *arg, const char *revision, const char *file,
+    const struct cJSON *vars, struct arena *a, const char **text,
+    char hash[65], struct err *e)
+{
+	const cJSON *req = cJSON_GetObjectItemCaseSensitive(vars, "request");
+	const cJSON *up = cJSON_GetObjectItemCaseSensitive(req, "user_prompt");
+	const cJSON *ex = cJSON_GetObjectItemCaseSensitive(vars, "excerpt");
+
+	(void)arg;
+	if (strcmp(file, "missing.jinja") == 0)
+		return err_set(e, 404, "no template %s/%s", revision, file);
+	snprintf(w.tmpl_seen, sizeof(w.tmpl_seen), "%s/%s", revision, file);
+	*text = arena_sprintf(a, "template %s/%s for [%s], excerpt [%s]", revision,
+	    file, cJSON_IsString(up) ? up->valuestring : "?",
+	    cJSON_IsString(ex) ? ex->valuestring : "?");
+	snprintf(hash, 65, "%064d", 7);
+	return 0;
+}
+
+static const struct ctx_template_service templates = {
+	.render = scripted_render,
+};
+
 static const struct ctx_services services = {
 	.llm_chat = scripted_chat,
 	.record_usage = scripted_usage,
+	.templates = &templates,
 };
 
 static const char flow_text[] =
@@ -256,6 +290,37 @@ main(void)
 		ok(strstr(ctx.err_msg, "limit of 2 language-model calls "
 		    "(limits.max_llm_calls") != NULL, "naming the limit (%s)",
 		    ctx.err_msg);
+	}
+	decl_flow_free(f);
+
+	/* a system prompt from a template file of the flow's revision */
+	memset(&w.calls, 0, sizeof(w.calls));
+	w.n_rows = 0;
+	f = load("revision = \"r1\";\nexcerpt_chars = 4;\n"
+	    "agents = ( { name = \"t\"; system_template = \"sys.jinja\"; } );\n"
+	    "steps = ( \"t\" );\n", "/tmp/test_declarative_file.flow");
+	ok(f != NULL, "a flow with a template file loads");
+	if (f != NULL) {
+		ok(run(f, "test_declarative_file", "hello world", &reply, &ctx, a) == 0,
+		    "it runs (%s)", ctx.err_msg);
+		is_str(w.tmpl_seen, "r1/sys.jinja", "the template of the revision is "
+		    "rendered through ing_prompt_render");
+		is_str(w.system[0], "template r1/sys.jinja for [hello world], excerpt "
+		    "[hell]", "its text is the system prompt; it gets request and excerpt");
+		ok(strncmp(w.row_prompt[0], "r1/sys.jinja#0000", 17) == 0,
+		    "the usage row records the template's revision, file and hash (%s)",
+		    w.row_prompt[0]);
+		is_str(reply.agent_response, "t-said", "the reply is the last agent's");
+	}
+	decl_flow_free(f);
+	f = load("revision = \"r1\";\n"
+	    "agents = ( { name = \"t\"; system_template = \"missing.jinja\"; } );\n"
+	    "steps = ( \"t\" );\n", "/tmp/test_declarative_missing.flow");
+	if (f != NULL) {
+		ok(run(f, "test_declarative_missing", "x", &reply, &ctx, a) != 0,
+		    "a missing template file fails the turn");
+		ing_last_error(&ctx, &status);
+		is_int(status, 404, "with the template service's status");
 	}
 	decl_flow_free(f);
 
