@@ -1554,6 +1554,8 @@ decl_run(struct ing_ctx *ctx, const struct ing_chat_request *req,
 	    decl_render_text(&t, t.f->memory, "memory", &reply->memory_summary) != 0)
 		goto out;
 	reply->agent_response = answer;
+	/* a streaming client gets the reply as it is final (a no-op otherwise) */
+	(void)ing_emit(ctx, answer);
 	rc = 0;
 out:
 	cJSON_Delete(t.vars);

@@ -6,7 +6,7 @@ PostgreSQL and the Azure OpenAI simulator.
 The guide's curl of test_task_manager.json and its expected response (the
 "add task" suffix, matched without regard to case; the memory summary
 "Task management interaction: <first 50 characters>..."), the model call's
-usage row under the agent's name; `ingen workflows` and GET
+usage row under the agent's name; the reply streamed after the agents' events; `ingen workflows` and GET
 /api/v1/workflows listing it as declarative with its file; `ingen flow test`
 running it in-process; a broken flow file on SIGHUP (the old generation
 serving on, the error with file and line in the log and from `ingen
@@ -147,6 +147,21 @@ st, resp = chat(json.dumps({"user_prompt": "List my tasks",
                             "conversation_flow": "task_manager"}))
 t.ok(st == 200 and "implemented here" not in resp["agent_response"],
      "no suffix when the request does not say add task")
+
+# streaming, with the agents' events: the reply arrives as content frames
+st, _, b = request(srv.port, "POST", "/api/v1/chat/stream",
+                   {"user_prompt": "Add task: stream it", "conversation_flow": "task_manager",
+                    "stream_events": True}, timeout=slack(15))
+frames = [json.loads(l[6:]) for l in b.decode().split("\n") if l.startswith("data: ")]
+content = "".join(f["data"]["content"] for f in frames
+                  if f.get("event") == "data" and f["data"].get("chunk_type") == "content")
+events = [f.get("event") for f in frames]
+final = [f["data"] for f in frames if f.get("event") == "data" and f["data"].get("is_final")]
+t.ok(st == 200 and "agent_start" in events and "status" in events and
+     content.endswith("\n\n\u2705 Task functionality would be implemented here!") and
+     len(content) > 60 and final and final[0].get("memory_summary") ==
+     "Task management interaction: Add task: stream it...",
+     "streaming: events, then the whole reply as content, then the final chunk", b[-1500:])
 
 # ---- listings ---------------------------------------------------------------
 r = ingen(["workflows"])
