@@ -242,6 +242,9 @@ catalog_entry_json(struct buf *b, const struct catalog_entry *ent,
 			buf_printf(b, ",\"abi\":\"%u.%u\",\"replaces_builtin\":%s",
 			    ent->abi_major, ent->abi_minor,
 			    ent->replaces_builtin ? "true" : "false");
+		} else if (ent->replaces_builtin) {
+			/* a flow file in a built-in flow's place */
+			buf_puts(b, ",\"replaces_builtin\":true");
 		}
 	}
 	buf_putc(b, '}');
