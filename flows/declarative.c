@@ -12,7 +12,6 @@
 #include "autoconfig.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -124,7 +123,7 @@ decl_fail(struct decl_loader *L, int line, const char *fmt, ...)
 static int
 decl_line(const struct config_tree *s)
 {
-	int line = s != NULL ? (s)->line : 0;
+	int line = s != NULL ? s->line : 0;
 
 	return line > 0 ? line : 1;
 }
@@ -149,12 +148,12 @@ static int
 decl_known_keys(struct decl_loader *L, const struct config_tree *g,
     const char *where, const char *const *keys)
 {
-	int i, n = (int)(g)->n;
+	int i, n = (int)g->n;
 	size_t k;
 
 	for (i = 0; i < n; i++) {
-		const struct config_tree *s = &(g)->elems[i];
-		const char *name = (s)->name;
+		const struct config_tree *s = &g->elems[i];
+		const char *name = s->name;
 		struct buf b = BUF_INIT;
 		int rc;
 
@@ -184,10 +183,10 @@ decl_string(struct decl_loader *L, const struct config_tree *g, const char *key,
 	*out = NULL;
 	if (s == NULL)
 		return 0;
-	if ((s)->type != CONFIG_TREE_STRING)
+	if (s->type != CONFIG_TREE_STRING)
 		return decl_fail(L, decl_line(s), "%s%s must be a string, not %s",
-		    key, where, decl_type_name((s)->type));
-	*out = xstrdup((s)->s);
+		    key, where, decl_type_name(s->type));
+	*out = xstrdup(s->s);
 	return 0;
 }
 
@@ -197,11 +196,10 @@ decl_int(struct decl_loader *L, const struct config_tree *s, const char *key,
 {
 	long long v;
 
-	if ((s)->type != CONFIG_TREE_INT &&
-	    (s)->type != CONFIG_TREE_INT)
+	if (s->type != CONFIG_TREE_INT)
 		return decl_fail(L, decl_line(s), "%s must be an integer, not %s",
-		    key, decl_type_name((s)->type));
-	v = (s)->i;
+		    key, decl_type_name(s->type));
+	v = s->i;
 	if (v < lo || v > hi)
 		return decl_fail(L, decl_line(s), "%s = %lld is out of range "
 		    "(%lld to %lld)", key, v, lo, hi);
@@ -329,7 +327,7 @@ static int
 decl_template(struct decl_loader *L, const struct config_tree *s,
     const char *what, const bool *ran, struct tmpl **out)
 {
-	const char *src = (s)->s;
+	const char *src = s->s;
 	struct err e;
 
 	err_clear(&e);
@@ -371,34 +369,34 @@ decl_prompt_setting(struct decl_loader *L, const struct config_tree *g,
 		    "%s: give the prompt as inline text or as a template file",
 		    a->name, key, file_key);
 	if (file != NULL) {
-		if ((file)->type != CONFIG_TREE_STRING)
+		if (file->type != CONFIG_TREE_STRING)
 			return decl_fail(L, decl_line(file), "%s of agent \"%s\" must "
 			    "be a string, not %s", file_key, a->name,
-			    decl_type_name((file)->type));
-		if (!decl_file_name_ok((file)->s))
+			    decl_type_name(file->type));
+		if (!decl_file_name_ok(file->s))
 			return decl_fail(L, decl_line(file), "%s of agent \"%s\": "
 			    "\"%s\" is not a template file name (a name ending in .md "
 			    "or .jinja, no folder)", file_key, a->name,
-			    (file)->s);
+			    file->s);
 		if (L->f->revision == NULL)
 			return decl_fail(L, decl_line(file), "agent \"%s\" uses the "
 			    "template file \"%s\" but the flow names no revision: set "
 			    "revision = \"...\"", a->name,
-			    (file)->s);
-		p->file = xstrdup((file)->s);
+			    file->s);
+		p->file = xstrdup(file->s);
 		return 0;
 	}
 	if (text == NULL)
 		return 0;
-	if ((text)->type != CONFIG_TREE_STRING)
+	if (text->type != CONFIG_TREE_STRING)
 		return decl_fail(L, decl_line(text), "%s of agent \"%s\" must be a "
 		    "string, not %s", key, a->name,
-		    decl_type_name((text)->type));
+		    decl_type_name(text->type));
 	/* the agents.<x> references are checked later, once the steps are known */
 	snprintf(what, sizeof(what), "agent \"%s\" %s", a->name, key);
 	{
 		struct err e;
-		const char *src = (text)->s;
+		const char *src = text->s;
 
 		err_clear(&e);
 		if ((p->inline_t = tmpl_parse(src, strlen(src), what, &e)) == NULL)
@@ -445,9 +443,9 @@ decl_agent_load(struct decl_loader *L, const struct config_tree *g,
 	char *name;
 
 	a->line = decl_line(g);
-	if (!((g)->type == CONFIG_TREE_GROUP))
+	if (g->type != CONFIG_TREE_GROUP)
 		return decl_fail(L, a->line, "an agent must be a group { name = "
-		    "\"...\"; ... }, not %s", decl_type_name((g)->type));
+		    "\"...\"; ... }, not %s", decl_type_name(g->type));
 	if (decl_string(L, g, "name", " of an agent", &name) != 0)
 		return -1;
 	if (name == NULL)
@@ -487,15 +485,14 @@ decl_agent_load(struct decl_loader *L, const struct config_tree *g,
 		    "set system = \"...\" or system_template = \"file.jinja\"",
 		    a->name);
 	if ((s = config_tree_member(g, "temperature")) != NULL) {
-		if ((s)->type == CONFIG_TREE_FLOAT)
-			a->temperature = (s)->f;
-		else if ((s)->type == CONFIG_TREE_INT ||
-		    (s)->type == CONFIG_TREE_INT)
-			a->temperature = (double)(s)->i;
+		if (s->type == CONFIG_TREE_FLOAT)
+			a->temperature = s->f;
+		else if (s->type == CONFIG_TREE_INT)
+			a->temperature = (double)s->i;
 		else
 			return decl_fail(L, decl_line(s), "temperature of agent \"%s\" "
 			    "must be a number, not %s", a->name,
-			    decl_type_name((s)->type));
+			    decl_type_name(s->type));
 		if (a->temperature < 0 || a->temperature > 2)
 			return decl_fail(L, decl_line(s), "temperature of agent \"%s\" "
 			    "is %g, it must be between 0 and 2", a->name,
@@ -507,11 +504,11 @@ decl_agent_load(struct decl_loader *L, const struct config_tree *g,
 	    &a->max_tokens) != 0)
 		return -1;
 	if ((s = config_tree_member(g, "json_response")) != NULL) {
-		if ((s)->type != CONFIG_TREE_BOOL)
+		if (s->type != CONFIG_TREE_BOOL)
 			return decl_fail(L, decl_line(s), "json_response of agent "
 			    "\"%s\" must be true or false, not %s", a->name,
-			    decl_type_name((s)->type));
-		a->json_response = (s)->b;
+			    decl_type_name(s->type));
+		a->json_response = s->b;
 	}
 	return 0;
 }
@@ -526,24 +523,24 @@ decl_agent_tools(struct decl_loader *L, const struct config_tree *g, size_t i)
 
 	if (t == NULL)
 		return 0;
-	if ((t)->type != CONFIG_TREE_ARRAY &&
-	    (t)->type != CONFIG_TREE_LIST)
+	if (t->type != CONFIG_TREE_ARRAY &&
+	    t->type != CONFIG_TREE_LIST)
 		return decl_fail(L, decl_line(t), "tools of agent \"%s\" must be an "
 		    "array of names [\"...\"], not %s", a->name,
-		    decl_type_name((t)->type));
-	n = (int)(t)->n;
+		    decl_type_name(t->type));
+	n = (int)t->n;
 	a->tools = xcalloc(n ? (size_t)n : 1, sizeof(*a->tools));
 	for (k = 0; k < n; k++) {
-		const struct config_tree *e = &(t)->elems[k];
+		const struct config_tree *e = &t->elems[k];
 		const char *name;
 		long idx;
 		size_t j;
 
-		if ((e)->type != CONFIG_TREE_STRING)
+		if (e->type != CONFIG_TREE_STRING)
 			return decl_fail(L, decl_line(t), "tools of agent \"%s\" must be "
 			    "names, not %s", a->name,
-			    decl_type_name((e)->type));
-		name = (e)->s;
+			    decl_type_name(e->type));
+		name = e->s;
 		if (strcmp(name, "kb_search") == 0)
 			return decl_fail(L, decl_line(t), "tool kb_search needs the "
 			    "knowledge base, which this version does not have");
@@ -645,11 +642,11 @@ decl_step_agent(struct decl_loader *L, const struct config_tree *e, int line,
 	const char *name;
 	long idx;
 
-	if ((e)->type != CONFIG_TREE_STRING)
+	if (e->type != CONFIG_TREE_STRING)
 		return decl_fail(L, line, "a step is an agent's name or a parallel "
 		    "group { parallel = [\"a\", \"b\"]; }, not %s",
-		    decl_type_name((e)->type));
-	name = (e)->s;
+		    decl_type_name(e->type));
+	name = e->s;
 	if ((idx = decl_agent_index(L->f, name)) < 0) {
 		struct buf b = BUF_INIT;
 		int rc;
@@ -679,24 +676,24 @@ decl_steps_load(struct decl_loader *L, const struct config_tree *root,
 	if (s == NULL)
 		return decl_fail(L, 1, "the flow has no steps: set steps = "
 		    "( \"agent\", { parallel = [\"a\", \"b\"]; } )");
-	if ((s)->type != CONFIG_TREE_ARRAY &&
-	    (s)->type != CONFIG_TREE_LIST)
+	if (s->type != CONFIG_TREE_ARRAY &&
+	    s->type != CONFIG_TREE_LIST)
 		return decl_fail(L, decl_line(s), "steps must be a list ( ... ), not "
-		    "%s", decl_type_name((s)->type));
-	n = (int)(s)->n;
+		    "%s", decl_type_name(s->type));
+	n = (int)s->n;
 	if (n == 0)
 		return decl_fail(L, decl_line(s), "steps is empty: name at least one "
 		    "agent");
 	f->steps = xcalloc((size_t)n, sizeof(*f->steps));
 	for (i = 0; i < n; i++) {
-		const struct config_tree *e = &(s)->elems[i];
+		const struct config_tree *e = &s->elems[i];
 		struct decl_step *st = &f->steps[f->n_steps++];
 		/* a group has its own line; libconfig gives a scalar of a list
 		 * the line of the token after it, so a name is reported at the
 		 * line of steps */
-		int line = ((e)->type == CONFIG_TREE_GROUP) ? decl_line(e) : decl_line(s);
+		int line = e->type == CONFIG_TREE_GROUP ? decl_line(e) : decl_line(s);
 
-		if (((e)->type == CONFIG_TREE_GROUP)) {
+		if (e->type == CONFIG_TREE_GROUP) {
 			static const char *const keys[] = { "parallel", NULL };
 			const struct config_tree *p = config_tree_member(e,
 			    "parallel");
@@ -704,16 +701,16 @@ decl_steps_load(struct decl_loader *L, const struct config_tree *root,
 
 			if (decl_known_keys(L, e, " in a step", keys) != 0)
 				return -1;
-			if (p == NULL || ((p)->type != CONFIG_TREE_ARRAY &&
-			    (p)->type != CONFIG_TREE_LIST) ||
-			    (int)(p)->n == 0)
+			if (p == NULL || (p->type != CONFIG_TREE_ARRAY &&
+			    p->type != CONFIG_TREE_LIST) ||
+			    (int)p->n == 0)
 				return decl_fail(L, line, "a group in steps must be "
 				    "{ parallel = [\"a\", \"b\"]; } with at least one agent");
-			m = (int)(p)->n;
+			m = (int)p->n;
 			st->parallel = true;
 			st->agents = xcalloc((size_t)m, sizeof(*st->agents));
 			for (k = 0; k < m; k++)
-				if (decl_step_agent(L, &(p)->elems[k], decl_line(p), in_steps, st) != 0)
+				if (decl_step_agent(L, &p->elems[k], decl_line(p), in_steps, st) != 0)
 					return -1;
 		} else {
 			st->agents = xcalloc(1, sizeof(*st->agents));
@@ -739,7 +736,7 @@ decl_check_agent_refs(struct decl_loader *L, const struct config_tree *agents,
 	for (i = 0; i < f->n_steps && rc == 0; i++) {
 		for (k = 0; k < f->steps[i].n && rc == 0; k++) {
 			size_t a = f->steps[i].agents[k];
-			const struct config_tree *g = &(agents)->elems[a];
+			const struct config_tree *g = &agents->elems[a];
 			const char *keys[] = { "system", "user" };
 			size_t j;
 
@@ -753,14 +750,14 @@ decl_check_agent_refs(struct decl_loader *L, const struct config_tree *agents,
 				snprintf(what, sizeof(what), "agent \"%s\" %s",
 				    f->agents[a].name, keys[j]);
 				rc = decl_check_refs(L, decl_line(s), what,
-				    (s)->s, ran);
+				    s->s, ran);
 			}
 		}
 		for (k = 0; k < f->steps[i].n; k++)
 			ran[f->steps[i].agents[k]] = true;
 	}
 	for (i = 0; i < f->n_agents && rc == 0; i++) {
-		const struct config_tree *g = &(agents)->elems[i];
+		const struct config_tree *g = &agents->elems[i];
 		const char *keys[] = { "system", "user" };
 		size_t j;
 
@@ -775,7 +772,7 @@ decl_check_agent_refs(struct decl_loader *L, const struct config_tree *agents,
 			snprintf(what, sizeof(what), "agent \"%s\" %s", f->agents[i].name,
 			    keys[j]);
 			rc = decl_check_refs(L, decl_line(s), what,
-			    (s)->s, in_steps);
+			    s->s, in_steps);
 		}
 	}
 	free(ran);
@@ -789,10 +786,10 @@ decl_rule_load(struct decl_loader *L, const struct config_tree *g)
 	struct decl_rule *r;
 	char *contains, *text;
 
-	if (!((g)->type == CONFIG_TREE_GROUP))
+	if (g->type != CONFIG_TREE_GROUP)
 		return decl_fail(L, decl_line(g), "append_if must be a group "
 		    "{ contains = \"...\"; text = \"...\"; } or a list of them, not %s",
-		    decl_type_name((g)->type));
+		    decl_type_name(g->type));
 	if (decl_known_keys(L, g, " in append_if", keys) != 0 ||
 	    decl_string(L, g, "contains", " in append_if", &contains) != 0)
 		return -1;
@@ -825,10 +822,10 @@ decl_limits_load(struct decl_loader *L, const struct config_tree *root,
 
 	if (g == NULL)
 		return 0;
-	if (!((g)->type == CONFIG_TREE_GROUP))
+	if (g->type != CONFIG_TREE_GROUP)
 		return decl_fail(L, decl_line(g), "limits must be a group "
 		    "{ max_llm_calls = N; }, not %s",
-		    decl_type_name((g)->type));
+		    decl_type_name(g->type));
 	if (decl_known_keys(L, g, " in limits", keys) != 0)
 		return -1;
 	if ((s = config_tree_member(g, "max_llm_calls")) == NULL)
@@ -860,7 +857,7 @@ decl_flow_tail(struct decl_loader *L, const struct config_tree *root)
 	int rc = -1;
 
 	for (i = 0; i < f->n_agents; i++)
-		if (decl_agent_tools(L, &(agents)->elems[i],
+		if (decl_agent_tools(L, &agents->elems[i],
 		    i) != 0)
 			goto out;
 	if (decl_check_cycles(L) != 0 || decl_steps_load(L, root, in_steps) != 0 ||
@@ -893,29 +890,29 @@ decl_flow_tail(struct decl_loader *L, const struct config_tree *root)
 		f->reply_agent = idx;
 	}
 	if ((s = config_tree_member(root, "reply")) != NULL) {
-		if ((s)->type != CONFIG_TREE_STRING) {
+		if (s->type != CONFIG_TREE_STRING) {
 			decl_fail(L, decl_line(s), "reply must be a string (a template), "
-			    "not %s", decl_type_name((s)->type));
+			    "not %s", decl_type_name(s->type));
 			goto out;
 		}
 		if (decl_template(L, s, "reply", in_steps, &f->reply) != 0)
 			goto out;
 	}
 	if ((s = config_tree_member(root, "memory")) != NULL) {
-		if ((s)->type != CONFIG_TREE_STRING) {
+		if (s->type != CONFIG_TREE_STRING) {
 			decl_fail(L, decl_line(s), "memory must be a string (a template), "
-			    "not %s", decl_type_name((s)->type));
+			    "not %s", decl_type_name(s->type));
 			goto out;
 		}
 		if (decl_template(L, s, "memory", in_steps, &f->memory) != 0)
 			goto out;
 	}
 	if ((s = config_tree_member(root, "append_if")) != NULL) {
-		if ((s)->type == CONFIG_TREE_LIST) {
+		if (s->type == CONFIG_TREE_LIST) {
 			int k;
 
-			for (k = 0; k < (int)(s)->n; k++)
-				if (decl_rule_load(L, &(s)->elems[k]) != 0)
+			for (k = 0; k < (int)s->n; k++)
+				if (decl_rule_load(L, &s->elems[k]) != 0)
 					goto out;
 		} else if (decl_rule_load(L, s) != 0) {
 			goto out;
@@ -1012,17 +1009,17 @@ decl_load(const char *path, const struct config *cfg, char **problem)
 		    "\"...\"; system = \"...\"; } )");
 		goto fail;
 	}
-	if ((agents)->type != CONFIG_TREE_LIST) {
+	if (agents->type != CONFIG_TREE_LIST) {
 		decl_fail(&L, decl_line(agents), "agents must be a list ( { ... }, "
-		    "... ), not %s", decl_type_name((agents)->type));
+		    "... ), not %s", decl_type_name(agents->type));
 		goto fail;
 	}
-	n = (int)(agents)->n;
+	n = (int)agents->n;
 	L.f->agents = xcalloc(n ? (size_t)n : 1, sizeof(*L.f->agents));
 	for (i = 0; i < n; i++) {
 		struct decl_agent *a = &L.f->agents[L.f->n_agents++];
 
-		if (decl_agent_load(&L, &(agents)->elems[i],
+		if (decl_agent_load(&L, &agents->elems[i],
 		    a) != 0)
 			goto fail;
 		if (decl_agent_index(L.f, a->name) != (long)L.f->n_agents - 1) {
