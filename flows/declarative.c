@@ -352,6 +352,20 @@ decl_file_name_ok(const char *name)
 	    (n > 6 && strcmp(name + n - 6, ".jinja") == 0);
 }
 
+/* A revision id names a folder of the templates: no path in it. */
+static bool
+decl_revision_ok(const char *id)
+{
+	size_t i;
+
+	for (i = 0; id[i] != '\0'; i++)
+		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+		    (id[i] >= '0' && id[i] <= '9') || id[i] == '.' || id[i] == '_' ||
+		    id[i] == '-'))
+			return false;
+	return i > 0 && id[0] != '.';
+}
+
 /* ---- loading: agents --------------------------------------------------- */
 
 static int
@@ -405,7 +419,8 @@ decl_prompt_setting(struct decl_loader *L, const struct config_tree *g,
 	return decl_check_vars(L, decl_line(text), what, p->inline_t);
 }
 
-/* Is `name` usable as a tool name ([a-zA-Z0-9_-]{1,64})? */
+/* Is `name` usable as a tool name for the model and as agents.<name> in a
+ * template ([a-zA-Z0-9_]{1,64})? */
 static bool
 decl_tool_name_ok(const char *name)
 {
@@ -414,8 +429,7 @@ decl_tool_name_ok(const char *name)
 	for (i = 0; name[i] != '\0'; i++)
 		if (!((name[i] >= 'a' && name[i] <= 'z') ||
 		    (name[i] >= 'A' && name[i] <= 'Z') ||
-		    (name[i] >= '0' && name[i] <= '9') || name[i] == '_' ||
-		    name[i] == '-'))
+		    (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
 			return false;
 	return i > 0 && i <= 64;
 }
@@ -454,8 +468,8 @@ decl_agent_load(struct decl_loader *L, const struct config_tree *g,
 	a->name = name;
 	if (!decl_tool_name_ok(a->name))
 		return decl_fail(L, a->line, "agent name \"%s\" is not valid: 1 to "
-		    "64 characters a-z, A-Z, 0-9, '_' and '-' (it is a tool name "
-		    "for the model)", a->name);
+		    "64 characters a-z, A-Z, 0-9 and '_' (it is a tool name for the "
+		    "model and agents.<name> in templates)", a->name);
 	if (decl_known_keys(L, g, " in an agent", keys) != 0)
 		return -1;
 	if (decl_string(L, g, "model", " of an agent", &a->model) != 0)
@@ -989,6 +1003,12 @@ decl_load(const char *path, const struct config *cfg, char **problem)
 	    decl_string(&L, root, "category", "", &L.f->category) != 0 ||
 	    decl_string(&L, root, "revision", "", &L.f->revision) != 0)
 		goto fail;
+	if (L.f->revision != NULL && !decl_revision_ok(L.f->revision)) {
+		decl_fail(&L, decl_line(config_tree_member(root, "revision")),
+		    "revision \"%s\" is not a revision id (letters, digits, '.', "
+		    "'_' and '-', not starting with '.')", L.f->revision);
+		goto fail;
+	}
 	if (L.f->name == NULL)
 		L.f->name = decl_stem(path);
 	if (!decl_flow_name_ok(L.f->name)) {

@@ -235,6 +235,14 @@ test_errors(void)
 	    "t.flow:4: system_template of agent \"a\": \"../../etc/passwd\" is "
 	    "not a template file name (a name ending in .md or .jinja, no folder)",
 	    "a template file name that leaves the revision");
+	expect_problem("revision = \"../x\";\n" AGENT_A "steps = ( \"a\" );\n",
+	    "t.flow:1: revision \"../x\" is not a revision id (letters, digits, "
+	    "'.', '_' and '-', not starting with '.')", "a revision that is a path");
+	expect_problem("agents = (\n { name = \"my-agent\"; system = \"x\"; }\n);\n"
+	    "steps = ( \"my-agent\" );\n",
+	    "t.flow:2: agent name \"my-agent\" is not valid: 1 to 64 characters "
+	    "a-z, A-Z, 0-9 and '_' (it is a tool name for the model and "
+	    "agents.<name> in templates)", "an agent name that a template cannot use");
 	expect_problem("agents = (\n { name = \"a\"; }\n);\nsteps = ( \"a\" );\n",
 	    "t.flow:2: agent \"a\" has no system prompt: set system = \"...\" or "
 	    "system_template = \"file.jinja\"", "an agent with no prompt");
