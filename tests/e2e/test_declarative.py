@@ -235,6 +235,15 @@ r = ingen(["validate"], flow_path=clash)
 t.ok(r.returncode != 0 and 'flow "echo" is declared by two files on the flow path, '
      '"%s/echo.so" and "%s/echo.flow"' % (clash, clash) in r.stderr,
      "a flow file with a plugin's name is refused, naming both files", r.stdout + r.stderr)
+twins = os.path.join(work, "twins")
+put(os.path.join(twins, "dup.flow"), TASK_MANAGER_FLOW.replace('name = "task_manager";', ''))
+put(os.path.join(twins, "dup", "dup.flow"),
+    TASK_MANAGER_FLOW.replace('name = "task_manager";', ''))
+r = ingen(["validate"], flow_path=twins)
+t.ok(r.returncode != 0 and 'flow "dup" is declared by two files on the flow path, '
+     '"%s/dup/dup.flow" and "%s/dup.flow"' % (twins, twins) in r.stderr,
+     "two flow files of one name (<x>.flow and <x>/<x>.flow, the name from the file) "
+     "are refused, naming both", r.stdout + r.stderr)
 
 srv.stop()
 t.done()
