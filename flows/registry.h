@@ -73,8 +73,9 @@ struct registry_report {
  * Build the flows of the generation of `cfg`: the built-in flows, and the
  * plugins of server.flow_path, loaded and checked in a short-lived child
  * process (their ABI, their build signature, names in normal form and
- * shorter than REGISTRY_NAME_MAX, a run function, no name twice).  Runs no
- * plugin code in the calling process.  Returns a new registry (free with
+ * shorter than REGISTRY_NAME_MAX, a run function, no name twice), and the
+ * flow files there, parsed and checked in the calling process (a flow file
+ * runs no code).  Runs no plugin code in the calling process.  Returns a new registry (free with
  * registry_free), or NULL with `e` set (the problem, or how many there are
  * and the first); nothing is left to free then.  Either way the problems
  * and warnings are in registry_last_report().  Called by the master (or a
@@ -97,7 +98,8 @@ struct registry *registry_build_loaded(const struct config *cfg,
  * plugins of its copy of the generation's registry (through the
  * descriptors the master opened when it checked them, so every worker of a
  * generation runs the files that generation validated), check them again
- * and bind their run functions.  Returns 0 (also when there is nothing to
+ * and bind their run functions; the generation's flow files become the
+ * ones declarative flows run (decl_bind).  Returns 0 (also when there is nothing to
  * load, or when they are loaded already), or -1 with `e` set ("flow plugin
  * ... "): the worker cannot serve this generation (PROC_EXIT_FATAL).
  */
