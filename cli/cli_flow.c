@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "flows/ctx.h"
+#include "flows/prompt.h"
 #include "flows/registry.h"
 #include "lib/arena.h"
 #include "lib/buf.h"
@@ -594,6 +595,22 @@ cli_flow_llm_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
 	return cli_flow_real(run, idx, call, a, out, e);
 }
 
+/* Prompt templates: the revisions of this configuration, as the server
+ * renders them (flows/prompt.h). */
+static int
+cli_flow_render(void *arg, const char *revision, const char *file,
+    const struct cJSON *vars, struct arena *a, const char **text, char hash[65],
+    struct err *e)
+{
+	struct cli_flow_run *run = arg;
+
+	return prompt_render(run->cfg, revision, file, vars, a, text, hash, e);
+}
+
+static const struct ctx_template_service cli_flow_templates = {
+	.render = cli_flow_render,
+};
+
 static int64_t
 cli_flow_clock_ms(void *arg)
 {
@@ -1041,6 +1058,7 @@ cli_flow_test(int argc, char **argv)
 	svc.llm_chat = cli_flow_llm_chat;
 	svc.clock_ms = cli_flow_clock_ms;
 	svc.log = cli_flow_log;
+	svc.templates = &cli_flow_templates;
 	registry_normalize(name, norm, sizeof(norm));
 	memset(&req, 0, sizeof(req));
 	req.user_prompt = prompt;
@@ -1055,6 +1073,7 @@ cli_flow_test(int argc, char **argv)
 			.user_id = CLI_FLOW_USER_ID,
 			.thread_id = CLI_FLOW_THREAD_ID,
 			.flow = norm,
+			.request = &req,
 			.event = cli_flow_event,
 			.emit_arg = &run,
 		};

@@ -282,7 +282,7 @@ int ing_llm_parallel(struct ing_ctx *ctx, struct ing_llm_call *calls,
 
 /*
  * Render the template <file_storage.revisions.path>/templates/prompts/
- * <revision>/<file> (the Jinja subset of docs/flows.md: {{ a.b }},
+ * <revision>/<file> (the Jinja subset of docs/templates.md: {{ a.b }},
  * {{ x | default("y") }}, {% if %}, {% for %}, comments).  Its variables:
  * `request` (user_prompt, thread_id, user_id, user_name, topic, event_type,
  * thread_memory, conversation_flow), `agents` (the answers of this turn's

@@ -7,6 +7,7 @@ ingen_SOURCES += \
 	flows/catalog.c flows/catalog.h \
 	flows/plugin.c flows/plugin.h \
 	flows/declarative.c flows/declarative.h \
+	flows/prompt.c flows/prompt.h \
 	flows/builtin/builtin.h flows/builtin/classification_agent.c
 pkginclude_HEADERS += flows/flow.h
 

@@ -59,8 +59,9 @@ libingen_a_SOURCES += \
 # the cross-worker table of failed logins (shared memory made by the master)
 libingen_a_SOURCES += lib/throttle.c lib/throttle.h
 
-# prompt templates: the Jinja subset of flows (parsed once, rendered many times)
-libingen_a_SOURCES += lib/tmpl.c lib/tmpl.h
-
 # the prompt templates of the revisions on disk, every version kept
 libingen_a_SOURCES += lib/revisions.c lib/revisions.h
+# prompt templates: the Jinja subset of flows (parsed once, rendered many
+# times), the language documented for users in docs/templates.md
+libingen_a_SOURCES += lib/tmpl.c lib/tmpl.h
+EXTRA_DIST += docs/templates.md

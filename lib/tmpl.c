@@ -255,6 +255,11 @@ tmpl_describe(const struct tmpl_parser *ps, size_t p, char *out, size_t size)
 			snprintf(out, size, "\"%s\"", closers[i]);
 			return;
 		}
+	if (c == ' ' || c == '\t' || c == '\n') {
+		snprintf(out, size, "%s", c == ' ' ? "a space" : c == '\t' ?
+		    "a tab" : "a line break");
+		return;
+	}
 	if (c < 0x20 || c == 0x7f) {
 		snprintf(out, size, "byte 0x%02x", c);
 		return;

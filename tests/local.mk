@@ -230,6 +230,11 @@ TESTS += tests/e2e/test_seed_guide.py tests/e2e/test_flow_agents.py
 EXTRA_DIST += tests/e2e/test_seed_guide.py tests/e2e/test_flow_agents.py \
 	tests/plugins/agents.c
 
+# --- which prompt produced which answer: a templated plugin flow, the usage
+# row's revision and hash, an update through the prompts API (issue 10)
+TESTS += tests/e2e/test_prompt_versions.py
+EXTRA_DIST += tests/e2e/test_prompt_versions.py tests/plugins/templated.c
+
 # --- flows run alone: a built-in flow against a scripted model, through the
 # services of its context (flows/ctx.c), with no socket and no database
 check_PROGRAMS += tests/flows/test_classification

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "flows/ctx.h"
+#include "flows/prompt.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/config.h"
@@ -336,6 +337,21 @@ services_client_gone(void *arg)
 	return xchg_client_is_gone(arg);
 }
 
+/* Prompt templates, from the revisions of this configuration. */
+static int
+services_render(void *arg, const char *revision, const char *file,
+    const struct cJSON *vars, struct arena *a, const char **text, char hash[65],
+    struct err *e)
+{
+	struct http_exchange *x = arg;
+
+	return prompt_render(x->cfg, revision, file, vars, a, text, hash, e);
+}
+
+static const struct ctx_template_service services_templates = {
+	.render = services_render,
+};
+
 void
 services_init(struct ctx_services *svc, struct http_exchange *x)
 {
@@ -346,4 +362,5 @@ services_init(struct ctx_services *svc, struct http_exchange *x)
 	svc->clock_ms = services_clock_ms;
 	svc->log = services_log;
 	svc->client_gone = services_client_gone;
+	svc->templates = &services_templates;
 }

@@ -350,7 +350,9 @@ test_errors(void)
 	E("{{ a b }}", "t:1:6: expected \"|\" or \"}}\", found \"b\"");
 	E("{{ a %}", "t:1:6: expected \"|\" or \"}}\", found \"%}\"");
 	E("{{ a | default(\"x\") x }}", "t:1:21: expected \"}}\", found \"x\"");
-	E("{{ a. }}", "t:1:6: expected a name or a number after \".\", found \" \"");
+	E("{{ a. }}", "t:1:6: expected a name or a number after \".\", found a space");
+	E("{{ a.\tb }}", "t:1:6: expected a name or a number after \".\", found a tab");
+	E("{{ a.\n}}", "t:1:6: expected a name or a number after \".\", found a line break");
 	E("{{ a.}}", "t:1:6: expected a name or a number after \".\", found \"}}\"");
 	E("{{ a.0b }}", "t:1:6: \"0b\" is neither a name nor a number");
 	E("{{ a.-1 }}", "t:1:6: expected a name or a number after \".\", found \"-\"");
