@@ -8,10 +8,13 @@ The guide's curl of test_task_manager.json and its expected response (the
 "Task management interaction: <first 50 characters>..."), the model call's
 usage row under the agent's name; the reply streamed after the agents' events; `ingen workflows` and GET
 /api/v1/workflows listing it as declarative with its file; `ingen flow test`
-running it in-process; a broken flow file on SIGHUP (the old generation
+running it in-process; an agent whose system prompt is a template file of
+the flow's revision (rendered with the request and the excerpt, the usage
+row recording revision, file and hash); a broken flow file on SIGHUP (the old generation
 serving on, the error with file and line in the log and from `ingen
 validate`); a flow file replacing a built-in flow (a warning) and one
 clashing with a C plugin of its name (refused, naming both files)."""
+import hashlib
 import json
 import os
 import signal
@@ -31,6 +34,18 @@ work = tempfile.mkdtemp(prefix="ingen-decl-")
 t.at_exit(lambda: os.environ.get("INGEN_KEEP_TMP") or subprocess.run(["rm", "-rf", work]))
 flows = os.path.join(work, "flows")
 os.makedirs(flows)
+revs = os.path.join(work, "revs")
+SYS_TEMPLATE = "You review: {{ request.user_prompt }} (in short: {{ excerpt }})"
+os.makedirs(os.path.join(revs, "templates", "prompts", "r1"))
+with open(os.path.join(revs, "templates", "prompts", "r1", "reviewer.jinja"), "w") as f:
+    f.write(SYS_TEMPLATE)
+# a flow whose system prompt is a template file of revision r1
+REVIEW_FLOW = '''name = "review";
+revision = "r1";
+excerpt_chars = 5;
+agents = ( { name = "reviewer"; system_template = "reviewer.jinja"; } );
+steps = ( "reviewer" );
+'''
 
 # The guide's task manager, with no code: what a user writes.
 TASK_MANAGER_FLOW = r'''# task_manager.flow -- the seed guide's task manager, without code
@@ -79,7 +94,8 @@ ENV = {"INGENIOUS_MODELS__0__MODEL": "gpt-4o",
        "INGENIOUS_MODELS__0__AUTHENTICATION_METHOD": "token",
        "INGENIOUS_MODELS__0__BASE_URL": sim.url + "/",
        "INGENIOUS_CHAT_HISTORY__DATABASE_URL": pg.url("app"),
-       "INGENIOUS_FLOW_PATH": flows}
+       "INGENIOUS_FLOW_PATH": flows,
+       "INGENIOUS_FILE_STORAGE__REVISIONS__PATH": revs}
 
 
 def ingen(args, flow_path=flows):
@@ -211,9 +227,24 @@ r = ingen(["validate"])
 t.ok(r.returncode != 0 and MSG in r.stderr,
      "ingen validate reports the broken file with its line", r.stdout + r.stderr)
 os.unlink(os.path.join(flows, "broken.flow"))
+put(os.path.join(flows, "review.flow"), REVIEW_FLOW)
 srv.signal(signal.SIGHUP)
 t.ok(srv.wait_log("generation 3 is serving", timeout=slack(15)),
-     "the file removed, the next SIGHUP serves again")
+     "the file removed (and a flow with a template file added), the next SIGHUP serves again")
+
+# ---- a system prompt from a template file of the flow's revision -------------
+st, resp = chat(json.dumps({"user_prompt": "my essay on bikes", "conversation_flow": "review"}))
+t.ok(st == 200 and resp.get("agent_response"), "the flow with a template file answers",
+     str(resp)[:300])
+rows = pg.sql("SELECT agent_name, prompt_revision, prompt_file, prompt_hash FROM llm_usage "
+              "WHERE thread_id = '%s'" % (resp.get("thread_id", "") if st == 200 else ""))
+t.eq([tuple(r) for r in rows],
+     [("reviewer", "r1", "reviewer.jinja", hashlib.sha256(SYS_TEMPLATE.encode()).hexdigest())],
+     "its usage row records the revision, the file and the template's hash")
+tr = pg.sql("SELECT transcript::text FROM llm_usage WHERE thread_id = '%s'" %
+            (resp.get("thread_id", "") if st == 200 else ""))
+t.ok(tr and "You review: my essay on bikes (in short: my es)" in tr[0][0],
+     "the template was rendered with the request and the flow's excerpt", str(tr)[:600])
 
 # ---- the rules between flows ------------------------------------------------
 other = os.path.join(work, "other")
