@@ -18,6 +18,7 @@ SCAFFOLD_FILES = \
 	ingenious_extensions/flows/task_manager/Makefile \
 	ingenious_extensions/flows/task_manager/tests/replies.json \
 	ingenious_extensions/flows/task_manager/tests/expected.txt \
+	ingenious_extensions/flows/task_manager_decl.flow \
 	test_task_manager.json \
 	templates/prompts/quickstart-1/customer_sentiment_agent_prompt.jinja \
 	templates/prompts/quickstart-1/fiscal_analysis_agent_prompt.jinja \

@@ -174,6 +174,11 @@ catalog_describe(const struct config *cfg, const struct registry_info *info,
 		out->abi_major = info->abi_major;
 		out->abi_minor = info->abi_minor;
 		out->replaces_builtin = info->replaces_builtin;
+	} else if (info->origin == REGISTRY_ORIGIN_DECLARATIVE) {
+		out->origin = "declarative";
+		out->file = info->file != NULL ? info->file : "";
+		out->module_version = "";
+		out->replaces_builtin = info->replaces_builtin;
 	} else {
 		/* one file per built-in flow, named after it (flows/builtin/) */
 		out->origin = "built-in";
@@ -248,6 +253,9 @@ catalog_entry_json(struct buf *b, const struct catalog_entry *ent,
 			buf_printf(b, ",\"abi\":\"%u.%u\",\"replaces_builtin\":%s",
 			    ent->abi_major, ent->abi_minor,
 			    ent->replaces_builtin ? "true" : "false");
+		} else if (ent->replaces_builtin) {
+			/* a flow file in a built-in flow's place */
+			buf_puts(b, ",\"replaces_builtin\":true");
 		}
 	}
 	buf_putc(b, '}');

@@ -30,7 +30,7 @@ struct catalog_entry {
 	const char *description;
 	const char *category;           /* the flow's, or "Custom" */
 	const char *requires;           /* the flow's, or "a chat model" */
-	const char *origin;             /* "built-in" or "plugin" */
+	const char *origin;             /* "built-in", "plugin" or "declarative" */
 	const char *file;               /* where its code is */
 	const char *module;             /* plugin: its module's name, else NULL */
 	const char *module_version;     /* plugin: its module's version, else NULL */

@@ -6,6 +6,7 @@ ingen_SOURCES += \
 	flows/registry.c flows/registry.h \
 	flows/catalog.c flows/catalog.h \
 	flows/plugin.c flows/plugin.h \
+	flows/declarative.c flows/declarative.h \
 	flows/prompt.c flows/prompt.h \
 	flows/builtin/builtin.h flows/builtin/classification_agent.c \
 	flows/builtin/bike_insights.c

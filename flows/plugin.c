@@ -26,6 +26,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "flows/declarative.h"
 #include "flows/plugin.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -91,12 +92,16 @@ plugin_candidate(const char *dir, const char *name)
 	} else if (plugin_is_dir(p)) {
 		char *inner = xasprintf("%s/%s.so", p, name);
 
-		free(p);
-		if (plugin_is_file(inner))
+		if (plugin_is_file(inner)) {
+			free(p);
 			return inner;
-		/* most often a flow whose sources are there, not built yet */
-		log_info("loading flows", "no flow plugin \"%s\" (not built yet? run "
-		    "make in its folder), the folder is skipped", inner);
+		}
+		/* most often a flow whose sources are there, not built yet;
+		 * a folder holding a flow file <x>/<x>.flow is not a plugin */
+		if (!decl_folder_has_flow(p, name))
+			log_info("loading flows", "no flow plugin \"%s\" (not built yet? run "
+			    "make in its folder), the folder is skipped", inner);
+		free(p);
 		p = inner;
 	}
 	free(p);

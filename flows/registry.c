@@ -1,7 +1,7 @@
 /*
  * registry.c -- the flows of one configuration generation: it builds the
- * table (the built-in flows and the plugins of the flow path; declarative
- * flows will be added here), applies the rules between flows (no name
+ * table (the built-in flows, the plugins and the flow files of the flow
+ * path), applies the rules between flows (no name
  * twice, a plugin replaces a built-in of its name, built-ins disabled by
  * the configuration), keeps the report of the last build, and owns the
  * name rules.  It never runs a flow; the loading itself is flows/plugin.c.
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "flows/builtin/builtin.h"
+#include "flows/declarative.h"
 #include "flows/plugin.h"
 #include "flows/registry.h"
 #include "lib/config.h"
@@ -31,6 +32,7 @@ struct registry {
 	const struct ing_flow **enabled;  /* the flows that answer */
 	size_t n_enabled;
 	struct plugin_set plugins;      /* the master's: descriptors open */
+	struct decl_set decls;          /* the flow files, parsed and checked */
 	bool loaded;                    /* run functions bound in this process */
 };
 
@@ -186,6 +188,51 @@ registry_add_plugin(struct registry *reg, size_t file, size_t index)
 	en->info.replaces_builtin = replaces;
 }
 
+/* Add declarative flow `index` of the flow files, under the rules between
+ * flows (the same as a plugin's; a plugin and a flow file of one name are
+ * refused, naming both files). */
+static void
+registry_add_declarative(struct registry *reg, size_t index)
+{
+	struct registry_report *r = &registry_report_last;
+	struct decl_facts df;
+	struct registry_entry *en;
+	bool replaces = false;
+
+	decl_facts(reg->decls.flows[index], &df);
+	en = registry_entry_find(reg, df.name);
+	if (en != NULL && en->info.origin != REGISTRY_ORIGIN_BUILTIN) {
+		registry_report_add(&r->problems, &r->n_problems, xasprintf(
+		    "flow \"%s\" is declared by two files on the flow path, \"%s\" "
+		    "and \"%s\": rename the flow in one of them, or remove one from "
+		    "the flow path", df.name, en->info.file, df.file));
+		return;
+	}
+	if (en != NULL) {
+		registry_report_add(&r->warnings, &r->n_warnings, xasprintf(
+		    "flow file \"%s\" replaces the built-in flow \"%s\"", df.file,
+		    df.name));
+		replaces = true;
+	} else {
+		en = registry_entry_new(reg);
+	}
+	memset(en, 0, sizeof(*en));
+	en->index = index;
+	en->flow.name = df.name;
+	en->flow.description = df.description;
+	en->flow.category = df.category;
+	en->flow.requires = "a chat model";
+	en->flow.run = decl_run;
+	en->info.name = df.name;
+	en->info.description = df.description;
+	en->info.category = df.category;
+	en->info.requires = "a chat model";
+	en->info.origin = REGISTRY_ORIGIN_DECLARATIVE;
+	en->info.file = df.file;
+	en->info.module_version = "";
+	en->info.replaces_builtin = replaces;
+}
+
 /* The list registry_find and registry_at read, once the entries are final
  * (their addresses do not move after this). */
 static void
@@ -230,17 +277,26 @@ registry_make(const struct config *cfg, bool in_process, struct err *e)
 		for (j = 0; j < f->n_flows; j++)
 			registry_add_plugin(reg, i, j);
 	}
+	/* flow files run no code: parsed and checked here, in any process */
+	decl_scan(cfg, &reg->decls);
+	for (i = 0; i < reg->decls.n_problems; i++)
+		registry_report_add(&r->problems, &r->n_problems,
+		    xstrdup(reg->decls.problems[i]));
+	for (i = 0; i < reg->decls.n; i++)
+		registry_add_declarative(reg, i);
 	if (r->n_problems == 1) {
 		err_set(e, 500, "%s", r->problems[0]);
 		goto fail;
 	}
 	if (r->n_problems > 1) {
-		err_set(e, 500, "%zu problems with the flow plugins, the first: %s",
+		err_set(e, 500, "%zu problems with the flows, the first: %s",
 		    r->n_problems, r->problems[0]);
 		goto fail;
 	}
 	registry_index(reg);
 	reg->loaded = in_process;
+	if (in_process)
+		decl_bind(&reg->decls);
 	return reg;
 fail:
 	registry_free(reg);
@@ -266,6 +322,8 @@ registry_load_plugins(struct registry *reg, struct err *e)
 
 	if (reg->loaded)
 		return 0;
+	/* the flow files of the generation this process serves */
+	decl_bind(&reg->decls);
 	for (i = 0; i < reg->plugins.n; i++) {
 		struct plugin_file *f = &reg->plugins.files[i];
 
@@ -288,6 +346,7 @@ registry_free(struct registry *reg)
 	if (reg == NULL)
 		return;
 	plugin_set_free(&reg->plugins);
+	decl_set_free(&reg->decls);
 	free(reg->enabled);
 	free(reg->entries);
 	free(reg);

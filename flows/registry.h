@@ -8,9 +8,11 @@
  * (registry_load_plugins) before it accepts, and from then on only reads
  * it, so any thread of a worker may look a flow up.
  *
- * A registry holds the built-in flows (flows/builtin/) and the flows in C
- * of the flow path (server.flow_path, flows/plugin.h).  A plugin flow with
- * the name of a built-in one replaces it (with a warning);
+ * A registry holds the built-in flows (flows/builtin/), the flows in C of
+ * the flow path (server.flow_path, flows/plugin.h) and the flow files there
+ * (flows/declarative.h; the master parses those itself: they run no code).
+ * A plugin or declarative flow with the name of a built-in one replaces it
+ * (with a warning); a plugin and a flow file of one name are refused;
  * chat_service.enable_builtin_workflows = false keeps the built-in ones
  * listed but disabled.  The master never runs plugin code: registry_build
  * has a short-lived child load and check the plugins, and in the master's
@@ -38,6 +40,7 @@ struct registry;
 enum registry_origin {
 	REGISTRY_ORIGIN_BUILTIN,    /* compiled into the server */
 	REGISTRY_ORIGIN_PLUGIN,     /* a shared object on the flow path */
+	REGISTRY_ORIGIN_DECLARATIVE,  /* a flow file on the flow path (flows/declarative.h) */
 };
 
 /* What listings say about one flow (`ingen workflows`, /api/v1/workflows).
@@ -48,11 +51,11 @@ struct registry_info {
 	const char *category;           /* "Core" for built-ins, "Custom" by default */
 	const char *requires;           /* "a chat model" by default */
 	enum registry_origin origin;
-	const char *file;               /* plugin: its path as found; built-in: NULL */
+	const char *file;               /* plugin, declarative: its path as found; built-in: NULL */
 	const char *module;             /* plugin: the descriptor's name; built-in: NULL */
 	const char *module_version;     /* plugin: the descriptor's version ("" when none) */
 	unsigned abi_major, abi_minor;  /* plugin: the ABI it was built for */
-	bool replaces_builtin;          /* plugin: it took a built-in flow's name */
+	bool replaces_builtin;          /* plugin, declarative: it took a built-in flow's name */
 	bool disabled;                  /* built-in: chat_service.enable_builtin_workflows = false */
 };
 
@@ -70,8 +73,9 @@ struct registry_report {
  * Build the flows of the generation of `cfg`: the built-in flows, and the
  * plugins of server.flow_path, loaded and checked in a short-lived child
  * process (their ABI, their build signature, names in normal form and
- * shorter than REGISTRY_NAME_MAX, a run function, no name twice).  Runs no
- * plugin code in the calling process.  Returns a new registry (free with
+ * shorter than REGISTRY_NAME_MAX, a run function, no name twice), and the
+ * flow files there, parsed and checked in the calling process (a flow file
+ * runs no code).  Runs no plugin code in the calling process.  Returns a new registry (free with
  * registry_free), or NULL with `e` set (the problem, or how many there are
  * and the first); nothing is left to free then.  Either way the problems
  * and warnings are in registry_last_report().  Called by the master (or a
@@ -94,7 +98,8 @@ struct registry *registry_build_loaded(const struct config *cfg,
  * plugins of its copy of the generation's registry (through the
  * descriptors the master opened when it checked them, so every worker of a
  * generation runs the files that generation validated), check them again
- * and bind their run functions.  Returns 0 (also when there is nothing to
+ * and bind their run functions; the generation's flow files become the
+ * ones declarative flows run (decl_bind).  Returns 0 (also when there is nothing to
  * load, or when they are loaded already), or -1 with `e` set ("flow plugin
  * ... "): the worker cannot serve this generation (PROC_EXIT_FATAL).
  */

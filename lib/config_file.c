@@ -3,7 +3,8 @@
  * its settings with their dotted names, and hand each to the loader
  * (lib/config_int.h), checking names and types against the key table.
  *
- * It is the only file of the project that includes <libconfig.h>.  It never
+ * With config_tree.c, the only file of the project that includes
+ * <libconfig.h>.  It never
  * chooses which file to read (lib/config.c does) and never echoes a value
  * that it could not use.
  */

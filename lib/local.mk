@@ -36,10 +36,12 @@ libingen_a_SOURCES += \
 
 # the configuration: the one key table (config_keys.c), the loader
 # (config.c), the environment and .env (config_env.c), the libconfig file
-# (config_file.c, the only user of libconfig)
+# (config_file.c), and files of its syntax read into a tree for the flow
+# files (config_tree.c); the only users of libconfig
 libingen_a_SOURCES += \
 	lib/config.h lib/config_int.h \
-	lib/config_keys.c lib/config.c lib/config_env.c lib/config_file.c
+	lib/config_keys.c lib/config.c lib/config_env.c lib/config_file.c \
+	lib/config_tree.c lib/config_tree.h
 
 # PostgreSQL: the database layer (lib/db_*.c, the only users of libpq: the pool
 # and its health, the request-path statements, users, the command line's

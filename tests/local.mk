@@ -279,6 +279,7 @@ EXTRA_DIST += tests/e2e/test_plugins.py tests/plugins/echo.c tests/plugins/llm.c
 check_PROGRAMS += tests/unit/test_plugin
 tests_unit_test_plugin_SOURCES = tests/unit/test_plugin.c tests/unit/tap.h \
 	flows/plugin.c flows/plugin.h flows/registry.c flows/registry.h \
+	flows/declarative.c flows/declarative.h \
 	flows/ctx.c flows/ctx.h flows/flow.h \
 	flows/builtin/classification_agent.c flows/builtin/builtin.h \
 	flows/builtin/bike_insights.c
@@ -286,6 +287,21 @@ tests_unit_test_plugin_LDADD = $(INGEN_LIBS)
 tests_unit_test_plugin_LDFLAGS = $(AM_LDFLAGS) -Wl,--dynamic-list=$(srcdir)/flows/flow.dynlist
 EXTRA_tests_unit_test_plugin_DEPENDENCIES = include/ingenious/flow.h
 TESTS += tests/unit/test_plugin
+
+# --- flows without code (flows/declarative.c): flow files parsed and checked
+# (each load error with its file and line), and run against a scripted model
+check_PROGRAMS += tests/unit/test_declarative tests/flows/test_declarative_run
+tests_unit_test_declarative_SOURCES = tests/unit/test_declarative.c \
+	tests/unit/tap.h flows/declarative.c flows/declarative.h flows/ctx.c \
+	flows/ctx.h flows/flow.h
+tests_unit_test_declarative_LDADD = $(INGEN_LIBS) -lpthread
+tests_flows_test_declarative_run_SOURCES = tests/flows/test_declarative_run.c \
+	tests/unit/tap.h flows/declarative.c flows/declarative.h flows/ctx.c \
+	flows/ctx.h flows/flow.h
+tests_flows_test_declarative_run_LDADD = $(INGEN_LIBS) -lpthread
+TESTS += tests/unit/test_declarative tests/flows/test_declarative_run
+TESTS += tests/e2e/test_declarative.py
+EXTRA_DIST += tests/e2e/test_declarative.py
 
 # --- the prompt templates of the revisions (lib/revisions.c) and the prompts API
 check_PROGRAMS += tests/unit/test_revisions

@@ -92,6 +92,7 @@ struct turn {
 	const char *body;                   /* the ChatResponse */
 
 	bool started, gone;                 /* the stream: head sent, client gone */
+	bool content_sent;                  /* a content frame went out (not only events) */
 };
 
 /* ---- replies shared by both modes --------------------------------------- */
@@ -292,6 +293,7 @@ turn_sse_emit(void *arg, const char *text)
 
 	if (chunk <= 0)
 		chunk = TURN_STREAM_CHUNK;
+	t->content_sent = true;
 	while (off < len) {
 		n = json_utf8_prefix(text + off, len - off, (size_t)chunk);
 		if (turn_sse_chunk(t, "content", text + off, n, false) != 0)
@@ -352,8 +354,9 @@ turn_sse_fail_store(struct turn *t, enum db_status ds, const struct err *e)
 static void
 turn_sse_finish(struct turn *t)
 {
-	/* a flow that did not stream its answer sends it now, in pieces */
-	if (!t->started)
+	/* a flow that did not stream its answer sends it now, in pieces (status
+	 * and agent events may have started the stream already) */
+	if (!t->content_sent)
 		(void)turn_sse_emit(t, t->reply.agent_response);
 	(void)turn_sse_chunk(t, "final", "", 0, true);
 	(void)turn_sse_frame(t, "{\"event\":\"done\",\"data\":null,\"error\":null}");

@@ -540,20 +540,22 @@ t.ok(st == 200 and (' -u "admin:$INGENIOUS_WEB_CONFIGURATION__AUTHENTICATION__PA
      "never the password", b)
 srv.stop()
 
-# the project of ingen init, served: the plugin is listed like the built-in flow
+# the project of ingen init, served: the plugin is listed like the built-in flow,
+# and the scaffold's flow file task_manager_decl as declarative
 srv = Server(t, workers=1, cwd=proj, env=MODEL_ENV).start()
 st, _, b = request(srv.port, "GET", "/api/v1/workflows")
 doc = json.loads(b) if st == 200 else {}
 names = [w.get("workflow") for w in doc.get("workflows", [])]
 tmw = ([w for w in doc.get("workflows", []) if w.get("workflow") == "task_manager"] or [{}])[0]
-t.ok(st == 200 and names == ["classification_agent", "bike_insights", "task_manager"] and
+t.ok(st == 200 and names == ["classification_agent", "bike_insights", "task_manager",
+                             "task_manager_decl"] and
      tmw.get("category") == "Custom" and tmw.get("origin") == "plugin" and
      tmw.get("ready") is True and tmw.get("supported_names") == ["task_manager", "task-manager"]
      and "source_file" not in tmw and "ingenious_extensions" not in b.decode(),
      "GET /api/v1/workflows lists the plugin (Custom, ready), never its path", b)
 t.ok(doc.get("by_category") == {"Core": ["classification_agent", "bike_insights"],
-                                "Custom": ["task_manager"]}
-     and doc.get("summary") == {"total": 3, "configured": 3, "unconfigured": 0},
+                                "Custom": ["task_manager", "task_manager_decl"]}
+     and doc.get("summary") == {"total": 4, "configured": 4, "unconfigured": 0},
      "by_category and summary count it", b)
 st, _, b = request(srv.port, "GET", "/api/v1/workflow-status/Task-Manager")
 one = json.loads(b) if st == 200 else {}
@@ -565,8 +567,12 @@ t.ok(st == 200 and one.get("workflow") == "task_manager" and one.get("descriptio
 st, _, b = request(srv.port, "GET", "/api/v1/workflow-status/nothing")
 t.eq((st, b), (404, b'{"detail":"Unknown workflow: nothing (normalized: nothing). '
                     b'Available: [\'classification_agent\', \'bike_insights\', '
-                    b'\'task_manager\']"}'),
+                    b'\'task_manager\', \'task_manager_decl\']"}'),
      "unknown: 404 listing the plugin too")
+decl = ([w for w in doc.get("workflows", []) if w.get("workflow") == "task_manager_decl"]
+        or [{}])[0]
+t.ok(decl.get("origin") == "declarative" and decl.get("ready") is True,
+     "the scaffold's flow file is listed as declarative, ready", str(decl))
 srv.stop()
 
 # built-in flows switched off: listed, not ready; flow test refuses them
