@@ -755,6 +755,20 @@ ing_error(struct ing_ctx *ctx, int status, const char *fmt, ...)
 	return -1;
 }
 
+void
+ing_turn_usage(struct ing_ctx *ctx, long *prompt_tokens, long *completion_tokens,
+    long *total_tokens)
+{
+	pthread_mutex_lock(&ctx->lock);
+	if (prompt_tokens != NULL)
+		*prompt_tokens = ctx->prompt_tokens;
+	if (completion_tokens != NULL)
+		*completion_tokens = ctx->completion_tokens;
+	if (total_tokens != NULL)
+		*total_tokens = ctx->total_tokens;
+	pthread_mutex_unlock(&ctx->lock);
+}
+
 const char *
 ing_request_id(struct ing_ctx *ctx)
 {

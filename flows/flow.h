@@ -129,6 +129,8 @@ struct ing_chat_reply {
 	                                 * payload's identifier); NULL: the stored answer's id */
 	const char *output;             /* stored after the answer as a message of role
 	                                 * "output", which later turns see in their history */
+	long token_count;               /* the response's token_count; 0: the tokens the
+	                                 * turn spent (prompt + completion) */
 };
 
 /* One flow.  Defined by the plugin as a static constant. */
@@ -304,6 +306,11 @@ const char *ing_last_error(struct ing_ctx *ctx, int *status);
 /* Fail the turn with `status` and a message for the client.  Returns -1. */
 int ing_error(struct ing_ctx *ctx, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* 2.1: the tokens the turn has spent so far, over all its model calls
+ * (each pointer may be NULL). */
+void ing_turn_usage(struct ing_ctx *ctx, long *prompt_tokens,
+    long *completion_tokens, long *total_tokens);
 
 /* The request id of the turn (the X-Request-ID the client sees). */
 const char *ing_request_id(struct ing_ctx *ctx);

@@ -156,6 +156,13 @@ turn_message_id(const struct turn *t)
 	return t->reply.message_id != NULL ? t->reply.message_id : t->reply_id;
 }
 
+/* The token_count a client sees: the flow's, else what the turn spent. */
+static long
+turn_token_count(const struct turn *t)
+{
+	return t->reply.token_count > 0 ? t->reply.token_count : t->ctx.total_tokens;
+}
+
 /* The ChatResponse of the reference: every key, nulls included. */
 static const char *
 turn_response_body(struct turn *t)
@@ -173,7 +180,7 @@ turn_response_body(struct turn *t)
 	buf_puts(&b, ",\"followup_questions\":");
 	buf_puts(&b, r->followup_questions ? r->followup_questions : "{}");
 	buf_printf(&b, ",\"token_count\":%ld,\"max_token_count\":0,\"topic\":",
-	    t->ctx.total_tokens);
+	    turn_token_count(t));
 	buf_json_string(&b, r->topic);
 	buf_puts(&b, ",\"memory_summary\":");
 	buf_json_string(&b, r->memory_summary);
@@ -270,7 +277,7 @@ turn_sse_chunk(struct turn *t, const char *type, const char *content,
 	buf_json_string(&b, arena_strndup(t->x->arena, content, content_len));
 	if (final)
 		buf_printf(&b, ",\"token_count\":%ld,\"max_token_count\":0",
-		    t->ctx.total_tokens);
+		    turn_token_count(t));
 	else
 		buf_puts(&b, ",\"token_count\":null,\"max_token_count\":null");
 	buf_puts(&b, ",\"topic\":null,\"memory_summary\":");

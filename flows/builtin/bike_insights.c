@@ -863,6 +863,8 @@ bike_insights_run(struct ing_ctx *ctx, const struct ing_chat_request *req,
 	reply->message_id = p.identifier;
 	reply->memory_summary = "";
 	reply->output = chats[BIKE_SUMMARY].answer;
+	/* the reference's token_count: the prompt tokens of every call */
+	ing_turn_usage(ctx, &reply->token_count, NULL, NULL);
 	return 0;
 }
 

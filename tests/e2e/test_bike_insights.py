@@ -157,8 +157,8 @@ t.eq(sorted(r[0] for r in rows), ["bike_lookup_agent", "bike_lookup_agent",
                                    "customer_sentiment_agent", "fiscal_analysis_agent", "summary"],
      "five usage rows, each under its agent (two for the tool's round)")
 t.ok(rows and all(r[1] == "gpt-4.1-nano" for r in rows), "every call used the model gpt-4.1-nano", rows)
-t.eq(resp.get("token_count"), sum(int(r[2]) for r in rows),
-     "token_count: the turn's tokens (the reference counts prompt tokens only: see docs/flows.md)")
+t.eq(resp.get("token_count"), sum(int(r[3]) for r in rows),
+     "token_count: the prompt tokens of every call, as the reference counts them")
 roles = [r[0] for r in pg.sql("SELECT role FROM messages WHERE thread_id = 'bike-thread-1' "
                               "ORDER BY seq")]
 out = pg.sql("SELECT content FROM messages WHERE thread_id = 'bike-thread-1' AND role = 'output'")
