@@ -40,6 +40,7 @@
 #define LLM_TOKEN_MAX_BYTES        (64 * 1024)
 #define LLM_DEADLINE_SLACK_MS      5       /* a timeout this close to the deadline spent it */
 #define LLM_ACTION                 "while calling azure openai"
+#define LLM_RECV_BUFFER            8192    /* CURLOPT_BUFFERSIZE */
 #define LLM_CANCEL_POLL_MS         1000    /* a quiet transfer looks at llm_request.cancelled
                                             * this often, unless woken (llm_request.set_waker) */
 
@@ -522,6 +523,9 @@ easy_common(struct llm_client *c, CURL *easy, int64_t remaining_ms)
 	if (!str_empty(cfg->llm.ca_file))
 		curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->llm.ca_file);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "ingenious/" PACKAGE_VERSION);
+	/* the receive buffer of each flow thread's handle: 8 KiB instead of 16
+	 * (thousands of threads keep one each; a completion is ~1-4 KB) */
+	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, LLM_RECV_BUFFER);
 }
 
 /* ---- tokens ------------------------------------------------------------ */
