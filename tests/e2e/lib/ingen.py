@@ -101,6 +101,10 @@ class Tap:
         self.failed = 0
         self.cleanups = []
         signal.signal(signal.SIGALRM, self._timeout)
+        # stopped from outside (make's Ctrl-C, a `timeout` wrapper): the
+        # cleanups still stop every server and cluster the script started
+        signal.signal(signal.SIGTERM, self._stopped)
+        signal.signal(signal.SIGINT, self._stopped)
         signal.alarm(int(slack(timeout)))
         sys.stdout.reconfigure(line_buffering=True)
         # an uncaught exception is a failed test; the cleanups still stop
@@ -114,6 +118,10 @@ class Tap:
 
     def _timeout(self, signo, frame):
         self.ok(False, "script finished within its time limit")
+        self.done()
+
+    def _stopped(self, signo, frame):
+        self.ok(False, "script ran to its end (stopped by signal %d)" % signo)
         self.done()
 
     def ok(self, cond, name, diag=None):
