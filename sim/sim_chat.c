@@ -903,17 +903,32 @@ sim_hang(struct sim_conn *c, long max_ms)
 	c->close = true;
 }
 
-/* Send the bytes one at a time, `bps` per second. */
+/* Send the bytes one at a time, `bps` per second: byte i leaves i/bps
+ * seconds after the first, on the monotonic clock (a gap of 1000/bps whole
+ * milliseconds would not drip at all above 1,000 bytes per second). */
 static int
 sim_drip(struct sim_conn *c, const char *p, size_t n, long bps)
 {
-	long gap = 1000 / (bps > 0 ? bps : 1);
+	struct timespec start, now, nap;
+	int64_t due_ns, el_ns;
 	size_t i;
 
+	if (bps <= 0)
+		bps = 1;
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (i = 0; i < n; i++) {
 		if (sim_write_all(c->fd, p + i, 1) != 0)
 			return -1;
-		sim_sleep_ms(gap);
+		due_ns = (int64_t)((double)(i + 1) * 1e9 / (double)bps);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		el_ns = (int64_t)(now.tv_sec - start.tv_sec) * 1000000000LL +
+		    (now.tv_nsec - start.tv_nsec);
+		if (el_ns < due_ns) {
+			nap.tv_sec = (time_t)((due_ns - el_ns) / 1000000000LL);
+			nap.tv_nsec = (long)((due_ns - el_ns) % 1000000000LL);
+			while (nanosleep(&nap, &nap) == -1 && errno == EINTR)
+				;
+		}
 	}
 	return 0;
 }
