@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "flows/ctx.h"
+#include "flows/llmcall.h"
 #include "flows/prompt.h"
 #include "flows/registry.h"
 #include "lib/arena.h"
@@ -40,6 +41,8 @@
 #define CLI_FLOW_REQUEST_ID   "flow-test"
 #define CLI_FLOW_USER_ID      "unspecified_user"
 #define CLI_FLOW_NO_CONTEXT   "no existing context."
+#define CLI_FLOW_MSG_NO_MODEL "no language model is configured (set " \
+	"INGENIOUS_MODELS__0__MODEL, ..._BASE_URL, ..._API_KEY, or give --replies FILE)"
 
 static const char cli_flow_usage[] =
 "Usage: ingen flow test NAME --prompt TEXT [--replies FILE] [--json]\n"
@@ -430,46 +433,8 @@ cli_flow_real_usage(void *arg, const struct llm_usage *u)
 	struct cli_flow_real *r = arg;
 	struct ctx_usage cu;
 
-	memset(&cu, 0, sizeof(cu));
-	cu.model = u->model;
-	cu.deployment = u->deployment;
-	cu.prompt_tokens = u->prompt_tokens;
-	cu.completion_tokens = u->completion_tokens;
-	cu.total_tokens = u->total_tokens;
-	cu.latency_ms = u->latency_ms;
-	cu.http_status = u->http_status;
-	cu.retries = u->retries;
-	cu.billed = u->billed;
+	llmcall_usage(r->call, u, &cu);
 	cli_flow_account(r->run, r->idx, r->call, &cu);
-}
-
-/* The configured model of that name, else of that role ("chat" when
- * NULL), as the server's services choose it; -1 with e set. */
-static int
-cli_flow_model(const struct config *cfg, const char *want, struct err *e)
-{
-	struct buf b = BUF_INIT;
-	size_t i;
-	int idx;
-
-	if (want != NULL)
-		for (i = 0; i < cfg->n_models; i++)
-			if (cfg->models[i].model != NULL &&
-			    strcmp(cfg->models[i].model, want) == 0)
-				return (int)i;
-	if ((idx = llm_model_find(cfg, want != NULL ? want : "chat")) >= 0)
-		return idx;
-	if (cfg->n_models == 0 || want == NULL)
-		return err_set(e, 503, "no language model is configured (set "
-		    "INGENIOUS_MODELS__0__MODEL, ..._BASE_URL, ..._API_KEY, or "
-		    "give --replies FILE)");
-	for (i = 0; i < cfg->n_models; i++)
-		buf_printf(&b, "%s%s", i ? ", " : "",
-		    cfg->models[i].model ? cfg->models[i].model : "?");
-	err_set(e, 500, "no configured model is named or has the role \"%.64s\" "
-	    "(models: %s)", want, buf_cstr(&b));
-	buf_free(&b);
-	return -1;
 }
 
 static bool
@@ -486,88 +451,30 @@ cli_flow_real(struct cli_flow_run *run, size_t idx,
     struct ctx_llm_result *out, struct err *e)
 {
 	struct cli_flow_real ur = { run, idx, call };
-	struct llm_message *msgs;
-	struct llm_tool *tools = NULL;
-	struct ctx_tool_call *tcs = NULL;
 	struct llm_request req;
 	struct llm_reply rep;
-	size_t i, n = call->n_messages;
 	int model;
 
-	if ((model = cli_flow_model(run->cfg, call->model, e)) < 0)
+	if ((model = llmcall_model(run->cfg, call->model, CLI_FLOW_MSG_NO_MODEL,
+	    e)) < 0)
 		goto fail;
-	msgs = arena_zalloc(a, (n ? n : 1) * sizeof(*msgs));
-	for (i = 0; i < n; i++) {
-		const struct ctx_message *m = &call->messages[i];
-		struct llm_tool_call *ltc = NULL;
-		size_t k;
-
-		msgs[i].role = m->role;
-		msgs[i].content = m->content;
-		msgs[i].name = m->name;
-		if (m->n_tool_calls > 0) {
-			ltc = arena_zalloc(a, m->n_tool_calls * sizeof(*ltc));
-			for (k = 0; k < m->n_tool_calls; k++) {
-				ltc[k].id = m->tool_calls[k].id;
-				ltc[k].name = m->tool_calls[k].name;
-				ltc[k].arguments = m->tool_calls[k].arguments;
-			}
-		}
-		msgs[i].tool_calls = ltc;
-		msgs[i].n_tool_calls = m->n_tool_calls;
-		msgs[i].tool_call_id = m->tool_call_id;
-	}
-	if (call->n_tools > 0) {
-		tools = arena_zalloc(a, call->n_tools * sizeof(*tools));
-		for (i = 0; i < call->n_tools; i++) {
-			tools[i].name = call->tools[i].name;
-			tools[i].description = call->tools[i].description;
-			tools[i].parameters = call->tools[i].parameters;
-		}
-	}
-	memset(&req, 0, sizeof(req));
-	req.model_index = model;
-	req.messages = msgs;
-	req.n_messages = n;
-	req.tools = tools;
-	req.n_tools = call->n_tools;
-	req.has_temperature = call->has_temperature;
-	req.temperature = call->temperature;
-	req.max_tokens = call->max_tokens;
-	req.json_response = call->json_response;
-	req.deadline_ms = call->deadline_ms;
+	llmcall_request(call, model, a, &req);
 	req.on_usage = cli_flow_real_usage;
 	req.usage_arg = &ur;
 	req.cancelled = cli_flow_real_cancelled;
 	req.cancel_arg = &ur;
-	if (call->stream) {
-		req.stream = true;
-		req.on_delta = call->on_delta;
-		req.delta_arg = call->arg;
-	}
 	memset(&rep, 0, sizeof(rep));
 	if (llm_chat(run->llm, &req, a, &rep, e) != 0) {
 		out->retry_after_s = rep.retry_after_s;
 		goto fail;
 	}
-	out->content = rep.content;
-	out->model = run->cfg->models[model].model;
-	if (rep.n_tool_calls > 0) {
-		tcs = arena_zalloc(a, rep.n_tool_calls * sizeof(*tcs));
-		for (i = 0; i < rep.n_tool_calls; i++) {
-			tcs[i].id = rep.tool_calls[i].id;
-			tcs[i].name = rep.tool_calls[i].name;
-			tcs[i].arguments = rep.tool_calls[i].arguments;
-		}
-		out->tool_calls = tcs;
-		out->n_tool_calls = rep.n_tool_calls;
-	}
+	llmcall_result(run->cfg, model, &rep, out);
 	pthread_mutex_lock(&run->lock);
 	run->calls[idx].answer = rep.content ? arena_strdup(run->a, rep.content) :
 	    NULL;
 	run->calls[idx].model = arena_strdup(run->a, out->model);
-	run->calls[idx].tool_calls = cli_flow_tool_calls_copy(run->a, tcs,
-	    rep.n_tool_calls);
+	run->calls[idx].tool_calls = cli_flow_tool_calls_copy(run->a,
+	    out->tool_calls, rep.n_tool_calls);
 	run->calls[idx].n_tool_calls = rep.n_tool_calls;
 	pthread_mutex_unlock(&run->lock);
 	return 0;

@@ -699,6 +699,7 @@ ing_prompt_render(struct ing_ctx *ctx, const char *revision, const char *file,
     const char *vars_json, struct ing_prompt *out)
 {
 	const struct ctx_template_service *t = ctx->svc->templates;
+	struct arena *scratch;
 	char hash[65];
 	const char *text = NULL;
 	struct err e;
@@ -714,17 +715,21 @@ ing_prompt_render(struct ing_ctx *ctx, const char *revision, const char *file,
 	if ((vars = ctx_template_vars(ctx, vars_json, &e)) == NULL)
 		return ing_error(ctx, e.status, "%s", e.msg);
 	hash[0] = '\0';
-	pthread_mutex_lock(&ctx->lock);
-	/* the arena is the turn's: rendering allocates in it */
-	rc = t->render(ctx->svc->arg, revision, file, vars, ctx->arena, &text,
+	/* rendered (file read included) in an arena of its own, outside the
+	 * lock, so parallel calls' renders and callbacks do not wait on disk;
+	 * only the result is copied into the turn's arena */
+	scratch = arena_create(CTX_CALL_ARENA);
+	rc = t->render(ctx->svc->arg, revision, file, vars, scratch, &text,
 	    hash, &e);
 	if (rc == 0) {
-		out->text = text;
+		pthread_mutex_lock(&ctx->lock);
+		out->text = arena_strdup(ctx->arena, text);
 		out->revision = arena_strdup(ctx->arena, revision);
 		out->file = arena_strdup(ctx->arena, file);
 		out->hash = arena_strdup(ctx->arena, hash);
+		pthread_mutex_unlock(&ctx->lock);
 	}
-	pthread_mutex_unlock(&ctx->lock);
+	arena_destroy(scratch);
 	cJSON_Delete(vars);
 	if (rc != 0)
 		return ing_error(ctx, e.status ? e.status : 500, "%s", e.msg);

@@ -8,6 +8,7 @@ ingen_SOURCES += \
 	flows/plugin.c flows/plugin.h \
 	flows/declarative.c flows/declarative.h \
 	flows/prompt.c flows/prompt.h \
+	flows/llmcall.c flows/llmcall.h \
 	flows/builtin/builtin.h flows/builtin/classification_agent.c \
 	flows/builtin/bike_insights.c
 pkginclude_HEADERS += flows/flow.h

@@ -55,11 +55,12 @@ time.h uchar.h wchar.h wctype.h
 strings.h regex.h fnmatch.h iconv.h sys/types.h"
 
 # The infrastructure of flows/: the context, the registry, the catalog, the plugin loader,
-# the prompt renderer and the declarative flows.  Every other .c or .h under flows/ is a flow
+# the prompt renderer, the model-call adapter and the declarative flows.  Every other .c or .h under flows/ is a flow
 # (flows/builtin/*, and whatever comes later) and obeys the flow rule.
 FLOW_INFRASTRUCTURE="flows/flow.h flows/ctx.c flows/ctx.h flows/registry.c
 flows/registry.h flows/plugin.c flows/plugin.h flows/declarative.c flows/declarative.h
-flows/catalog.c flows/catalog.h flows/prompt.c flows/prompt.h"
+flows/catalog.c flows/catalog.h flows/prompt.c flows/prompt.h flows/llmcall.c
+flows/llmcall.h"
 
 in_list() { # in_list WORD LIST: is WORD one of the words of LIST
 	for w in $2; do [ "$w" = "$1" ] && return 0; done

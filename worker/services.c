@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "flows/ctx.h"
+#include "flows/llmcall.h"
 #include "flows/prompt.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -43,60 +44,9 @@ services_on_usage(void *arg, const struct llm_usage *u)
 	const struct ctx_llm_call *call = ((struct services_call *)arg)->call;
 	struct ctx_usage cu;
 
-	memset(&cu, 0, sizeof(cu));
-	cu.model = u->model;
-	cu.deployment = u->deployment;
-	cu.prompt_tokens = u->prompt_tokens;
-	cu.completion_tokens = u->completion_tokens;
-	cu.total_tokens = u->total_tokens;
-	cu.latency_ms = u->latency_ms;
-	cu.http_status = u->http_status;
-	cu.retries = u->retries;
-	cu.billed = u->billed;
-	if (u->billed && u->final) {
-		cu.messages = call->messages;
-		cu.n_messages = call->n_messages;
-		cu.content = u->content;
-		/* struct llm_tool_call and struct ctx_tool_call are the same */
-		cu.tool_calls = (const struct ctx_tool_call *)u->tool_calls;
-		cu.n_tool_calls = u->n_tool_calls;
-	}
+	llmcall_usage(call, u, &cu);
 	call->on_usage(call->arg, &cu);
 }
-
-/* The configured model of that name, else of that role ("chat" when
- * NULL); -1 with e set when there is none. */
-static int
-services_model(const struct config *cfg, const char *want, struct err *e)
-{
-	struct buf b = BUF_INIT;
-	size_t i;
-	int idx;
-
-	if (want != NULL)
-		for (i = 0; i < cfg->n_models; i++)
-			if (cfg->models[i].model != NULL &&
-			    strcmp(cfg->models[i].model, want) == 0)
-				return (int)i;
-	idx = llm_model_find(cfg, want != NULL ? want : "chat");
-	if (idx >= 0)
-		return idx;
-	if (cfg->n_models == 0 || want == NULL)
-		return err_set(e, 503, "%s", SERVICES_MSG_NO_MODEL);
-	for (i = 0; i < cfg->n_models; i++)
-		buf_printf(&b, "%s%s", i ? ", " : "",
-		    cfg->models[i].model ? cfg->models[i].model : "?");
-	err_set(e, 500, "no configured model is named or has the role \"%.64s\" "
-	    "(models: %s)", want, buf_cstr(&b));
-	buf_free(&b);
-	return -1;
-}
-
-_Static_assert(sizeof(struct ctx_tool_call) == sizeof(struct llm_tool_call) &&
-    offsetof(struct ctx_tool_call, name) == offsetof(struct llm_tool_call, name) &&
-    offsetof(struct ctx_tool_call, arguments) ==
-    offsetof(struct llm_tool_call, arguments),
-    "struct ctx_tool_call and struct llm_tool_call differ");
 
 /* lib/llm's waker of this call, kept by the exchange for the loop. */
 static void
@@ -128,77 +78,26 @@ services_llm_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
 {
 	struct http_exchange *x = arg;
 	struct services_call sc = { call, x, NULL };
-	struct llm_message *msgs;
-	struct llm_tool *tools = NULL;
-	struct ctx_tool_call *tcs;
 	struct llm_request req;
 	struct llm_reply rep;
-	size_t i, n = call->n_messages;
 	int idx;
 
-	if ((idx = services_model(x->cfg, call->model, e)) < 0)
+	if ((idx = llmcall_model(x->cfg, call->model, SERVICES_MSG_NO_MODEL, e)) < 0)
 		return -1;
 	if (x->w->llm == NULL)
 		return err_set(e, 503, "%s", SERVICES_MSG_NO_MODEL);
-	msgs = arena_zalloc(a, (n ? n : 1) * sizeof(*msgs));
-	for (i = 0; i < n; i++) {
-		const struct ctx_message *m = &call->messages[i];
-
-		msgs[i].role = m->role;
-		msgs[i].content = m->content;
-		msgs[i].name = m->name;
-		/* struct ctx_tool_call and struct llm_tool_call are the same
-		 * three strings */
-		msgs[i].tool_calls = (const struct llm_tool_call *)m->tool_calls;
-		msgs[i].n_tool_calls = m->n_tool_calls;
-		msgs[i].tool_call_id = m->tool_call_id;
-	}
-	if (call->n_tools > 0) {
-		tools = arena_zalloc(a, call->n_tools * sizeof(*tools));
-		for (i = 0; i < call->n_tools; i++) {
-			tools[i].name = call->tools[i].name;
-			tools[i].description = call->tools[i].description;
-			tools[i].parameters = call->tools[i].parameters;
-		}
-	}
-	memset(&req, 0, sizeof(req));
-	req.model_index = idx;
-	req.messages = msgs;
-	req.n_messages = n;
-	req.tools = tools;
-	req.n_tools = call->n_tools;
-	req.has_temperature = call->has_temperature;
-	req.temperature = call->temperature;
-	req.max_tokens = call->max_tokens;
-	req.json_response = call->json_response;
-	req.deadline_ms = call->deadline_ms;
+	llmcall_request(call, idx, a, &req);
 	req.on_usage = services_on_usage;
 	req.usage_arg = &sc;
 	req.cancelled = services_cancelled;
 	req.cancel_arg = &sc;
 	req.set_waker = services_set_waker;
-	if (call->stream) {
-		req.stream = true;
-		req.on_delta = call->on_delta;
-		req.delta_arg = call->arg;
-	}
 	memset(&rep, 0, sizeof(rep));
 	if (llm_chat(x->w->llm, &req, a, &rep, e) != 0) {
 		out->retry_after_s = rep.retry_after_s;
 		return -1;
 	}
-	out->content = rep.content;
-	out->model = x->cfg->models[idx].model;
-	if (rep.n_tool_calls > 0) {
-		tcs = arena_zalloc(a, rep.n_tool_calls * sizeof(*tcs));
-		for (i = 0; i < rep.n_tool_calls; i++) {
-			tcs[i].id = rep.tool_calls[i].id;
-			tcs[i].name = rep.tool_calls[i].name;
-			tcs[i].arguments = rep.tool_calls[i].arguments;
-		}
-		out->tool_calls = tcs;
-		out->n_tool_calls = rep.n_tool_calls;
-	}
+	llmcall_result(x->cfg, idx, &rep, out);
 	return 0;
 }
 
