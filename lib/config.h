@@ -132,6 +132,7 @@ struct config {
 		int retry_after;              /* seconds in Retry-After of a 503 */
 		char *pidfile;
 		char *state_dir;              /* key file, local cluster state */
+		int usage_journal_slots;      /* per worker; 0 = each call's row committed at once */
 		char *user;                   /* drop privileges to this user */
 		char *flow_path;              /* INGENIOUS_FLOW_PATH */
 		bool metrics_loopback_only;

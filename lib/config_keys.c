@@ -157,6 +157,8 @@ const struct config_key config_keys[] = {
 	K_STR("server.pidfile", C_STR(server.pidfile), "", KEY_RESTART),
 	K_STR("server.state_dir", C_STR(server.state_dir), "./.ingenious",
 	    KEY_RESTART),
+	K_INT("server.usage_journal_slots", C_INT(server.usage_journal_slots),
+	    "8192", 0, 1048576, 0),
 	K_STR("server.user", C_STR(server.user), "", KEY_RESTART),
 	K_STR("server.flow_path", C_STR(server.flow_path),
 	    "./ingenious_extensions/flows", 0),

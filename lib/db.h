@@ -22,10 +22,12 @@
  * the caller lives in the caller's arena.
  *
  * Durability (docs/reliability.md D2, D3): db_save_turn writes a whole turn in one
- * transaction or nothing; db_record_usage commits each LLM call's row at
- * once, before the turn, and the turn links those rows to its assistant
- * message when it commits.  Failed turns leave their usage rows with
- * message_id NULL (docs/dba.md).
+ * transaction or nothing, with the usage rows of its model calls
+ * (db_turn.usage_json: one commit per turn, sql/006_one_commit_turn.sql);
+ * the calls of a turn that does not commit are written alone, unlinked
+ * (db_record_usage_json); db_record_usage commits one call's row at once,
+ * for callers that cannot hold it (the turn then links it by id).  Failed
+ * turns leave their usage rows with message_id NULL (docs/dba.md).
  */
 #ifndef INGEN_DB_H
 #define INGEN_DB_H
@@ -166,6 +168,9 @@ struct db_turn {
 	const char *memory_summary; /* NULL or "" = none */
 	const int64_t *usage_ids;   /* rows of db_record_usage to link to the reply */
 	size_t n_usage_ids;
+	const char *usage_json;     /* rows to insert with the turn, linked to the
+	                             * reply: a JSON array of db_usage_json
+	                             * objects, or NULL */
 	const char *idempotency_key;  /* NULL = none */
 	const char *request_hash;     /* stored with the key (may be NULL) */
 	int reply_status;             /* stored with the key */
@@ -231,7 +236,31 @@ struct db_usage {
 	const char *prompt_file;
 	const char *prompt_hash;
 	const char *transcript;     /* JSON text, or NULL */
+	int64_t finished_us;        /* when the call finished, microseconds since
+	                             * the epoch (0 = the time of the insert) */
 };
+
+/*
+ * Append u as one JSON object whose keys are llm_usage's column names (the
+ * form ingenious_commit_turn and ingenious_record_usage read); the
+ * transcript only when with_transcript.  NULL strings are omitted.  Any
+ * thread.
+ */
+struct buf;
+void db_usage_json(struct buf *b, const struct db_usage *u, bool with_transcript);
+
+/*
+ * Write the usage rows of `json` (a JSON array of db_usage_json objects) in
+ * one statement, unlinked, skipping each row that is already stored (same
+ * thread, request, agent and finish time), so that writing the rows of a
+ * turn whose COMMIT had an unknown outcome, or replaying a journal twice,
+ * never stores a call twice.  A 503 (database busy) is tried again like
+ * db_record_usage.  *inserted (may be NULL) receives the number of rows
+ * written.  Returns 0 or -1 with `e` set (503 database unavailable or
+ * busy, 500 otherwise).  Nothing is logged but libpq's error.  Any thread.
+ */
+int db_record_usage_json(struct db_pool *p, const char *json, int *inserted,
+    struct err *e) ING_WUR;
 
 /*
  * Insert one llm_usage row and commit it at once (autocommit), so a billed

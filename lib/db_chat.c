@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/arena.h"
+#include "lib/buf.h"
 #include "lib/db_int.h"
 #include "lib/log.h"
 #include "lib/uuid.h"
@@ -89,6 +91,7 @@ struct db_save_turn_params {
 	const char *reply_status;           /* $19 smallint */
 	const char *reply_body;             /* $20 text */
 	const char *claim;                  /* $21 text: the claim's token */
+	const char *usage;                  /* $22 jsonb: db_turn.usage_json */
 };
 
 #define DB_SAVE_TURN_NPARAMS \
@@ -104,16 +107,24 @@ _Static_assert(sizeof(struct db_save_turn_params) ==
     DB_SAVE_TURN_NPARAMS * sizeof(const char *),
     "struct db_save_turn_params must be an array of pointers without padding");
 
-/* The whole turn, one statement in its own implicit transaction: its
- * result arrives after the commit. */
+/* The whole turn with its usage rows, one statement in its own implicit
+ * transaction (sql/006_one_commit_turn.sql): its result arrives after the
+ * commit. */
 static const struct db_stmt_def db_stmt_save_turn = {
-	DB_STMT_SAVE_TURN, "ing_save_turn", DB_SAVE_TURN_NPARAMS,
+	DB_STMT_SAVE_TURN, "ing_commit_turn", DB_SAVE_TURN_NPARAMS,
 	"SELECT outcome, first_seq, new_thread, replay_status, replay_response,"
 	" replay_request_hash, replay_thread_id, replay_message_id"
-	" FROM ingenious_save_turn($1, $2, $3::boolean, $4, $5, $6::uuid[],"
+	" FROM ingenious_commit_turn($1, $2, $3::boolean, $4, $5, $6::uuid[],"
 	" $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[],"
 	" $12::jsonb[], $13::jsonb[], $14::uuid, $15, $16::bigint[], $17, $18,"
-	" $19::smallint, $20, $21)"
+	" $19::smallint, $20, $21, $22::jsonb)"
+};
+
+/* Usage rows of a turn that did not commit, or of a dead worker's journal:
+ * written unlinked, each row skipped if it is there already. */
+static const struct db_stmt_def db_stmt_usage_record = {
+	DB_STMT_USAGE_RECORD, "ing_usage_record", 1,
+	"SELECT ingenious_record_usage($1::jsonb)"
 };
 
 static const struct db_stmt_def db_stmt_usage_insert = {
@@ -308,7 +319,7 @@ db_turn_work(struct db_call *call, void *arg, struct err *e)
 	    PQtransactionStatus(call->c->pg) != PQTRANS_IDLE) {
 		PQclear(res);
 		log_error(call->action, "could not save the turn: unexpected reply "
-		    "of ingenious_save_turn");
+		    "of ingenious_commit_turn");
 		return err_set(e, 500, "database error"), DB_ERROR;
 	}
 	outcome = PQgetvalue(res, 0, 0);
@@ -471,6 +482,7 @@ db_save_turn(struct db_pool *p, const struct db_turn *t, struct arena *a,
 	sp->reply_status = t->idempotency_key != NULL ? j.reply_status : NULL;
 	sp->reply_body = t->idempotency_key != NULL ? t->reply_body : NULL;
 	sp->claim = t->idempotency_claim;
+	sp->usage = t->usage_json;
 	return db_run(p, "while saving a chat turn", db_turn_work, &j, e);
 }
 
@@ -559,6 +571,109 @@ db_record_usage(struct db_pool *p, const struct db_usage *u, int64_t *id_out,
 	}
 	if (id_out != NULL)
 		*id_out = j.id;
+	return 0;
+}
+
+static void
+db_json_str(struct buf *b, bool *first, const char *key, const char *v)
+{
+	if (v == NULL)
+		return;
+	buf_printf(b, "%s\"%s\":", *first ? "" : ",", key);
+	buf_json_string(b, v);
+	*first = false;
+}
+
+static void
+db_json_int(struct buf *b, bool *first, const char *key, long long v)
+{
+	buf_printf(b, "%s\"%s\":%lld", *first ? "" : ",", key, v);
+	*first = false;
+}
+
+void
+db_usage_json(struct buf *b, const struct db_usage *u, bool with_transcript)
+{
+	bool first = true;
+	struct tm tm;
+	time_t sec;
+	char ts[96];
+
+	buf_putc(b, '{');
+	db_json_str(b, &first, "request_id", u->request_id);
+	db_json_str(b, &first, "user_id", u->user_id);
+	db_json_str(b, &first, "thread_id", u->thread_id);
+	db_json_str(b, &first, "flow", u->flow);
+	db_json_str(b, &first, "agent_name", u->agent_name);
+	db_json_str(b, &first, "model", u->model);
+	db_json_str(b, &first, "deployment", u->deployment);
+	db_json_int(b, &first, "prompt_tokens", u->prompt_tokens < 0 ? 0 : u->prompt_tokens);
+	db_json_int(b, &first, "completion_tokens",
+	    u->completion_tokens < 0 ? 0 : u->completion_tokens);
+	db_json_int(b, &first, "total_tokens", u->total_tokens < 0 ? 0 : u->total_tokens);
+	db_json_int(b, &first, "latency_ms", u->latency_ms < 0 ? 0 : u->latency_ms);
+	if (u->http_status >= 100 && u->http_status <= 599)
+		db_json_int(b, &first, "http_status", u->http_status);
+	db_json_int(b, &first, "retries", u->retries < 0 ? 0 : u->retries);
+	db_json_str(b, &first, "prompt_revision", u->prompt_revision);
+	db_json_str(b, &first, "prompt_file", u->prompt_file);
+	db_json_str(b, &first, "prompt_hash", u->prompt_hash);
+	if (with_transcript && u->transcript != NULL) {
+		/* already JSON text (services_transcript) */
+		buf_printf(b, "%s\"transcript\":", first ? "" : ",");
+		buf_puts(b, u->transcript);
+		first = false;
+	}
+	if (u->finished_us > 0) {
+		sec = (time_t)(u->finished_us / 1000000);
+		gmtime_r(&sec, &tm);
+		snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec, (int)(u->finished_us % 1000000));
+		db_json_str(b, &first, "created_at", ts);
+	}
+	buf_putc(b, '}');
+}
+
+struct db_usage_json_job {
+	const char *json;
+	int inserted;
+};
+
+static enum db_status
+db_usage_json_work(struct db_call *call, void *arg, struct err *e)
+{
+	struct db_usage_json_job *j = arg;
+	const char *v[1] = { j->json };
+	PGresult *res;
+
+	res = db_exec(call, &db_stmt_usage_record, v, e);
+	if (res == NULL)
+		return DB_ERROR;
+	j->inserted = PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : 0;
+	PQclear(res);
+	return DB_OK;
+}
+
+int
+db_record_usage_json(struct db_pool *p, const char *json, int *inserted,
+    struct err *e)
+{
+	struct db_usage_json_job j = { json, 0 };
+	enum db_status ds;
+	int attempt;
+
+	/* as patient as db_record_usage: these rows are billed calls too */
+	for (attempt = 1;; attempt++) {
+		ds = db_run(p, "while recording llm usage", db_usage_json_work, &j, e);
+		if (ds == DB_OK || attempt >= DB_USAGE_ATTEMPTS || e == NULL ||
+		    e->status != 503)
+			break;
+	}
+	if (ds != DB_OK)
+		return -1;
+	if (inserted != NULL)
+		*inserted = j.inserted;
 	return 0;
 }
 

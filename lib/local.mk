@@ -61,6 +61,10 @@ libingen_a_SOURCES += lib/throttle.c lib/throttle.h
 
 # the prompt templates of the revisions on disk, every version kept
 libingen_a_SOURCES += lib/revisions.c lib/revisions.h
+
+# the usage journal: llm_usage rows waiting for their turn, in a file that
+# outlives the worker
+libingen_a_SOURCES += lib/ujournal.c lib/ujournal.h
 # prompt templates: the Jinja subset of flows (parsed once, rendered many
 # times), the language documented for users in docs/templates.md
 libingen_a_SOURCES += lib/tmpl.c lib/tmpl.h

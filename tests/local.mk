@@ -224,6 +224,14 @@ EXTRA_DIST += tests/e2e/test_disconnect.py tests/e2e/test_hung_flow.py \
 TESTS += tests/e2e/test_chat_db.py tests/e2e/test_chat_db_outage.py
 EXTRA_DIST += tests/e2e/test_chat_db.py tests/e2e/test_chat_db_outage.py
 
+# --- issue 15: a turn in one commit with its usage rows, and the usage
+# journal that keeps a row through a worker's crash or a database outage
+TESTS += tests/e2e/test_usage_journal.py tests/unit/test_ujournal
+check_PROGRAMS += tests/unit/test_ujournal
+tests_unit_test_ujournal_SOURCES = tests/unit/test_ujournal.c tests/unit/tap.h
+tests_unit_test_ujournal_LDADD = $(INGEN_LIBS)
+EXTRA_DIST += tests/e2e/test_usage_journal.py tests/plugins/crash.c
+
 # --- the custom-workflow guide of the Python product, step by step, in C
 # (docs/flows.md): ingen init, make, SIGHUP, the guide's curls
 TESTS += tests/e2e/test_seed_guide.py tests/e2e/test_flow_agents.py

@@ -38,6 +38,8 @@
 #include "lib/uuid.h"
 #include "lib/http.h"
 
+struct usage_turn;
+
 struct worker;
 struct conn;
 struct http_exchange;
@@ -99,6 +101,7 @@ struct http_exchange {
 	struct arena *arena;
 	struct worker *w;
 	const struct config *cfg;
+	struct usage_turn *usage;     /* the turn's held llm_usage rows, or NULL */
 
 	/* the response (set by the handler) */
 	int status;

@@ -25,6 +25,7 @@
 #include "lib/xmalloc.h"
 #include "worker/exchange.h"
 #include "worker/services.h"
+#include "worker/usage.h"
 #include "worker/worker.h"
 
 #define SERVICES_MSG_NO_MODEL "no language model is configured " \
@@ -192,8 +193,10 @@ services_record_usage(void *arg, const struct ctx_turn *who, const char *agent,
 			row.transcript = transcript = services_transcript(u);
 	}
 	err_clear(&e);
-	/* on failure db_record_usage logged the call for reconciliation */
-	rc = db_record_usage(w->db, &row, id, &e);
+	/* held until the turn commits, or committed at once; on failure
+	 * db_record_usage logged the call for reconciliation */
+	rc = x->usage != NULL ? usage_turn_hold(w, x->usage, &row, id) :
+	    db_record_usage(w->db, &row, id, &e);
 	free(transcript);
 	return rc;
 }

@@ -33,6 +33,7 @@
 #include "worker/routes.h"
 #include "worker/services.h"
 #include "worker/turn.h"
+#include "worker/usage.h"
 #include "worker/worker.h"
 
 #define TURN_STREAM_CHUNK 100      /* characters per content frame when unset (reference) */
@@ -88,6 +89,9 @@ struct turn {
 	struct ing_chat_request flow_req;   /* what the flow sees */
 	struct ctx_services svc;
 	struct ing_ctx ctx;
+	struct usage_turn usage;            /* the model calls' llm_usage rows */
+	int64_t *usage_ids;                 /* the rows committed at once (ids > 0) */
+	size_t n_usage_ids;
 	struct ing_chat_reply reply;
 	const char *body;                   /* the ChatResponse */
 
@@ -641,6 +645,7 @@ turn_save(struct turn *t)
 	struct db_turn_result res;
 	struct err e;
 	enum db_status ds;
+	size_t i;
 
 	t->body = turn_response_body(t);
 	if (!t->req->memory_record)
@@ -671,8 +676,15 @@ turn_save(struct turn *t)
 	rec.n_messages = t->reply.output != NULL ? 3 : 2;
 	rec.reply_index = 1;
 	rec.memory_summary = t->reply.memory_summary;
-	rec.usage_ids = t->ctx.usage_ids;
-	rec.n_usage_ids = t->ctx.n_usage_ids;
+	/* rows the context could not hold were committed at once (id > 0):
+	 * linked by id; the held ones go in with the turn */
+	t->usage_ids = arena_alloc(x->arena, (t->ctx.n_usage_ids + 1) * sizeof(int64_t));
+	for (i = 0; i < t->ctx.n_usage_ids; i++)
+		if (t->ctx.usage_ids[i] > 0)
+			t->usage_ids[t->n_usage_ids++] = t->ctx.usage_ids[i];
+	rec.usage_ids = t->usage_ids;
+	rec.n_usage_ids = t->n_usage_ids;
+	rec.usage_json = usage_turn_json(&t->usage, x->arena);
 	if (t->mode->idempotent && t->idem != NULL) {
 		rec.idempotency_key = t->idem;
 		rec.request_hash = t->request_hash;
@@ -683,6 +695,9 @@ turn_save(struct turn *t)
 	memset(&res, 0, sizeof(res));
 	err_clear(&e);
 	ds = db_save_turn(t->w->db, &rec, x->arena, &res, &e);
+	if (ds == DB_OK || ds == DB_REPLAYED)
+		/* in the turn's transaction, or recorded unlinked by it */
+		usage_turn_committed(t->w, &t->usage);
 	if (ds == DB_OK) {
 		t->saved = true;
 		return true;
@@ -709,8 +724,14 @@ turn_run(struct http_exchange *x, const struct turn_request *req,
 	t.w = x->w;
 	t.req = req;
 	t.mode = how == TURN_REPLY_STREAM ? &turn_stream : &turn_json;
+	usage_turn_init(&t.usage);
+	x->usage = &t.usage;
 	if (turn_prepare(&t) && turn_flow(&t) && turn_save(&t))
 		t.mode->finish(&t);
+	/* the calls of a turn that did not commit are billed all the same */
+	x->usage = NULL;
+	usage_turn_settle(t.w, &t.usage);
+	usage_turn_destroy(&t.usage);
 	/* a failed or unsaved turn lets go of its key: a retry runs it again */
 	err_clear(&e);
 	if (t.claimed && !t.saved &&

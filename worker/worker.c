@@ -37,6 +37,7 @@
 #include "worker/exchange.h"
 #include "worker/pool.h"
 #include "worker/routes.h"
+#include "worker/usage.h"
 #include "worker/worker.h"
 
 #define WORKER_TICK_MS     250     /* deadline sweeps and heartbeat */
@@ -201,6 +202,8 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 		return -1;
 	}
 	log_debug("starting worker", "chat history from %s", db_pool_source(w->db));
+	if (usage_start(w, e) != 0)
+		return -1;
 
 	worker_pool_limits(w->cfg, &lim);
 	if ((w->pool = pool_create(&lim, e)) == NULL)
@@ -362,6 +365,7 @@ proc_worker_main(const struct proc_worker_start *ws)
 	 * _exit-style teardown is the only safe one with threads running.
 	 */
 	sb_set_state(w.slot, SB_STATE_DRAINING);
+	usage_stop(&w);
 	log_info("stopping", "worker exiting, %llu requests served",
 	    (unsigned long long)sb_get(&w.slot->served));
 #ifdef __SANITIZE_ADDRESS__

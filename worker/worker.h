@@ -25,6 +25,7 @@ struct keys;
 struct throttle;
 struct registry;
 struct http_exchange;
+struct uj;
 
 struct worker {
 	const struct config *cfg;
@@ -42,6 +43,8 @@ struct worker {
 	struct pool *pool;
 	struct db_pool *db;           /* chat history, opened after fork */
 	struct llm_client *llm;       /* Azure OpenAI, created after fork */
+	struct uj *usage_journal;     /* held llm_usage rows (usage.c), or NULL */
+	char *usage_dir;              /* <state_dir>/usage-journal, or NULL */
 	const struct keys *keys;      /* JWT key ring (the master's, copied by fork) */
 	const char *auth_password_hash;  /* of the configured user; "" when auth is off */
 	struct throttle *throttle;    /* failed logins of every worker (shared memory) */
