@@ -218,6 +218,11 @@ TESTS += tests/e2e/test_disconnect.py tests/e2e/test_hung_flow.py
 EXTRA_DIST += tests/e2e/test_disconnect.py tests/e2e/test_hung_flow.py \
 	tests/plugins/hang.c
 
+# --- many short streams at once never stall the event loop (a finished
+# stream freed while still on the loop's list of running exchanges)
+TESTS += tests/e2e/test_stream_race.py
+EXTRA_DIST += tests/e2e/test_stream_race.py
+
 # --- issue 3 through the server: history, feedback, durability, idempotent
 # retries, concurrent turns, the DBA views, streaming (test_chat_db.py), and
 # the database stopped under load or absent at start (test_chat_db_outage.py)

@@ -71,11 +71,17 @@ xchg_create(struct worker *w, struct conn *c, const char *peer, bool loopback)
 	return x;
 }
 
+static void xchg_run_unlink(struct xchg_queue *q, struct http_exchange *x);
+
 void
 xchg_destroy(struct http_exchange *x)
 {
 	if (x == NULL)
 		return;
+	/* never leave a freed exchange on the list the loop sweeps: a new one
+	 * allocated at its address would close the list into a cycle */
+	if (x->w != NULL)
+		xchg_run_unlink(&x->w->xq, x);
 	arena_destroy(x->arena);
 	buf_free(&x->resp);
 	buf_free(&x->stream);
@@ -239,6 +245,10 @@ xchg_take_stream(struct http_exchange *x, struct buf *out)
 	}
 	pthread_cond_broadcast(&x->drained);
 	pthread_mutex_unlock(&x->lock);
+	/* finished after xchg_take_done saw it streaming (its hand-back found
+	 * stream_notified still set and queued nothing): back for good now */
+	if (done)
+		xchg_run_unlink(&x->w->xq, x);
 	return done;
 }
 
