@@ -121,27 +121,38 @@ xchg_adopt_request_id(struct http_exchange *x)
 
 /*
  * Queue the exchange for the loop, once until the loop has taken it
- * (stream_notified), and wake the loop.  Flow threads, and the loop itself
- * for an exchange it finishes from a timer.
+ * (stream_notified), and wake the loop.  `finish` (-1 none, 0 deferred,
+ * 1 done) is set in the same critical section as the decision to queue, so
+ * the loop never sees an exchange done while its hand-back is still to
+ * come: once done is visible, either the exchange is on the queue (queued:
+ * the loop finishes it when it takes it from there) or nothing of this
+ * thread touches it again.  Flow threads, and the loop itself for an
+ * exchange it finishes from a timer.
  */
 static void
-xchg_hand_back(struct http_exchange *x)
+xchg_hand_back(struct http_exchange *x, int finish)
 {
 	struct xchg_queue *q = &x->w->xq;
 	uint64_t one = 1;
 	bool push;
 
 	pthread_mutex_lock(&x->lock);
+	if (finish == 0)
+		x->deferred = true;
+	else if (finish == 1)
+		x->done = true;
 	push = !x->stream_notified;
 	x->stream_notified = true;
+	if (push) {
+		x->queued = true;
+		pthread_mutex_lock(&q->lock);
+		x->next_done = q->done;
+		q->done = x;
+		pthread_mutex_unlock(&q->lock);
+	}
 	pthread_mutex_unlock(&x->lock);
-	if (!push)
-		return;
-	pthread_mutex_lock(&q->lock);
-	x->next_done = q->done;
-	q->done = x;
-	pthread_mutex_unlock(&q->lock);
-	(void)!write(q->eventfd, &one, sizeof(one));
+	if (push)
+		(void)!write(q->eventfd, &one, sizeof(one));
 }
 
 /* Park a deferred exchange on its timer.  Loop. */
@@ -200,6 +211,7 @@ xchg_take_done(struct xchg_queue *q)
 		x = list;
 		list = x->next_done;
 		pthread_mutex_lock(&x->lock);
+		x->queued = false;
 		park = x->deferred;
 		done = x->done;
 		if (park) {
@@ -234,7 +246,9 @@ xchg_take_stream(struct http_exchange *x, struct buf *out)
 	bool done;
 
 	pthread_mutex_lock(&x->lock);
-	done = x->done;
+	/* done while its last hand-back is still on the queue: the loop takes
+	 * it from there (xchg_hand_back), it must not free it before */
+	done = x->done && !x->queued;
 	x->stream_notified = false;
 	if (buf_rlen(&x->stream) > 0) {
 		if (out != NULL) {
@@ -405,6 +419,7 @@ xchg_run(void *arg)
 	struct http_exchange *x = arg;
 	xchg_gate gate = x->w->gate;
 	bool gone;
+	int finish;
 
 	pthread_mutex_lock(&x->lock);
 	gone = x->client_gone;
@@ -419,12 +434,10 @@ xchg_run(void *arg)
 	log_set_request_id(NULL);
 	pthread_mutex_lock(&x->lock);
 	__atomic_store_n(&x->deadline_ms, 0, __ATOMIC_RELAXED);
-	if (x->defer_ms > 0 && !x->replied && !x->client_gone)
-		x->deferred = true;
-	else
-		x->done = true;
+	finish = x->defer_ms > 0 && !x->replied && !x->client_gone ? 0 : 1;
 	pthread_mutex_unlock(&x->lock);
-	xchg_hand_back(x);
+	/* the last touch of x by this thread: the loop may free it from here */
+	xchg_hand_back(x, finish);
 }
 
 int
@@ -477,10 +490,7 @@ xchg_wake_due(struct xchg_queue *q, int64_t now_ms)
 		/* the connection frees it (gone) or answers the 503 */
 		if (!gone)
 			xchg_error(x, 503, "server busy, retry later");
-		pthread_mutex_lock(&x->lock);
-		x->done = true;
-		pthread_mutex_unlock(&x->lock);
-		xchg_hand_back(x);
+		xchg_hand_back(x, 1);
 	}
 }
 
@@ -652,7 +662,7 @@ xchg_stream_begin(struct http_exchange *x, int status, const char *content_type)
 	}
 	pthread_mutex_unlock(&x->lock);
 	if (rc == 0)
-		xchg_hand_back(x);
+		xchg_hand_back(x, -1);
 	return rc;
 }
 
@@ -672,6 +682,6 @@ xchg_stream_write(struct http_exchange *x, const void *data, size_t len)
 		http_write_chunk(&x->stream, data, len);
 	pthread_mutex_unlock(&x->lock);
 	if (rc == 0)
-		xchg_hand_back(x);
+		xchg_hand_back(x, -1);
 	return rc;
 }

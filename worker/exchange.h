@@ -117,6 +117,7 @@ struct http_exchange {
 	struct buf stream;            /* bytes produced, not yet taken by the loop */
 	bool streaming;               /* head sent as chunked */
 	bool stream_notified;         /* queued for the loop already */
+	bool queued;                  /* on the done queue, not yet taken by the loop */
 	bool client_gone;             /* the loop lost the client */
 	/* wakes the model call under way, so that it sees client_gone now
 	 * (xchg_waker_set; lib/llm's curl_multi_wakeup) */
