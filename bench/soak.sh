@@ -11,8 +11,9 @@
 #
 # Owns: a private PostgreSQL cluster, the simulator and the server it starts
 # (the e2e harness of tests/e2e/lib, each stopped by its pid), all under /tmp,
-# removed at the end.  Listens on 127.0.0.1 only.  Needs the build in _build
-# (INGEN_BUILDDIR to use another).
+# removed at the end (INGEN_KEEP_TMP=1 keeps the server's folder: its log, and
+# a core file under `ulimit -c unlimited`).  Listens on 127.0.0.1 only.  Needs
+# the build in _build (INGEN_BUILDDIR=_build-san runs it under the sanitizers).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
