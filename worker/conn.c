@@ -45,6 +45,8 @@
 
 #define CONN_READ_CHUNK      16384
 #define CONN_READ_BUDGET     (256 * 1024)   /* per wake-up, for fairness */
+#define CONN_KEEP_BUF        4096           /* an idle connection's buffers keep
+                                             * at most this much room */
 #define CONN_ACCEPT_BATCH    128
 #define CONN_RATE_GRACE_MS   5000           /* before body_min_rate applies */
 #define CONN_LINGER_MS       2000           /* lingering close, at most */
@@ -292,6 +294,13 @@ conn_request_done(struct conn *c)
 	c->since_ms = clock_now_ms();
 	c->request_line_seen = false;
 	http_head_state_init(&c->hs);
+	/* a large body or response does not stay with a keep-alive connection */
+	if (buf_rlen(&c->in) == 0 && c->in.cap > CONN_KEEP_BUF)
+		buf_free(&c->in);
+	if (buf_rlen(&c->out) == 0 && c->out.cap > CONN_KEEP_BUF)
+		buf_free(&c->out);
+	if (buf_rlen(&c->body) == 0 && c->body.cap > CONN_KEEP_BUF)
+		buf_free(&c->body);
 	if (w->recycle_after && sb_get(&w->slot->served) >= w->recycle_after &&
 	    !w->draining) {
 		log_info("recycling worker", "served %llu requests, recycling",
@@ -596,14 +605,18 @@ conn_flush(struct conn *c)
 static void
 conn_on_readable(struct conn *c)
 {
+	/* read into the loop's stack and keep only what arrived: reading
+	 * straight into c->in made room for a whole chunk first, 32 KiB per
+	 * connection for a request of a few hundred bytes (26 MB of the heap at
+	 * 800 connections) */
+	char chunk[CONN_READ_CHUNK];
 	size_t budget = CONN_READ_BUDGET;
 	ssize_t n;
 
 	while (budget > 0) {
-		buf_reserve(&c->in, CONN_READ_CHUNK);
-		n = recv(c->fd, c->in.data + c->in.len, CONN_READ_CHUNK, 0);
+		n = recv(c->fd, chunk, sizeof(chunk), 0);
 		if (n > 0) {
-			c->in.len += (size_t)n;
+			buf_append(&c->in, chunk, (size_t)n);
 			c->io_ms = clock_now_ms();
 			budget -= budget < (size_t)n ? budget : (size_t)n;
 			if (c->state == CONN_HEAD || c->state == CONN_IDLE) {
