@@ -684,6 +684,19 @@ master_write_pidfile(const char *path, struct err *e)
 	int fd, n;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT) {
+		/* its folder (a /run/ingenious of a fresh boot): made once, 0755 */
+		char *dir = xstrdup(path);
+		char *slash = strrchr(dir, '/');
+
+		if (slash != NULL && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0755) == 0)
+				log_info("starting", "created the pid file's folder %s", dir);
+		}
+		free(dir);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	}
 	if (fd < 0)
 		return err_set(e, 0, "could not write pid file \"%s\": %s", path,
 		    strerror(errno));

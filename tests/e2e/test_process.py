@@ -4,6 +4,8 @@ broken configuration, SIGTERM drain, SIGQUIT, recycling, the crash-loop
 backoff, the fatal exit code, the watchdog, workers dying with the master,
 SIGUSR1 log reopening, the systemd notify protocol and socket activation."""
 import json
+import shutil
+import tempfile
 import os
 import signal
 import socket
@@ -392,5 +394,14 @@ t.eq(results, [200] * 10, "ten slow chats in flight complete during the SIGTERM 
 t.eq(srv.wait_exit(10), 0, "then the master exits 0")
 t.eq(pg.value("SELECT count(*) FROM messages"), "40", "every acknowledged turn is stored")
 srv.proc = None
+
+# a pid file in a folder that does not exist yet: the master makes the folder
+pdir = tempfile.mkdtemp(prefix="ingen-pid-")
+t.at_exit(lambda: shutil.rmtree(pdir, ignore_errors=True))
+pfile = os.path.join(pdir, "run", "ingen.pid")
+ps = Server(t, workers=1, args=["--pidfile", pfile]).start()
+t.ok(os.path.isfile(pfile) and open(pfile).read().strip() == str(ps.pid),
+     "a pid file's missing folder is created, and the file holds the master's pid")
+ps.stop()
 
 t.done()
