@@ -391,11 +391,6 @@ t.ok(replies == questions and linked == replies and usage_rows >= replies,
      % (replies, questions, usage_rows, linked))
 
 
-def peak(lo, hi, col):
-    v = [s[col] + (s[2] if col == -1 else 0) for s in samples if lo <= s[0] < hi]
-    return max(v) if v else 0
-
-
 end = samples[-1][0] if samples else 0
 if end >= 180:
     m2 = max(s[1] for s in samples if 60 <= s[0] < 120)

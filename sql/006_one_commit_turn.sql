@@ -44,7 +44,8 @@
 -- SECURITY INVOKER, executable by ingenious_app only, like 004's function.
 
 CREATE OR REPLACE FUNCTION ingenious_record_usage(p_usage jsonb,
-                                                  p_message_id uuid DEFAULT NULL)
+                                                  p_message_id uuid DEFAULT NULL,
+                                                  p_skip_stored boolean DEFAULT true)
 RETURNS integer
 LANGUAGE sql
 VOLATILE
@@ -70,7 +71,7 @@ AS $fn$
 		       total_tokens integer, latency_ms integer, http_status smallint,
 		       retries integer, prompt_revision text, prompt_file text,
 		       prompt_hash text, transcript jsonb, created_at timestamptz)
-		 WHERE NOT EXISTS (
+		 WHERE NOT p_skip_stored OR NOT EXISTS (
 		       SELECT 1 FROM llm_usage x
 		        WHERE x.thread_id = u.thread_id
 		          AND x.request_id IS NOT DISTINCT FROM u.request_id
@@ -80,8 +81,8 @@ AS $fn$
 	SELECT count(*)::integer FROM ins
 $fn$;
 
-COMMENT ON FUNCTION ingenious_record_usage(jsonb, uuid) IS
-	'Inserts the llm_usage rows of p_usage (a jsonb array of objects keyed by column name), linked to p_message_id (NULL: unlinked), skipping any row already stored for the same thread, request, agent and created_at; returns how many it inserted.  Used for the calls of a turn that did not commit and by the replay of a worker''s usage journal (lib/db_chat.c).  SECURITY INVOKER; only ingenious_app may execute it.';
+COMMENT ON FUNCTION ingenious_record_usage(jsonb, uuid, boolean) IS
+	'Inserts the llm_usage rows of p_usage (a jsonb array of objects keyed by column name), linked to p_message_id (NULL: unlinked), skipping (unless p_skip_stored is false) any row already stored for the same thread, request, agent and created_at; returns how many it inserted.  Used for the calls of a turn that did not commit and by the replay of a worker''s usage journal (lib/db_chat.c).  SECURITY INVOKER; only ingenious_app may execute it.';
 
 CREATE OR REPLACE FUNCTION ingenious_commit_turn(
 	p_thread_id              text,
@@ -137,25 +138,7 @@ BEGIN
 	END IF;
 	IF outcome = 'saved' THEN
 		-- fresh rows of this transaction: nothing to skip
-		INSERT INTO llm_usage (request_id, user_id, thread_id, message_id, flow,
-		                       agent_name, model, deployment, prompt_tokens,
-		                       completion_tokens, total_tokens, latency_ms,
-		                       http_status, retries, prompt_revision, prompt_file,
-		                       prompt_hash, transcript, created_at)
-		SELECT u.request_id, u.user_id, u.thread_id, p_reply_id, u.flow,
-		       u.agent_name, u.model, u.deployment, coalesce(u.prompt_tokens, 0),
-		       coalesce(u.completion_tokens, 0), coalesce(u.total_tokens, 0),
-		       greatest(coalesce(u.latency_ms, 0), 0), u.http_status,
-		       greatest(coalesce(u.retries, 0), 0)::smallint, u.prompt_revision,
-		       u.prompt_file, u.prompt_hash, u.transcript,
-		       coalesce(u.created_at, now())
-		  FROM jsonb_to_recordset(p_usage) AS u(
-		       request_id text, user_id text, thread_id text, flow text,
-		       agent_name text, model text, deployment text,
-		       prompt_tokens integer, completion_tokens integer,
-		       total_tokens integer, latency_ms integer, http_status smallint,
-		       retries integer, prompt_revision text, prompt_file text,
-		       prompt_hash text, transcript jsonb, created_at timestamptz);
+		PERFORM ingenious_record_usage(p_usage, p_reply_id, false);
 	ELSE
 		-- a retry with the same key won: our calls were billed all the same
 		PERFORM ingenious_record_usage(p_usage, NULL);
@@ -168,8 +151,8 @@ COMMENT ON FUNCTION ingenious_commit_turn(text, text, boolean, text, text, uuid[
     smallint, text, text, jsonb) IS
 	'Writes one chat turn with its usage rows in one transaction (lib/db_chat.c db_save_turn): everything ingenious_save_turn() does, then the llm_usage rows of p_usage linked to the reply (outcome saved), or recorded unlinked (outcome replayed or replay_missing: a retry with the same key won).  SECURITY INVOKER; only ingenious_app may execute it.';
 
-REVOKE ALL ON FUNCTION ingenious_record_usage(jsonb, uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ingenious_record_usage(jsonb, uuid) TO ingenious_app;
+REVOKE ALL ON FUNCTION ingenious_record_usage(jsonb, uuid, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ingenious_record_usage(jsonb, uuid, boolean) TO ingenious_app;
 REVOKE ALL ON FUNCTION ingenious_commit_turn(text, text, boolean, text, text, uuid[], text[],
     text[], text[], jsonb[], text[], jsonb[], jsonb[], uuid, text, bigint[], text, text,
     smallint, text, text, jsonb) FROM PUBLIC;

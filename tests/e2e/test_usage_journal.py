@@ -11,8 +11,9 @@ lib/ujournal.c; docs/reliability.md D2):
   - the database down at the end of a turn: the row is deferred in the
     journal and written once the database is back;
   - ingenious_record_usage skips a row it already has (a replay twice);
-  - server.usage_journal_slots = 0 (no journal) and a full journal (1 slot,
-    two calls): the rows are committed at once and linked by id, as before."""
+  - server.usage_journal_slots = 0 (no journal), a journal that cannot be made,
+    and a full journal (1 slot, two calls): the rows are committed at once and
+    linked by id, as before."""
 import glob
 import json
 import os
@@ -213,6 +214,19 @@ t.ok(st == 200 and len(rows) == 1 and rows[0][1] == b["message_id"],
 t.eq(glob.glob(os.path.join(off.dir, "state", "usage-journal", "usage-*.uj")), [],
      "and no journal file is made")
 off.stop()
+
+# a journal that cannot be made (state_dir under a regular file): a warning, rows at once
+blocker = os.path.join(work, "not-a-folder")
+open(blocker, "w").close()
+nodir = Server(t, workers=1, env=server_env(
+    INGENIOUS_SERVER__STATE_DIR=os.path.join(blocker, "state"))).start()
+st, b, rid, tid = chat(nodir, "hello")
+rows = usage(rid)
+t.ok(st == 200 and len(rows) == 1 and rows[0][1] == b["message_id"],
+     "no journal can be made: the turn still answers and its row is committed and linked", rows)
+t.ok(nodir.wait_log("each llm call's row is committed at once", 5),
+     "and the worker says why it runs without a journal")
+nodir.stop()
 
 one = Server(t, workers=1, env=server_env(INGENIOUS_SERVER__USAGE_JOURNAL_SLOTS="1")).start()
 st, b, rid, tid = chat(one, "twice please")
