@@ -71,6 +71,7 @@ struct config_search {
 	char *client_secret;          /* secret */
 	char *tenant_id;
 	char *authentication_method;
+	char *semantic_configuration; /* "" = plain full-text search */
 };
 
 struct config {
@@ -221,6 +222,12 @@ struct config {
 		char *mode;                   /* KB_MODE */
 		int topk_direct;
 		int topk_assist;
+		bool fallback_on_empty;       /* KB_FALLBACK_ON_EMPTY */
+		int azure_snippet_cap;        /* KB_AZURE_SNIPPET_CAP, 0 = none */
+		char *azure_default_index;    /* AZURE_SEARCH_DEFAULT_INDEX */
+		char *directory;              /* "" = <memory_path>/knowledge_base */
+		char *text_search_config;     /* english, simple, ... */
+		int chunk_max_chars;
 	} kb;
 };
 

@@ -253,6 +253,8 @@ const struct config_key config_keys[] = {
 	    KEY_UNUSED),
 	K_ENUM("azure_search_services.*.authentication_method",
 	    S_STR(authentication_method), "token", v_auth_method, KEY_UNUSED),
+	K_STR("azure_search_services.*.semantic_configuration",
+	    S_STR(semantic_configuration), "", KEY_UNUSED),
 
 	/* chat_service */
 	K_ENUM("chat_service.type", C_STR(chat_service.type), "multi_agent",
@@ -319,6 +321,17 @@ const struct config_key config_keys[] = {
 	    KEY_UNUSED),
 	K_INT("kb.topk_assist", C_INT(kb.topk_assist), "5", 1, 1000,
 	    KEY_UNUSED),
+	K_BOOL("kb.fallback_on_empty", C_BOOL(kb.fallback_on_empty), "false",
+	    KEY_UNUSED),
+	K_INT("kb.azure_snippet_cap", C_INT(kb.azure_snippet_cap), "0", 0,
+	    1000000, KEY_UNUSED),
+	K_STR("kb.azure_default_index", C_STR(kb.azure_default_index), "",
+	    KEY_UNUSED),
+	K_STR("kb.directory", C_STR(kb.directory), "", KEY_UNUSED),
+	K_STR("kb.text_search_config", C_STR(kb.text_search_config), "english",
+	    KEY_UNUSED),
+	K_INT("kb.chunk_max_chars", C_INT(kb.chunk_max_chars), "2000", 200,
+	    100000, KEY_UNUSED),
 
 	/* accepted for compatibility with the Python product, unused */
 	K_BOOL("tool_service.enable", UNUSED, "false", 0),
@@ -365,6 +378,9 @@ const struct config_alias config_aliases[] = {
 	{ "KB_MODE", "kb.mode" },
 	{ "KB_TOPK_DIRECT", "kb.topk_direct" },
 	{ "KB_TOPK_ASSIST", "kb.topk_assist" },
+	{ "KB_FALLBACK_ON_EMPTY", "kb.fallback_on_empty" },
+	{ "KB_AZURE_SNIPPET_CAP", "kb.azure_snippet_cap" },
+	{ "AZURE_SEARCH_DEFAULT_INDEX", "kb.azure_default_index" },
 	{ "INGENIOUS_FLOW_PATH", "server.flow_path" },
 	{ "WEB_PORT", "web_configuration.port" },
 	{ "JWT_SECRET_KEY", "web_configuration.authentication.jwt_secret_key" },
