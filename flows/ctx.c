@@ -780,6 +780,33 @@ ing_request_id(struct ing_ctx *ctx)
 	return ctx->turn.request_id != NULL ? ctx->turn.request_id : "";
 }
 
+const char *
+ing_request_param(struct ing_ctx *ctx, const char *name)
+{
+	const cJSON *v = NULL, *params;
+	char *text;
+	const char *out;
+
+	if (name == NULL || !cJSON_IsObject(ctx->turn.body))
+		return NULL;
+	v = cJSON_GetObjectItemCaseSensitive(ctx->turn.body, name);
+	if (v == NULL) {
+		params = cJSON_GetObjectItemCaseSensitive(ctx->turn.body,
+		    "parameters");
+		if (cJSON_IsObject(params))
+			v = cJSON_GetObjectItemCaseSensitive(params, name);
+	}
+	if (v == NULL)
+		return NULL;
+	if (cJSON_IsString(v))
+		return ing_strdup(ctx, v->valuestring);
+	if ((text = cJSON_PrintUnformatted(v)) == NULL)
+		return NULL;
+	out = ing_strdup(ctx, text);
+	cJSON_free(text);
+	return out;
+}
+
 int
 ing_cancelled(struct ing_ctx *ctx)
 {
@@ -828,6 +855,19 @@ ing_emit_status(struct ing_ctx *ctx, const char *fmt, ...)
 	rc = ctx->turn.event(ctx->turn.emit_arg, "status", buf_cstr(&b));
 	pthread_mutex_unlock(&ctx->lock);
 	buf_free(&b);
+	return rc;
+}
+
+int
+ing_emit_progress(struct ing_ctx *ctx, const char *text)
+{
+	int rc;
+
+	if (ctx->turn.progress == NULL || text == NULL || text[0] == '\0')
+		return 0;
+	pthread_mutex_lock(&ctx->lock);
+	rc = ctx->turn.progress(ctx->turn.emit_arg, text);
+	pthread_mutex_unlock(&ctx->lock);
 	return rc;
 }
 

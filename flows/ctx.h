@@ -115,13 +115,58 @@ struct ctx_turn {
 	/* streaming: one event frame {"event": type, "data": json} (NULL when
 	 * the client does not stream); -1 once the client is gone */
 	int (*event)(void *arg, const char *type, const char *json);
+	/* streaming: a status chunk (chunk_type "status") every client sees
+	 * (NULL when the client does not stream); -1 once the client is gone */
+	int (*progress)(void *arg, const char *text);
 	void *emit_arg;
+	/* the request body as parsed (ing_request_param), or NULL */
+	const struct cJSON *body;
 };
 
-/* Reserved for later issues (knowledge base, SQL): their slots in struct
- * ctx_services stay NULL until then. */
-struct ctx_kb_service;
+/* Reserved for a later issue (SQL): its slot in struct ctx_services stays
+ * NULL until then. */
 struct ctx_sql_service;
+
+/* One passage, as a knowledge base service found it (memory in the arena
+ * given). */
+struct ctx_kb_hit {
+	const char *source;         /* local: the file; Azure: the document id */
+	int chunk;                  /* local: the chunk's position; Azure: -1 */
+	const char *title;          /* Azure: the title, or NULL */
+	const char *content;
+	const char *snippet;        /* or NULL */
+	double score;
+};
+
+/* Whether the Azure AI Search service is set up (ctx_kb_service.azure_state). */
+enum ctx_azure_state {
+	CTX_AZURE_OK = 0,
+	CTX_AZURE_NOT_CONFIGURED,   /* no azure_search_services[0], no endpoint or
+	                             * no credentials (or the reference's mock key) */
+	CTX_AZURE_INCOMPLETE,       /* part of it is missing: `*missing` names it */
+};
+
+/*
+ * The knowledge bases (flows/kbsearch.c puts the policy on top): the local
+ * one in PostgreSQL and the Azure AI Search service.  The searches return
+ * the number of hits (0..top_k, best first) in *hits, or -1 with e set
+ * (503 unavailable or busy, 502 an upstream error, 504 a timeout, 400 a bad
+ * setting).  Thread-safe.
+ */
+struct ctx_kb_service {
+	int (*local_search)(void *arg, const char *query, int top_k,
+	    struct arena *a, struct ctx_kb_hit **hits, struct err *e);
+	/* the chunks stored in the local knowledge base */
+	int (*local_count)(void *arg, long *chunks, struct err *e);
+	/* the folder the server indexes (kb.directory, resolved) */
+	const char *(*local_directory)(void *arg);
+	enum ctx_azure_state (*azure_state)(void *arg, const char **index,
+	    const char **missing);
+	/* the preflight: the index's document count */
+	int (*azure_count)(void *arg, long *count, struct err *e);
+	int (*azure_search)(void *arg, const char *query, int top_k,
+	    struct arena *a, struct ctx_kb_hit **hits, struct err *e);
+};
 
 /*
  * Prompt templates: render <revision>/<file> with `vars` (a cJSON object,
@@ -162,7 +207,7 @@ struct ctx_services {
 	/* True once the turn's client went away (its upstream calls stop).
 	 * Any thread of the turn.  NULL: never. */
 	bool (*client_gone)(void *arg);
-	const struct ctx_kb_service *kb;            /* NULL (reserved) */
+	const struct ctx_kb_service *kb;            /* NULL: no knowledge base (503) */
 	const struct ctx_sql_service *sql;          /* NULL (reserved) */
 	const struct ctx_template_service *templates;  /* NULL: no templates (503) */
 };

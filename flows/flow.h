@@ -1,11 +1,11 @@
 /*
  * flow.h -- the public API of a conversation flow (installed as
- * <ingenious/flow.h>; `pkg-config --cflags ingenious`).  ABI 2.1.
+ * <ingenious/flow.h>; `pkg-config --cflags ingenious`).  ABI 2.2.
  *
  * A flow is a name, a description and a run function.  It reaches the world
  * only through the context it is given: language-model calls (with tools
  * and in parallel; token accounting per agent is automatic), the thread's
- * history and memory, stream events for a streaming client, logging, and
+ * history and memory, the knowledge base, stream events for a streaming client, logging, and
  * memory that lives as long as the request.  A flow never includes another
  * header of the project.
  *
@@ -87,7 +87,9 @@ extern "C" {
  * when its major equals the server's and its minor is not newer.
  */
 #define ING_FLOW_ABI_MAJOR 2
-#define ING_FLOW_ABI_MINOR 1   /* 2.1: prompt templates (ing_prompt_render) */
+#define ING_FLOW_ABI_MINOR 2   /* 2.1: prompt templates (ing_prompt_render);
+                                * 2.2: the knowledge base (ing_kb_search),
+                                * ing_request_param, ing_emit_progress */
 #define ING_FLOW_MAGIC 0x464c4f57u          /* "FLOW" */
 #define ING_FLOW_MODULE_SYMBOL "ing_flow_module"
 
@@ -298,6 +300,58 @@ int ing_llm_parallel(struct ing_ctx *ctx, struct ing_llm_call *calls,
 int ing_prompt_render(struct ing_ctx *ctx, const char *revision,
     const char *file, const char *vars_json, struct ing_prompt *out);
 
+/* ---- the knowledge base (2.2) ------------------------------------------- */
+
+/* One passage found. */
+struct ing_kb_hit {
+	const char *source;     /* local: the file and chunk ("guide.md#3");
+	                         * Azure: the document's title, else its id */
+	const char *content;    /* the passage (Azure: capped by kb.azure_snippet_cap) */
+	const char *snippet;    /* the matching words in context, or NULL */
+	double score;           /* higher is better; comparable within one result */
+};
+
+/* What one search found, and the text the reference's flow shows for it. */
+struct ing_kb_result {
+	const char *backend;    /* who answered: "Azure AI Search" or "local PostgreSQL" */
+	const struct ing_kb_hit *hits;
+	size_t n_hits;
+	int top_k;              /* the number of passages asked for */
+	/* "Found relevant information from <Azure AI Search|PostgreSQL>:\n\n"
+	 * and the passages; "No relevant information found in <...> for query:
+	 * <query>"; or a local knowledge base's "Error: ..." text (empty, no
+	 * folder) */
+	const char *text;
+	void *reserved[4];      /* zero */
+};
+
+/* The mode a search serves, for its default number of passages. */
+#define ING_KB_DIRECT 0     /* kb.topk_direct (KB_TOPK_DIRECT, 3) */
+#define ING_KB_ASSIST 1     /* kb.topk_assist (KB_TOPK_ASSIST, 5) */
+
+/*
+ * Search the knowledge base (docs/knowledge-base.md) under kb.policy
+ * (KB_POLICY): Azure AI Search, the local knowledge base in PostgreSQL
+ * (`ingen kb add`), or one then the other.  `top_k` > 0 is the number of
+ * passages; 0 takes the request's kb_top_k, top_k or search_top_k (in the
+ * body or its "parameters"), else the key of `mode`.  Returns 0 with *out
+ * filled, also when nothing was found; -1 when the policy allows no
+ * answer: Azure required but not configured or failing (503, 502, 504,
+ * the message names the reason: policy, not_configured, incomplete_config,
+ * preflight_failed, provider_failed), or the database unavailable (503).
+ * The turn fails with that error unless the flow handles it.
+ */
+int ing_kb_search(struct ing_ctx *ctx, const char *query, int top_k, int mode,
+    struct ing_kb_result *out);
+
+/* The backend kb.policy searches first ("Azure AI Search" or "local
+ * PostgreSQL"), for a prompt that names it. */
+const char *ing_kb_backend(struct ing_ctx *ctx);
+
+/* kb.mode (KB_MODE): "direct" (answer with what the search found, no model
+ * call) or "assist" (a model with a search tool). */
+const char *ing_kb_mode(struct ing_ctx *ctx);
+
 /* ---- the turn ---------------------------------------------------------- */
 
 /* The message and HTTP status of the last failure in this context. */
@@ -311,6 +365,12 @@ int ing_error(struct ing_ctx *ctx, int status, const char *fmt, ...)
  * (each pointer may be NULL). */
 void ing_turn_usage(struct ing_ctx *ctx, long *prompt_tokens,
     long *completion_tokens, long *total_tokens);
+
+/* 2.2: a member of the request body the API does not define (a flow's own
+ * parameter): the body's top-level member `name`, else the member of its
+ * "parameters" object; a string as its text, a number, boolean or null as
+ * JSON text, an object or array as compact JSON.  NULL when absent. */
+const char *ing_request_param(struct ing_ctx *ctx, const char *name);
 
 /* The request id of the turn (the X-Request-ID the client sees). */
 const char *ing_request_id(struct ing_ctx *ctx);
@@ -330,6 +390,12 @@ int ing_emit(struct ing_ctx *ctx, const char *text);
  * usage) around every model call, and tool_call / tool_result. */
 int ing_emit_status(struct ing_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* 2.2: send a status chunk, as the reference's streaming flows do (a
+ * "data" frame with chunk_type "status", which every client sees; the
+ * frames of ing_emit_status only reach clients asking for stream_events).
+ * A no-op for a JSON client; -1 when the client went away. */
+int ing_emit_progress(struct ing_ctx *ctx, const char *text);
 
 /* ---- memory and logging -------------------------------------------------- */
 

@@ -10,7 +10,8 @@ ingen_SOURCES += \
 	flows/prompt.c flows/prompt.h \
 	flows/llmcall.c flows/llmcall.h \
 	flows/builtin/builtin.h flows/builtin/classification_agent.c \
-	flows/builtin/bike_insights.c
+	flows/builtin/bike_insights.c flows/builtin/knowledge_base_agent.c \
+	flows/kbsearch.c
 pkginclude_HEADERS += flows/flow.h
 
 # `ingen` exports the functions of flow.h (and only those) to the plugins it

@@ -40,6 +40,7 @@ struct registry {
 static const struct ing_flow *const registry_builtin[] = {
 	&flow_classification_agent,
 	&flow_bike_insights,
+	&flow_knowledge_base_agent,
 };
 
 #define REGISTRY_N_BUILTIN \

@@ -262,6 +262,12 @@ tests_flows_test_bike_insights_SOURCES = tests/flows/test_bike_insights.c \
 	flows/builtin/bike_insights.c flows/builtin/builtin.h
 tests_flows_test_bike_insights_LDADD = $(INGEN_LIBS) -lpthread
 TESTS += tests/flows/test_bike_insights
+check_PROGRAMS += tests/flows/test_knowledge_base
+tests_flows_test_knowledge_base_SOURCES = tests/flows/test_knowledge_base.c \
+	tests/unit/tap.h flows/ctx.c flows/ctx.h flows/flow.h flows/kbsearch.c \
+	flows/builtin/knowledge_base_agent.c flows/builtin/builtin.h
+tests_flows_test_knowledge_base_LDADD = $(INGEN_LIBS) -lpthread
+TESTS += tests/flows/test_knowledge_base
 check_PROGRAMS += tests/flows/test_ctx
 tests_flows_test_ctx_SOURCES = tests/flows/test_ctx.c tests/unit/tap.h \
 	flows/ctx.c flows/ctx.h flows/flow.h
@@ -295,7 +301,8 @@ tests_unit_test_plugin_SOURCES = tests/unit/test_plugin.c tests/unit/tap.h \
 	flows/declarative.c flows/declarative.h \
 	flows/ctx.c flows/ctx.h flows/flow.h \
 	flows/builtin/classification_agent.c flows/builtin/builtin.h \
-	flows/builtin/bike_insights.c
+	flows/builtin/bike_insights.c flows/builtin/knowledge_base_agent.c \
+	flows/kbsearch.c
 tests_unit_test_plugin_LDADD = $(INGEN_LIBS)
 tests_unit_test_plugin_LDFLAGS = $(AM_LDFLAGS) -Wl,--dynamic-list=$(srcdir)/flows/flow.dynlist
 EXTRA_tests_unit_test_plugin_DEPENDENCIES = include/ingenious/flow.h
@@ -306,11 +313,11 @@ TESTS += tests/unit/test_plugin
 check_PROGRAMS += tests/unit/test_declarative tests/flows/test_declarative_run
 tests_unit_test_declarative_SOURCES = tests/unit/test_declarative.c \
 	tests/unit/tap.h flows/declarative.c flows/declarative.h flows/ctx.c \
-	flows/ctx.h flows/flow.h
+	flows/ctx.h flows/flow.h flows/kbsearch.c
 tests_unit_test_declarative_LDADD = $(INGEN_LIBS) -lpthread
 tests_flows_test_declarative_run_SOURCES = tests/flows/test_declarative_run.c \
 	tests/unit/tap.h flows/declarative.c flows/declarative.h flows/ctx.c \
-	flows/ctx.h flows/flow.h
+	flows/ctx.h flows/flow.h flows/kbsearch.c
 tests_flows_test_declarative_run_LDADD = $(INGEN_LIBS) -lpthread
 TESTS += tests/unit/test_declarative tests/flows/test_declarative_run
 TESTS += tests/e2e/test_declarative.py

@@ -67,6 +67,7 @@ chat_parse(struct http_exchange *x, struct turn_request *cr)
 	cr->stream_events = b;
 	CHAT_FIELD(json_get_object, "thread_chat_history", false, &obj)
 #undef CHAT_FIELD
+	cr->body = root;
 	if (cr->conversation_flow[0] == '\0') {
 		xchg_detail(x, 400, "conversation_flow not set");
 		return false;

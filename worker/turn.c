@@ -58,6 +58,8 @@ struct turn_mode {
 	int (*emit)(void *turn, const char *text);
 	/* the flow's events while it runs; NULL: none are sent */
 	int (*event)(void *turn, const char *type, const char *json);
+	/* the flow's status chunks (ing_emit_progress); NULL: none are sent */
+	int (*progress)(void *turn, const char *text);
 	/* the flow failed (retry_after: seconds of a 503, 0 = not known) */
 	void (*fail)(struct turn *t, int status, const char *msg, int retry_after);
 	/* the save failed: DB_NOT_OWNER, or an error in e */
@@ -229,6 +231,7 @@ static const struct turn_mode turn_json = {
 	.idempotent = true,
 	.emit = NULL,
 	.event = NULL,
+	.progress = NULL,
 	.fail = turn_json_fail,
 	.fail_store = turn_json_fail_store,
 	.finish = turn_json_finish,
@@ -314,6 +317,14 @@ turn_sse_emit(void *arg, const char *text)
 	return 0;
 }
 
+/* A status chunk (the reference's chunk_type "status"): not content, so a
+ * flow that streams nothing else still gets its answer sent at the end. */
+static int
+turn_sse_progress(void *arg, const char *text)
+{
+	return turn_sse_chunk(arg, "status", text, strlen(text), false);
+}
+
 /* {"event":<type>,"data":<json>,"error":null}: a flow's event (an agent's
  * start and end, a tool call, a status line).  A client of the reference
  * reads only "data" frames and skips these. */
@@ -378,6 +389,7 @@ static const struct turn_mode turn_stream = {
 	.idempotent = false,
 	.emit = turn_sse_emit,
 	.event = turn_sse_event,
+	.progress = turn_sse_progress,
 	.fail = turn_sse_fail,
 	.fail_store = turn_sse_fail_store,
 	.finish = turn_sse_finish,
@@ -615,7 +627,9 @@ turn_flow(struct turn *t)
 		.request = &t->flow_req,
 		.emit = t->mode->emit,
 		.event = t->req->stream_events ? t->mode->event : NULL,
+		.progress = t->mode->progress,
 		.emit_arg = t,
+		.body = t->req->body,
 	};
 	int status;
 	const char *msg;

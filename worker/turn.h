@@ -14,6 +14,8 @@
 
 /* A ChatRequest as the route checked it (the Python product's API).
  * The strings live in the exchange's arena. */
+struct cJSON;
+
 struct turn_request {
 	const char *user_prompt;
 	const char *conversation_flow;  /* as sent: not yet normalized */
@@ -24,6 +26,7 @@ struct turn_request {
 	const char *event_type;
 	bool memory_record;             /* save the turn (default true) */
 	bool stream_events;             /* ours: agent/tool/status frames in a stream */
+	const struct cJSON *body;       /* the parsed body (a flow's own parameters) */
 };
 
 /* How a turn answers. */

@@ -8,5 +8,6 @@
 
 extern const struct ing_flow flow_classification_agent;
 extern const struct ing_flow flow_bike_insights;
+extern const struct ing_flow flow_knowledge_base_agent;
 
 #endif

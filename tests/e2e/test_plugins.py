@@ -83,10 +83,10 @@ def q(s):
 # every refused plugin of the brief, with the words of its message
 BROKEN = [
     ("abi_major", ["-DABI_MAJOR=1"],
-     'was built for flow ABI 1.0, this server has 2.1: rebuild it against '
+     'was built for flow ABI 1.0, this server has 2.2: rebuild it against '
      '<ingenious/flow.h> ABI 2.x: make clean && make'),
     ("abi_minor", ["-DABI_MINOR=9"],
-     "was built for flow ABI 2.9, newer than this server's 2.1"),
+     "was built for flow ABI 2.9, newer than this server's 2.2"),
     ("no_descriptor", ["-DNO_DESCRIPTOR"],
      "has no ing_flow_module: declare the flows with ING_FLOW_MODULE(...) of "
      "<ingenious/flow.h>"),

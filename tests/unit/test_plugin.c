@@ -107,17 +107,17 @@ test_check(void)
 	m = t_module(t_flows_good);
 	m.abi_major = 1;
 	m.abi_minor = 0;
-	ok(t_refused(&m, "was built for flow ABI 1.0, this server has 2.1: rebuild it "
+	ok(t_refused(&m, "was built for flow ABI 1.0, this server has 2.2: rebuild it "
 	    "against <ingenious/flow.h> ABI 2.x: make clean && make"),
 	    "another ABI major is refused, with the fix");
 	m = t_module(t_flows_good);
 	m.abi_major = 3;
 	m.abi_minor = 0;
-	ok(t_refused(&m, "was built for flow ABI 3.0, this server has 2.1"),
+	ok(t_refused(&m, "was built for flow ABI 3.0, this server has 2.2"),
 	    "a newer ABI major is refused");
 	m = t_module(t_flows_good);
 	m.abi_minor = ING_FLOW_ABI_MINOR + 1;
-	ok(t_refused(&m, "newer than this server's 2.1"), "a newer minor is refused");
+	ok(t_refused(&m, "newer than this server's 2.2"), "a newer minor is refused");
 	m = t_module(t_flows_good);
 	m.signature.pointer_size = 4;
 	ok(t_refused(&m, "is not binary compatible with this server: it was built with "
@@ -257,10 +257,10 @@ test_registry(void)
 	ok(registry_is_disabled_builtin(reg, "Classification-Agent"), "it is a disabled built-in");
 	ok(!registry_is_disabled_builtin(reg, "nope"), "an unknown name is not");
 	is_int(registry_count(reg), 0, "no flow answers");
-	is_int(registry_info_count(reg), 2, "the disabled ones are still listed");
-	ok(registry_info_at(reg, 0)->disabled && registry_info_at(reg, 1)->disabled,
-	    "as disabled");
-	ok(registry_info_at(reg, 2) == NULL && registry_at(reg, 0) == NULL,
+	is_int(registry_info_count(reg), 3, "the disabled ones are still listed");
+	ok(registry_info_at(reg, 0)->disabled && registry_info_at(reg, 1)->disabled &&
+	    registry_info_at(reg, 2)->disabled, "as disabled");
+	ok(registry_info_at(reg, 3) == NULL && registry_at(reg, 0) == NULL,
 	    "past the end is NULL");
 	registry_free(reg);
 }
@@ -312,7 +312,7 @@ test_real_plugin(void)
 		ok(t_echo_facts(reg, so), "its listing facts come from the loader child");
 		ok(registry_find(reg, "echo") != NULL && registry_find(reg, "echo")->run == NULL,
 		    "the building process binds no plugin code");
-		is_int(registry_count(reg), 3, "the built-in flows and the plugin's answer");
+		is_int(registry_count(reg), 4, "the built-in flows and the plugin's answer");
 		/* a worker's way: load its copy and bind */
 		ok(registry_load_plugins(reg, &e) == 0, "a worker loads the plugins");
 		ok(registry_find(reg, "echo")->run != NULL, "and binds their run functions");
