@@ -43,6 +43,9 @@
 #define DECL_TOOL_SCHEMA "{\"type\":\"object\",\"properties\":{\"input\":" \
 	"{\"type\":\"string\",\"description\":\"what to ask the agent\"}}," \
 	"\"required\":[\"input\"]}"
+#define DECL_KB_SCHEMA "{\"type\":\"object\",\"properties\":{\"query\":" \
+	"{\"type\":\"string\",\"description\":\"what to search for\"}}," \
+	"\"required\":[\"query\"]}"
 
 /* One prompt of an agent: a template file of the flow's revision, or
  * inline text parsed at load. */
@@ -61,6 +64,7 @@ struct decl_agent {
 	bool json_response;
 	size_t *tools;              /* indexes into agents */
 	size_t n_tools;
+	bool kb_search;             /* the knowledge base's search as a tool */
 	int line;
 };
 
@@ -555,9 +559,13 @@ decl_agent_tools(struct decl_loader *L, const struct config_tree *g, size_t i)
 			    "names, not %s", a->name,
 			    decl_type_name(e->type));
 		name = e->s;
-		if (strcmp(name, "kb_search") == 0)
-			return decl_fail(L, decl_line(t), "tool kb_search needs the "
-			    "knowledge base, which this version does not have");
+		if (strcmp(name, "kb_search") == 0) {
+			if (a->kb_search)
+				return decl_fail(L, decl_line(t), "tool \"%s\" is "
+				    "listed twice for agent \"%s\"", name, a->name);
+			a->kb_search = true;
+			continue;
+		}
 		if (strcmp(name, "sql_query") == 0)
 			return decl_fail(L, decl_line(t), "tool sql_query needs the SQL "
 			    "database service, which this version does not have");
@@ -1368,6 +1376,8 @@ decl_room(struct decl_turn *t, size_t n)
 	return 0;
 }
 
+static int decl_kb_call(struct ing_ctx *ctx, void *arg, const char *arguments,
+    const char **result);
 static int decl_tool_call(struct ing_ctx *ctx, void *arg,
     const char *arguments, const char **result);
 
@@ -1392,8 +1402,8 @@ decl_prepare(struct decl_turn *t, size_t ai, const char *user,
 	m = ing_alloc(t->ctx, 2 * sizeof(*m));
 	m[0] = (struct ing_message){ "system", sys, NULL };
 	m[1] = (struct ing_message){ "user", usr, NULL };
-	if (a->n_tools > 0)
-		tools = ing_alloc(t->ctx, a->n_tools * sizeof(*tools));
+	if (a->n_tools > 0 || a->kb_search)
+		tools = ing_alloc(t->ctx, (a->n_tools + 1) * sizeof(*tools));
 	for (k = 0; k < a->n_tools; k++) {
 		struct decl_tool_arg *ta = ing_alloc(t->ctx, sizeof(*ta));
 		const struct decl_agent *ta_agent = &t->f->agents[a->tools[k]];
@@ -1408,6 +1418,15 @@ decl_prepare(struct decl_turn *t, size_t ai, const char *user,
 		tools[k].call = decl_tool_call;
 		tools[k].arg = ta;
 	}
+	if (a->kb_search) {
+		memset(&tools[k], 0, sizeof(tools[k]));
+		tools[k].name = "kb_search";
+		tools[k].description = ing_sprintf(t->ctx, "Search the knowledge "
+		    "base (%s) for passages about a query; use specific keywords",
+		    ing_kb_backend(t->ctx));
+		tools[k].parameters = DECL_KB_SCHEMA;
+		tools[k].call = decl_kb_call;
+	}
 	memset(opt, 0, sizeof(*opt));
 	opt->agent = a->name;
 	opt->model = a->model;
@@ -1416,7 +1435,7 @@ decl_prepare(struct decl_turn *t, size_t ai, const char *user,
 	opt->max_tokens = a->max_tokens;
 	opt->json_response = a->json_response;
 	opt->tools = tools;
-	opt->n_tools = a->n_tools;
+	opt->n_tools = a->n_tools + (a->kb_search ? 1 : 0);
 	opt->prompt = prompt;
 	*msgs = m;
 	return 0;
@@ -1457,6 +1476,32 @@ decl_tool_call(struct ing_ctx *ctx, void *arg, const char *arguments,
 	if (decl_chat(ta->t, ta->agent, input, 2, &answer) != 0)
 		return ING_TOOL_ABORT;
 	*result = answer;
+	return 0;
+}
+
+/* The knowledge base as a tool: {"query": "..."} -> what ing_kb_search
+ * found (the reference's text); a search the policy forbids fails the
+ * turn. */
+static int
+decl_kb_call(struct ing_ctx *ctx, void *arg, const char *arguments,
+    const char **result)
+{
+	cJSON *args = cJSON_Parse(arguments != NULL ? arguments : "");
+	const cJSON *q = cJSON_GetObjectItemCaseSensitive(args, "query");
+	struct ing_kb_result r;
+	const char *query;
+
+	(void)arg;
+	if (!cJSON_IsString(q) || q->valuestring[0] == '\0') {
+		cJSON_Delete(args);
+		*result = "the tool needs its arguments as {\"query\": \"...\"}";
+		return -1;
+	}
+	query = ing_strdup(ctx, q->valuestring);
+	cJSON_Delete(args);
+	if (ing_kb_search(ctx, query, 0, ING_KB_ASSIST, &r) != 0)
+		return ING_TOOL_ABORT;
+	*result = r.text;
 	return 0;
 }
 

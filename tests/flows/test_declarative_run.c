@@ -3,12 +3,14 @@
  * through flows/ctx.c) against a scripted model: a parallel group, an agent
  * offered as a tool (the model's "input" as its user prompt), later agents
  * seeing earlier outputs, the reply template, the memory template with the
- * excerpt, an append rule, usage under each agent's name, and the flow's
- * own limit of model calls.
+ * excerpt, an append rule, usage under each agent's name, the flow's
+ * own limit of model calls, and the knowledge base's kb_search as a tool
+ * (a scripted local knowledge base under it).
  */
 #include "autoconfig.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +71,20 @@ scripted_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
 	if (strcmp(call->agent, "judge") == 0 && !w.judge_asked) {
 		w.judge_asked = true;
 		ask_tool = true;
+	}
+	if (strcmp(call->agent, "librarian") == 0 && strcmp(last->role, "tool") != 0) {
+		pthread_mutex_unlock(&w.lock);
+		call->on_usage(call->arg, &u);
+		{
+			struct ctx_tool_call *kc = arena_zalloc(a, sizeof(*kc));
+
+			kc->id = "call_kb";
+			kc->name = "kb_search";
+			kc->arguments = "{\"query\":\"helmet rules\"}";
+			out->tool_calls = kc;
+			out->n_tool_calls = 1;
+		}
+		return 0;
 	}
 	pthread_mutex_unlock(&w.lock);
 	call->on_usage(call->arg, &u);
@@ -134,10 +150,42 @@ static const struct ctx_template_service templates = {
 	.render = scripted_render,
 };
 
+/* A local knowledge base of one passage; says what it was asked. */
+static char kb_query[128];
+
+static int
+scripted_kb_search(void *arg, const char *query, int top_k, struct arena *a,
+    struct ctx_kb_hit **hits, struct err *e)
+{
+	(void)arg;
+	(void)e;
+	snprintf(kb_query, sizeof(kb_query), "%s/%d", query, top_k);
+	*hits = arena_zalloc(a, sizeof(**hits));
+	(*hits)->source = "safety.md";
+	(*hits)->content = "Helmets are required on site.";
+	(*hits)->score = 0.5;
+	return 1;
+}
+
+static int
+scripted_kb_count(void *arg, long *chunks, struct err *e)
+{
+	(void)arg;
+	(void)e;
+	*chunks = 1;
+	return 0;
+}
+
+static const struct ctx_kb_service kb = {
+	.local_search = scripted_kb_search,
+	.local_count = scripted_kb_count,
+};
+
 static const struct ctx_services services = {
 	.llm_chat = scripted_chat,
 	.record_usage = scripted_usage,
 	.templates = &templates,
+	.kb = &kb,
 };
 
 static const char flow_text[] =
@@ -321,6 +369,26 @@ main(void)
 		    "a missing template file fails the turn");
 		ing_last_error(&ctx, &status);
 		is_int(status, 404, "with the template service's status");
+	}
+	decl_flow_free(f);
+
+	/* the knowledge base as a tool */
+	cfg.kb.policy = (char *)(uintptr_t)"local_only";
+	cfg.kb.topk_assist = 5;
+	w.calls = 0;
+	f = load("agents = ( { name = \"librarian\"; system = \"Answer from the "
+	    "knowledge base.\"; tools = [\"kb_search\"]; } );\n"
+	    "steps = ( \"librarian\" );\n", "/tmp/test_declarative_kb.flow");
+	ok(f != NULL, "a flow with the kb_search tool loads");
+	if (f != NULL) {
+		ok(run(f, "test_declarative_kb", "helmets?", &reply, &ctx, a) == 0,
+		    "it runs (%s)", ctx.err_msg);
+		is_int((long)w.n_tools[0], 1, "the agent is offered one tool");
+		is_str(kb_query, "helmet rules/5", "the search gets the model's query "
+		    "and kb.topk_assist passages");
+		is_str(reply.agent_response, "verdict after Found relevant information "
+		    "from PostgreSQL:\n\nHelmets are required on site.",
+		    "the model gets the reference's search text back");
 	}
 	decl_flow_free(f);
 

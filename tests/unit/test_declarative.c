@@ -157,9 +157,9 @@ test_errors(void)
 	    "t.flow:2: agents call each other as tools in a cycle (a -> b -> c -> "
 	    "a): a flow file never loops", "a cycle of agent tools");
 	expect_problem("agents = (\n { name = \"a\"; system = \"x\";\n"
-	    "   tools = [\"kb_search\"]; }\n);\nsteps = ( \"a\" );\n",
-	    "t.flow:3: tool kb_search needs the knowledge base, which this "
-	    "version does not have", "kb_search is refused");
+	    "   tools = [\"kb_search\", \"kb_search\"]; }\n);\nsteps = ( \"a\" );\n",
+	    "t.flow:3: tool \"kb_search\" is listed twice for agent \"a\"",
+	    "kb_search twice is refused");
 	expect_problem("agents = (\n { name = \"a\"; system = \"x\";\n"
 	    "   tools = [\"sql_query\"]; }\n);\nsteps = ( \"a\" );\n",
 	    "t.flow:3: tool sql_query needs the SQL database service, which this "
