@@ -29,6 +29,7 @@ static const struct {
 } catalog_prompts[] = {
 	{ "classification_agent", "Hello, which bikes do you have in stock?" },
 	{ "task_manager", "Add task: Review documentation" },
+	{ "knowledge_base_agent", "What are the workplace safety guidelines?" },
 	/* the reference's example payload (its CLI help), as a JSON string */
 	{ "bike_insights", "{\\\"revision_id\\\":\\\"quickstart-1\\\","
 	  "\\\"identifier\\\":\\\"world\\\",\\\"stores\\\":[{\\\"name\\\":"
@@ -112,6 +113,45 @@ catalog_model(const struct config *cfg, struct catalog_entry *out)
 	/* msi and default_credential find their identity at run time */
 }
 
+/* A key outside models: required always, missing when empty. */
+static void
+catalog_need_key(struct catalog_entry *out, const char *key, const char *value)
+{
+	if (out->n_required < CATALOG_LIST_MAX)
+		snprintf(out->required[out->n_required++], CATALOG_ITEM_MAX, "%s", key);
+	if (catalog_empty(value) && out->n_missing < CATALOG_LIST_MAX)
+		snprintf(out->missing[out->n_missing++], CATALOG_ITEM_MAX, "%s", key);
+}
+
+/* The knowledge-base-agent: Azure AI Search where kb.policy needs it (the
+ * endpoint, and the key for token authentication), the local knowledge
+ * base otherwise (the database the server has anyway), a chat model in
+ * assist mode only. */
+static void
+catalog_kb(const struct config *cfg, struct catalog_entry *out)
+{
+	const struct config_search *s = cfg->n_search > 0 ? &cfg->search[0] : NULL;
+	const char *policy = catalog_empty(cfg->kb.policy) ? "azure_only" :
+	    cfg->kb.policy;
+	const char *am;
+
+	if (cfg->kb.mode != NULL && strcmp(cfg->kb.mode, "assist") == 0)
+		catalog_model(cfg, out);
+	if (strcmp(policy, "local_only") != 0)
+		catalog_service(out, "Azure AI Search");
+	if (strcmp(policy, "azure_only") != 0)
+		catalog_service(out, "PostgreSQL (the local knowledge base)");
+	if (strcmp(policy, "azure_only") != 0)
+		return;
+	catalog_need_key(out, "azure_search_services.0.endpoint",
+	    s != NULL ? s->endpoint : NULL);
+	am = s == NULL || catalog_empty(s->authentication_method) ? "token" :
+	    s->authentication_method;
+	if (strcasecmp(am, "token") == 0)
+		catalog_need_key(out, "azure_search_services.0.key",
+		    s != NULL ? s->key : NULL);
+}
+
 /* The address a client on this host reaches the server at. */
 static void
 catalog_address(const struct config *cfg, char *out, size_t n)
@@ -187,7 +227,11 @@ catalog_describe(const struct config *cfg, const struct registry_info *info,
 		out->file = out->file_buf;
 	}
 	out->enabled = !info->disabled;
-	catalog_model(cfg, out);
+	if (info->origin == REGISTRY_ORIGIN_BUILTIN &&
+	    strcmp(info->name, "knowledge_base_agent") == 0)
+		catalog_kb(cfg, out);
+	else
+		catalog_model(cfg, out);
 	out->configured = out->n_missing == 0;
 	out->ready = out->configured && out->enabled;
 	catalog_command(cfg, out);
