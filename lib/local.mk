@@ -22,7 +22,7 @@ libingen_a_SOURCES += lib/json.c lib/json.h
 
 # the Azure OpenAI client (lib/llm.c is the only user of libcurl here) and its pure parsers
 libingen_a_SOURCES += \
-	lib/llm.c lib/llm.h \
+	lib/llm.c lib/llm.h lib/llm_parts.h \
 	lib/llm_reply.c lib/llm_reply.h \
 	lib/sse.c lib/sse.h
 
