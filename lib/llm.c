@@ -26,6 +26,7 @@
 #include "lib/clock.h"
 #include "lib/buf.h"
 #include "lib/llm.h"
+#include "lib/llm_parts.h"
 #include "lib/llm_reply.h"
 #include "lib/log.h"
 #include "lib/sse.h"
@@ -56,24 +57,23 @@ enum llm_auth {
  * concurrent threads wait for one fetch instead of each making their own. */
 struct llm_token {
 	struct llm_token *next;
-	char *key;                  /* kind|endpoint|tenant|client id (no secret) */
+	char *key;                  /* kind|endpoint|tenant|client id|scope (no secret) */
 	pthread_mutex_t lock;
 	char *token;                /* secret */
 	int64_t refresh_at_ms;      /* clock_now_ms() time to fetch a new one */
+};
+
+/* The tokens of one client (or of another Azure client, lib/llm_parts.h). */
+struct llm_token_cache {
+	pthread_mutex_t lock;       /* guards the list, not the entries */
+	struct llm_token *tokens;
 };
 
 struct llm_client {
 	const struct config *cfg;
 	CURLSH *share;
 	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-	pthread_mutex_t tokens_lock;    /* guards the list, not the entries */
-	struct llm_token *tokens;
-	/* DefaultAzureCredential's environment (azure_identity.*, which the
-	 * configuration loader reads from AZURE_*), copied at creation */
-	char *env_client_id;
-	char *env_client_secret;
-	char *env_tenant_id;
-	char *env_authority;
+	struct llm_token_cache *tokens;
 };
 
 /* What one attempt saw. */
@@ -156,11 +156,6 @@ llm_global_init(void)
  * runs, so a nested call (from a callback) would simply use a pair of its
  * own.
  */
-struct llm_handles {
-	CURL *easy;
-	CURLM *multi;
-};
-
 static void
 llm_handles_free(void *arg)
 {
@@ -183,7 +178,7 @@ llm_easy_key_init(void)
 
 /* The handles for one call: the thread's kept pair, else a new one (NULL
  * when curl cannot make one). */
-static struct llm_handles *
+struct llm_handles *
 llm_handles_take(void)
 {
 	struct llm_handles *h;
@@ -207,7 +202,7 @@ llm_handles_take(void)
 }
 
 /* Back into the thread's slot, idle; freed if the slot is taken. */
-static void
+void
 llm_handles_give_back(struct llm_handles *h)
 {
 	curl_easy_reset(h->easy);
@@ -234,6 +229,50 @@ llm_random(void)
 	llm_rng ^= llm_rng << 25;
 	llm_rng ^= llm_rng >> 27;
 	return llm_rng * 0x2545f4914f6cdd1dULL;
+}
+
+int64_t
+llm_backoff_ms(int attempt)
+{
+	/* full jitter: uniform in [0, min(cap, base * 2^n)] */
+	int64_t ceiling = LLM_BACKOFF_CAP_MS;
+
+	if (attempt >= 0 && attempt < 16)
+		ceiling = (int64_t)LLM_BACKOFF_BASE_MS << attempt;
+	if (ceiling > LLM_BACKOFF_CAP_MS)
+		ceiling = LLM_BACKOFF_CAP_MS;
+	return (int64_t)(llm_random() % (uint64_t)(ceiling + 1));
+}
+
+CURLcode
+llm_handles_perform(struct llm_handles *h)
+{
+	CURLcode rc = CURLE_OK;
+	CURLMcode mc;
+	CURLMsg *msg;
+	int running = 1, left;
+
+	if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK)
+		return CURLE_FAILED_INIT;
+	for (;;) {
+		mc = curl_multi_perform(h->multi, &running);
+		if (mc != CURLM_OK) {
+			rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY :
+			    CURLE_FAILED_INIT;
+			break;
+		}
+		if (running == 0)
+			break;
+		if (curl_multi_poll(h->multi, NULL, 0, 1000, NULL) != CURLM_OK) {
+			rc = CURLE_FAILED_INIT;
+			break;
+		}
+	}
+	while ((msg = curl_multi_info_read(h->multi, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h->easy)
+			rc = msg->data.result;
+	curl_multi_remove_handle(h->multi, h->easy);
+	return rc;
 }
 
 /* Whether the caller asked the call to stop (llm_request.cancelled). */
@@ -285,12 +324,6 @@ str_empty(const char *s)
 	return s == NULL || *s == '\0';
 }
 
-static char *
-dup_set(const char *v)
-{
-	return str_empty(v) ? NULL : xstrdup(v);
-}
-
 /* ---- the client -------------------------------------------------------- */
 
 static void
@@ -325,7 +358,7 @@ llm_client_create(const struct config *cfg, struct err *e)
 	c->cfg = cfg;
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&c->share_locks[i], NULL);
-	pthread_mutex_init(&c->tokens_lock, NULL);
+	c->tokens = llm_token_cache_create();
 	c->share = curl_share_init();
 	if (c->share == NULL) {
 		err_set(e, 500, "could not create curl share: out of memory");
@@ -340,10 +373,6 @@ llm_client_create(const struct config *cfg, struct err *e)
 		err_set(e, 500, "could not set up curl share");
 		goto fail;
 	}
-	c->env_client_id = dup_set(cfg->azure_identity.client_id);
-	c->env_client_secret = dup_set(cfg->azure_identity.client_secret);
-	c->env_tenant_id = dup_set(cfg->azure_identity.tenant_id);
-	c->env_authority = dup_set(cfg->azure_identity.authority_host);
 	if (!cfg->llm.verify_tls)
 		log_warn(LLM_ACTION, "TLS certificate verification is off for "
 		    "every model (llm.verify_tls = false)");
@@ -364,47 +393,66 @@ token_free_secret(struct llm_token *t)
 	t->refresh_at_ms = 0;
 }
 
+struct llm_token_cache *
+llm_token_cache_create(void)
+{
+	struct llm_token_cache *tc = xcalloc(1, sizeof(*tc));
+
+	pthread_mutex_init(&tc->lock, NULL);
+	return tc;
+}
+
 void
-llm_client_destroy(struct llm_client *c)
+llm_token_cache_destroy(struct llm_token_cache *tc)
 {
 	struct llm_token *t, *next;
-	int i;
 
-	if (c == NULL)
+	if (tc == NULL)
 		return;
-	if (c->share != NULL)
-		curl_share_cleanup(c->share);
-	for (t = c->tokens; t != NULL; t = next) {
+	for (t = tc->tokens; t != NULL; t = next) {
 		next = t->next;
 		token_free_secret(t);
 		pthread_mutex_destroy(&t->lock);
 		free(t->key);
 		free(t);
 	}
+	pthread_mutex_destroy(&tc->lock);
+	free(tc);
+}
+
+void
+llm_token_cache_forget(struct llm_token_cache *tc)
+{
+	struct llm_token *t;
+
+	pthread_mutex_lock(&tc->lock);
+	for (t = tc->tokens; t != NULL; t = t->next) {
+		pthread_mutex_lock(&t->lock);
+		token_free_secret(t);
+		pthread_mutex_unlock(&t->lock);
+	}
+	pthread_mutex_unlock(&tc->lock);
+}
+
+void
+llm_client_destroy(struct llm_client *c)
+{
+	int i;
+
+	if (c == NULL)
+		return;
+	if (c->share != NULL)
+		curl_share_cleanup(c->share);
+	llm_token_cache_destroy(c->tokens);
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&c->share_locks[i]);
-	pthread_mutex_destroy(&c->tokens_lock);
-	if (c->env_client_secret != NULL)
-		explicit_bzero(c->env_client_secret, strlen(c->env_client_secret));
-	free(c->env_client_id);
-	free(c->env_client_secret);
-	free(c->env_tenant_id);
-	free(c->env_authority);
 	free(c);
 }
 
 void
 llm_client_forget_tokens(struct llm_client *c)
 {
-	struct llm_token *t;
-
-	pthread_mutex_lock(&c->tokens_lock);
-	for (t = c->tokens; t != NULL; t = t->next) {
-		pthread_mutex_lock(&t->lock);
-		token_free_secret(t);
-		pthread_mutex_unlock(&t->lock);
-	}
-	pthread_mutex_unlock(&c->tokens_lock);
+	llm_token_cache_forget(c->tokens);
 }
 
 int
@@ -494,11 +542,10 @@ build_url(CURL *easy, const struct config_model *m, struct buf *out,
 	return 0;
 }
 
-/* Options every handle of this client gets. */
-static void
-easy_common(struct llm_client *c, CURL *easy, int64_t remaining_ms)
+void
+llm_easy_setup(const struct config *cfg, CURL *easy, CURLSH *share,
+    int64_t remaining_ms)
 {
-	const struct config *cfg = c->cfg;
 	long connect_ms = cfg->llm.connect_timeout_ms > 0 ?
 	    cfg->llm.connect_timeout_ms : LLM_DEFAULT_CONNECT_TIMEOUT_MS;
 
@@ -506,7 +553,7 @@ easy_common(struct llm_client *c, CURL *easy, int64_t remaining_ms)
 		remaining_ms = 1;
 	if (connect_ms > remaining_ms)
 		connect_ms = (long)remaining_ms;
-	curl_easy_setopt(easy, CURLOPT_SHARE, c->share);
+	curl_easy_setopt(easy, CURLOPT_SHARE, share);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)remaining_ms);
@@ -526,6 +573,13 @@ easy_common(struct llm_client *c, CURL *easy, int64_t remaining_ms)
 	/* the receive buffer of each flow thread's handle: 8 KiB instead of 16
 	 * (thousands of threads keep one each; a completion is ~1-4 KB) */
 	curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, LLM_RECV_BUFFER);
+}
+
+/* Options every handle of this client gets. */
+static void
+easy_common(struct llm_client *c, CURL *easy, int64_t remaining_ms)
+{
+	llm_easy_setup(c->cfg, easy, c->share, remaining_ms);
 }
 
 /* ---- tokens ------------------------------------------------------------ */
@@ -550,7 +604,8 @@ token_write(char *p, size_t size, size_t n, void *arg)
 
 /* Parse {"access_token":..., "expires_in": N or "N"} into t. */
 static int
-token_take(struct llm_token *t, const char *body, size_t len, struct err *e)
+token_take(struct llm_token *t, const char *body, size_t len,
+    const char *service, struct err *e)
 {
 	cJSON *root = cJSON_ParseWithLength(body, len);
 	const cJSON *tok, *exp;
@@ -561,8 +616,8 @@ token_take(struct llm_token *t, const char *body, size_t len, struct err *e)
 	tok = cJSON_GetObjectItemCaseSensitive(root, "access_token");
 	exp = cJSON_GetObjectItemCaseSensitive(root, "expires_in");
 	if (!cJSON_IsString(tok) || str_empty(tok->valuestring)) {
-		err_set(e, 502, "could not get an access token for azure openai: "
-		    "the token endpoint gave no access_token");
+		err_set(e, 502, "could not get an access token for %s: "
+		    "the token endpoint gave no access_token", service);
 		goto out;
 	}
 	if (cJSON_IsNumber(exp))
@@ -590,8 +645,9 @@ out:
  * GET of `url` with "Metadata: true" (form == NULL, managed identity).
  */
 static int
-token_fetch(struct llm_client *c, struct llm_token *t, const char *url,
-    const char *form, int64_t deadline, struct err *e)
+token_fetch(const struct config *cfg, CURLSH *share, struct llm_token *t,
+    const char *url, const char *form, const char *service, int64_t deadline,
+    struct err *e)
 {
 	struct token_body tb = { BUF_INIT, false };
 	struct curl_slist *hdrs = NULL;
@@ -602,12 +658,12 @@ token_fetch(struct llm_client *c, struct llm_token *t, const char *url,
 	int64_t remaining = deadline - clock_now_ms();
 
 	if (remaining <= 0)
-		return err_set(e, 504, "could not get an access token for azure "
-		    "openai: deadline reached");
+		return err_set(e, 504, "could not get an access token for %s: "
+		    "deadline reached", service);
 	easy = curl_easy_init();
 	if (easy == NULL)
 		return err_set(e, 502, "could not create curl handle");
-	easy_common(c, easy, remaining);
+	llm_easy_setup(cfg, easy, share, remaining);
 	curl_easy_setopt(easy, CURLOPT_URL, url);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, token_write);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &tb);
@@ -623,22 +679,23 @@ token_fetch(struct llm_client *c, struct llm_token *t, const char *url,
 	rc = curl_easy_perform(easy);
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
-		err_set(e, 504, "could not get an access token for azure openai: "
-		    "timeout");
+		err_set(e, 504, "could not get an access token for %s: timeout",
+		    service);
 		goto out;
 	}
 	if (rc != CURLE_OK) {
-		err_set(e, 502, "could not get an access token for azure openai: "
-		    "%s", tb.oversized ? "reply too large" : curl_easy_strerror(rc));
+		err_set(e, 502, "could not get an access token for %s: %s",
+		    service, tb.oversized ? "reply too large" :
+		    curl_easy_strerror(rc));
 		goto out;
 	}
 	if (status != 200) {
-		err_set(e, 502, "could not get an access token for azure openai: "
+		err_set(e, 502, "could not get an access token for %s: "
 		    "the token endpoint answered %ld (authentication problem, "
-		    "check the credentials)", status);
+		    "check the credentials)", service, status);
 		goto out;
 	}
-	ret = token_take(t, buf_cstr(&tb.b), buf_rlen(&tb.b), e);
+	ret = token_take(t, buf_cstr(&tb.b), buf_rlen(&tb.b), service, e);
 out:
 	if (tb.b.data != NULL)
 		explicit_bzero(tb.b.data, tb.b.cap);
@@ -649,22 +706,22 @@ out:
 }
 
 static struct llm_token *
-token_slot(struct llm_client *c, const char *key)
+token_slot(struct llm_token_cache *tc, const char *key)
 {
 	struct llm_token *t;
 
-	pthread_mutex_lock(&c->tokens_lock);
-	for (t = c->tokens; t != NULL; t = t->next)
+	pthread_mutex_lock(&tc->lock);
+	for (t = tc->tokens; t != NULL; t = t->next)
 		if (strcmp(t->key, key) == 0)
 			break;
 	if (t == NULL) {
 		t = xcalloc(1, sizeof(*t));
 		t->key = xstrdup(key);
 		pthread_mutex_init(&t->lock, NULL);
-		t->next = c->tokens;
-		c->tokens = t;
+		t->next = tc->tokens;
+		tc->tokens = t;
 	}
-	pthread_mutex_unlock(&c->tokens_lock);
+	pthread_mutex_unlock(&tc->lock);
 	return t;
 }
 
@@ -679,52 +736,54 @@ form_add(CURL *easy, struct buf *form, const char *name, const char *value)
 	curl_free(esc);
 }
 
-/*
- * Resolve how `m` authenticates with a bearer token and return that token
- * (a heap copy the caller wipes and frees), fetching it when the cache has
- * none or it is due for refresh.  The slot's lock is held during a fetch.
- * esc_handle (the call's own handle) only serves curl_easy_escape; a fetch
- * uses a handle of its own.
- */
-static char *
-token_get(struct llm_client *c, const struct config_model *m,
-    CURL *esc_handle, int64_t deadline, struct err *e)
+char *
+llm_token_get(struct llm_token_cache *tc, const struct config *cfg,
+    CURLSH *share, const struct llm_credential *cr, CURL *esc_handle,
+    int64_t deadline, struct err *e)
 {
-	enum llm_auth auth = model_auth(m);
+	const char *am = cr->method;
 	const char *tenant = NULL, *client_id = NULL, *secret = NULL;
 	const char *authority, *imds;
+	const char *env_id = cfg->azure_identity.client_id;
+	const char *env_secret = cfg->azure_identity.client_secret;
+	const char *env_tenant = cfg->azure_identity.tenant_id;
+	bool is_secret = am != NULL &&
+	    strcasecmp(am, "client_id_and_secret") == 0;
+	bool is_msi = am != NULL && strcasecmp(am, "msi") == 0;
 	struct buf key = BUF_INIT, url = BUF_INIT, form = BUF_INIT;
 	struct llm_token *t;
 	char *copy = NULL;
 	bool use_secret = false;
 
-	if (auth == LLM_AUTH_CLIENT_SECRET) {
-		tenant = !str_empty(m->tenant_id) ? m->tenant_id : c->env_tenant_id;
-		client_id = m->client_id;
-		secret = m->client_secret;
+	if (is_secret) {
+		tenant = !str_empty(cr->tenant_id) ? cr->tenant_id : env_tenant;
+		client_id = cr->client_id;
+		secret = cr->client_secret;
 		if (str_empty(tenant) || str_empty(client_id) || str_empty(secret)) {
-			err_set(e, 502, "could not authenticate with azure openai: "
+			err_set(e, 502, "could not authenticate with %s: "
 			    "client_id_and_secret needs client_id, client_secret "
-			    "and tenant_id");
+			    "and tenant_id", cr->service);
 			goto out;
 		}
 		use_secret = true;
-	} else if (auth == LLM_AUTH_DEFAULT && !str_empty(c->env_client_id) &&
-	    !str_empty(c->env_client_secret) && !str_empty(c->env_tenant_id)) {
-		tenant = c->env_tenant_id;
-		client_id = c->env_client_id;
-		secret = c->env_client_secret;
+	} else if (!is_msi && !str_empty(env_id) && !str_empty(env_secret) &&
+	    !str_empty(env_tenant)) {
+		/* default_credential: the environment's client secret first */
+		tenant = env_tenant;
+		client_id = env_id;
+		secret = env_secret;
 		use_secret = true;
 	} else {
 		/* managed identity; a user-assigned one is named by client_id */
-		client_id = !str_empty(m->client_id) ? m->client_id :
-		    (auth == LLM_AUTH_DEFAULT ? c->env_client_id : NULL);
+		client_id = !str_empty(cr->client_id) ? cr->client_id :
+		    (!is_msi && !str_empty(env_id) ? env_id : NULL);
 	}
-	authority = !str_empty(c->cfg->llm.token_endpoint) ?
-	    c->cfg->llm.token_endpoint : !str_empty(c->env_authority) ?
-	    c->env_authority : LLM_DEFAULT_AUTHORITY;
-	imds = !str_empty(c->cfg->llm.imds_endpoint) ?
-	    c->cfg->llm.imds_endpoint : LLM_DEFAULT_IMDS;
+	authority = !str_empty(cfg->llm.token_endpoint) ?
+	    cfg->llm.token_endpoint :
+	    !str_empty(cfg->azure_identity.authority_host) ?
+	    cfg->azure_identity.authority_host : LLM_DEFAULT_AUTHORITY;
+	imds = !str_empty(cfg->llm.imds_endpoint) ?
+	    cfg->llm.imds_endpoint : LLM_DEFAULT_IMDS;
 	if (use_secret) {
 		buf_puts(&url, authority);
 		trim_slashes(&url);
@@ -732,10 +791,11 @@ token_get(struct llm_client *c, const struct config_model *m,
 		form_add(esc_handle, &form, "grant_type", "client_credentials");
 		form_add(esc_handle, &form, "client_id", client_id);
 		form_add(esc_handle, &form, "client_secret", secret);
-		form_add(esc_handle, &form, "scope", LLM_SCOPE);
-		buf_printf(&key, "secret|%s|%s|%s", authority, tenant, client_id);
+		form_add(esc_handle, &form, "scope", cr->scope);
+		buf_printf(&key, "secret|%s|%s|%s|%s", authority, tenant,
+		    client_id, cr->scope);
 	} else {
-		char *res = curl_easy_escape(esc_handle, LLM_RESOURCE, 0);
+		char *res = curl_easy_escape(esc_handle, cr->resource, 0);
 
 		buf_puts(&url, imds);
 		trim_slashes(&url);
@@ -747,21 +807,21 @@ token_get(struct llm_client *c, const struct config_model *m,
 			buf_printf(&url, "&client_id=%s", res);
 			curl_free(res);
 		}
-		buf_printf(&key, "msi|%s|%s", imds,
-		    client_id ? client_id : "");
+		buf_printf(&key, "msi|%s|%s|%s", imds,
+		    client_id ? client_id : "", cr->resource);
 	}
-	t = token_slot(c, buf_cstr(&key));
+	t = token_slot(tc, buf_cstr(&key));
 	pthread_mutex_lock(&t->lock);
 	if (t->token == NULL || clock_now_ms() >= t->refresh_at_ms) {
-		if (token_fetch(c, t, buf_cstr(&url),
-		    use_secret ? buf_cstr(&form) : NULL, deadline, e) != 0) {
+		if (token_fetch(cfg, share, t, buf_cstr(&url),
+		    use_secret ? buf_cstr(&form) : NULL, cr->service, deadline,
+		    e) != 0) {
 			pthread_mutex_unlock(&t->lock);
-			log_warn(LLM_ACTION, "%s", e->msg);
+			log_warn(cr->action, "%s", e->msg);
 			goto out;
 		}
-		log_info(LLM_ACTION, "got a new %s access token for model %s",
-		    use_secret ? "entra id" : "managed identity",
-		    m->model ? m->model : "");
+		log_info(cr->action, "got a new %s access token for %s",
+		    use_secret ? "entra id" : "managed identity", cr->subject);
 	}
 	copy = xstrdup(t->token);
 	pthread_mutex_unlock(&t->lock);
@@ -774,23 +834,98 @@ out:
 	return copy;
 }
 
-/* Drop a cached token the upstream refused, so the next call fetches anew. */
-static void
-token_invalidate(struct llm_client *c, const char *token)
+/* The token of model `m` (see llm_token_get). */
+static char *
+token_get(struct llm_client *c, const struct config_model *m,
+    CURL *esc_handle, int64_t deadline, struct err *e)
+{
+	struct llm_credential cr;
+	struct buf subject = BUF_INIT;
+	char *tok;
+
+	buf_printf(&subject, "model %s", m->model ? m->model : "");
+	memset(&cr, 0, sizeof(cr));
+	cr.method = model_auth(m) == LLM_AUTH_CLIENT_SECRET ?
+	    "client_id_and_secret" : model_auth(m) == LLM_AUTH_MSI ? "msi" :
+	    "default_credential";
+	cr.client_id = m->client_id;
+	cr.client_secret = m->client_secret;
+	cr.tenant_id = m->tenant_id;
+	cr.scope = LLM_SCOPE;
+	cr.resource = LLM_RESOURCE;
+	cr.service = "azure openai";
+	cr.subject = buf_cstr(&subject);
+	cr.action = LLM_ACTION;
+	tok = llm_token_get(c->tokens, c->cfg, c->share, &cr, esc_handle,
+	    deadline, e);
+	buf_free(&subject);
+	return tok;
+}
+
+void
+llm_token_invalidate(struct llm_token_cache *tc, const char *token)
 {
 	struct llm_token *t;
 
-	pthread_mutex_lock(&c->tokens_lock);
-	for (t = c->tokens; t != NULL; t = t->next) {
+	pthread_mutex_lock(&tc->lock);
+	for (t = tc->tokens; t != NULL; t = t->next) {
 		pthread_mutex_lock(&t->lock);
 		if (t->token != NULL && strcmp(t->token, token) == 0)
 			token_free_secret(t);
 		pthread_mutex_unlock(&t->lock);
 	}
-	pthread_mutex_unlock(&c->tokens_lock);
+	pthread_mutex_unlock(&tc->lock);
 }
 
 /* ---- one attempt ------------------------------------------------------- */
+
+bool
+llm_retry_after_header(const char *p, size_t name_len, const char *v,
+    size_t vlen, long *retry_after_ms)
+{
+#define HDR_IS(name) (name_len == sizeof(name) - 1 && \
+	strncasecmp(p, name, sizeof(name) - 1) == 0)
+	if (HDR_IS("retry-after-ms")) {
+		char tmp[32];
+
+		if (vlen > 0 && vlen < sizeof(tmp)) {
+			char *end;
+			double ms;
+
+			memcpy(tmp, v, vlen);
+			tmp[vlen] = '\0';
+			ms = strtod(tmp, &end);
+			if (end != tmp && *end == '\0' && ms >= 0 && ms < 86400e3)
+				*retry_after_ms = (long)ms;
+		}
+	} else if (HDR_IS("retry-after")) {
+		char tmp[64];
+
+		/* retry-after-ms, when present, wins whatever the order */
+		if (vlen > 0 && vlen < sizeof(tmp) && *retry_after_ms < 0) {
+			char *end;
+			long s;
+
+			memcpy(tmp, v, vlen);
+			tmp[vlen] = '\0';
+			s = strtol(tmp, &end, 10);
+			if (end != tmp && *end == '\0' && s >= 0 && s < 86400) {
+				*retry_after_ms = s * 1000;
+			} else {
+				time_t when = curl_getdate(tmp, NULL);
+				time_t now = time(NULL);
+
+				if (when != -1)
+					*retry_after_ms = when > now ?
+					    (long)(when - now) * 1000 : 0;
+			}
+		}
+	} else {
+		return false;
+	}
+#undef HDR_IS
+	return true;
+}
 
 static size_t
 attempt_header(char *p, size_t size, size_t n, void *arg)
@@ -820,41 +955,8 @@ attempt_header(char *p, size_t size, size_t n, void *arg)
 		vlen--;
 #define HDR_IS(name) (name_len == sizeof(name) - 1 && \
 	strncasecmp(p, name, sizeof(name) - 1) == 0)
-	if (HDR_IS("retry-after-ms")) {
-		char tmp[32];
-
-		if (vlen > 0 && vlen < sizeof(tmp)) {
-			char *end;
-			double ms;
-
-			memcpy(tmp, v, vlen);
-			tmp[vlen] = '\0';
-			ms = strtod(tmp, &end);
-			if (end != tmp && *end == '\0' && ms >= 0 && ms < 86400e3)
-				at->retry_after_ms = (long)ms;
-		}
-	} else if (HDR_IS("retry-after")) {
-		char tmp[64];
-
-		/* retry-after-ms, when present, wins whatever the order */
-		if (vlen > 0 && vlen < sizeof(tmp) && at->retry_after_ms < 0) {
-			char *end;
-			long s;
-
-			memcpy(tmp, v, vlen);
-			tmp[vlen] = '\0';
-			s = strtol(tmp, &end, 10);
-			if (end != tmp && *end == '\0' && s >= 0 && s < 86400) {
-				at->retry_after_ms = s * 1000;
-			} else {
-				time_t when = curl_getdate(tmp, NULL);
-				time_t now = time(NULL);
-
-				if (when != -1)
-					at->retry_after_ms = when > now ?
-					    (long)(when - now) * 1000 : 0;
-			}
-		}
+	if (llm_retry_after_header(p, name_len, v, vlen, &at->retry_after_ms)) {
+		/* taken */
 	} else if (HDR_IS("content-type")) {
 		if (vlen >= sizeof(at->content_type))
 			vlen = sizeof(at->content_type) - 1;
@@ -1063,7 +1165,7 @@ classify_status(struct llm_client *c, const struct config_model *m,
 	}
 	if (status == 401 || status == 403) {
 		if (bearer != NULL)
-			token_invalidate(c, bearer);
+			llm_token_invalidate(c->tokens, bearer);
 		err_set(e, 502, "could not authenticate with azure openai for "
 		    "model \"%s\": the upstream answered %ld (check the api key "
 		    "or the credentials)", name, status);
@@ -1377,14 +1479,8 @@ llm_chat(struct llm_client *c, const struct llm_request *req,
 			reply->retry_after_s = wait > 0 ? (int)((wait + 999) / 1000) : 1;
 		if (attempt >= max_retries)
 			break;
-		if (wait < 0) {
-			/* full jitter: uniform in [0, min(cap, base * 2^n)] */
-			int64_t ceiling = (int64_t)LLM_BACKOFF_BASE_MS << attempt;
-
-			if (ceiling > LLM_BACKOFF_CAP_MS)
-				ceiling = LLM_BACKOFF_CAP_MS;
-			wait = (int64_t)(llm_random() % (uint64_t)(ceiling + 1));
-		}
+		if (wait < 0)
+			wait = llm_backoff_ms(attempt);
 		if (now + wait >= call_deadline) {
 			/* the wait does not fit: fail now with the mapped status */
 			log_warn(LLM_ACTION, "upstream answered %ld for model %s; a "

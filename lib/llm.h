@@ -9,8 +9,9 @@
  * retries per docs/reliability.md U2 and maps upstream failures to the statuses of
  * U3.  Each calling thread keeps one curl easy handle from its first call
  * on, reset and detached from the share between calls, and freed when the
- * thread exits (a main thread keeps it until the process ends).  Reply memory lives in a caller-supplied arena.  Only lib/llm.* include
- * <curl/curl.h>; this header does not, so flows never see curl.
+ * thread exits (a main thread keeps it until the process ends).  Reply memory lives in a caller-supplied arena.  Only lib/llm* and lib/azsearch.c include
+ * <curl/curl.h> (lib/llm_parts.h shares its parts); this header does not,
+ * so flows never see curl.
  *
  * Secrets (API keys, client secrets, access tokens) never reach a log line or
  * an error message.

@@ -20,9 +20,12 @@ libingen_a_SOURCES += lib/hex.c lib/hex.h
 # strict JSON input and cJSON helpers
 libingen_a_SOURCES += lib/json.c lib/json.h
 
-# the Azure OpenAI client (lib/llm.c is the only user of libcurl here) and its pure parsers
+# the Azure REST clients, the only users of libcurl: the language model
+# (lib/llm.c, the parts it shares in lib/llm_parts.h, its pure parsers) and
+# Azure AI Search (lib/azsearch.c)
 libingen_a_SOURCES += \
-	lib/llm.c lib/llm.h \
+	lib/llm.c lib/llm.h lib/llm_parts.h \
+	lib/azsearch.c lib/azsearch.h \
 	lib/llm_reply.c lib/llm_reply.h \
 	lib/sse.c lib/sse.h
 

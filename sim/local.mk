@@ -7,4 +7,4 @@ ingen_azure_sim_SOURCES = sim/sim.h sim/sim_main.c \
 ingen_azure_sim_LDADD = $(INGEN_LIBS)
 simulatordir = $(pkgdatadir)/simulator
 dist_simulator_DATA = sim/rules.json sim/docs.json
-EXTRA_DIST += docs/simulator.md
+EXTRA_DIST += docs/simulator.md docs/azure-search.md

@@ -109,6 +109,8 @@ struct sim {
 	long context_limit;
 	bool quiet;
 
+	char **indexes;             /* the index names of an object documents file */
+	size_t n_indexes;
 	struct sim_rule *rules;
 	size_t n_rules;
 	struct sim_doc *docs;
@@ -126,6 +128,10 @@ struct sim {
 	long chat_requests;
 	long stream_requests;
 	long search_requests;
+	long search_count_requests;
+	cJSON *search_last;         /* what the last search or $count asked for */
+	char *search_fault;         /* fault of every search call (POST /sim/search-fault) */
+	long search_fault_hits;     /* search calls that met it, for its times=N */
 	long auth_failures;
 	long connections;           /* accepted since start or reset */
 	uint64_t token_seq;
@@ -182,6 +188,10 @@ int sim_fault_parse(const char *spec, struct sim_fault *f, struct err *e);
 /* Load the rules file (a JSON list).  Returns 0 or -1 with e set. */
 int sim_rules_load(struct sim *s, const char *path, struct err *e);
 
+/* Hold the connection without answering, until the peer closes it or
+ * max_ms pass (the hang fault). */
+void sim_hang(struct sim_conn *c, long max_ms);
+
 /* Tokens of a text by the simulator's tokenizer (docs/simulator.md). */
 long sim_tokens(const char *s);
 
@@ -197,5 +207,13 @@ int sim_docs_load(struct sim *s, const char *path, struct err *e);
 /* Serve POST /indexes/{index}/docs/search. */
 void sim_search(struct sim_conn *c, const struct sim_req *r,
     const char *index);
+
+/* Serve GET /indexes/{index}/docs/$count (text/plain, like Azure). */
+void sim_search_count(struct sim_conn *c, const struct sim_req *r,
+    const char *index);
+
+/* Serve POST /sim/search-fault: the body (a fault spec; empty clears it)
+ * becomes the fault of every later search and $count call. */
+void sim_search_set_fault(struct sim_conn *c, const struct sim_req *r);
 
 #endif

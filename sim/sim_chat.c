@@ -883,7 +883,7 @@ sim_stream_frames(const struct sim_answer *ans, bool azure, const char *id,
 /* ---- delivery ---------------------------------------------------------- */
 
 /* Hold the connection open without answering until the peer closes. */
-static void
+void
 sim_hang(struct sim_conn *c, long max_ms)
 {
 	int64_t end = clock_now_ms() + max_ms;

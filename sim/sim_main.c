@@ -218,6 +218,13 @@ sim_stats(struct sim_conn *c, struct sim *s)
 	cJSON_AddNumberToObject(root, "chat", (double)s->chat_requests);
 	cJSON_AddNumberToObject(root, "streams", (double)s->stream_requests);
 	cJSON_AddNumberToObject(root, "search", (double)s->search_requests);
+	cJSON_AddNumberToObject(root, "search_count",
+	    (double)s->search_count_requests);
+	if (s->search_last != NULL)
+		cJSON_AddItemToObject(root, "search_last",
+		    cJSON_Duplicate(s->search_last, 1));
+	cJSON_AddStringToObject(root, "search_fault",
+	    s->search_fault != NULL ? s->search_fault : "");
 	cJSON_AddNumberToObject(root, "auth_failures", (double)s->auth_failures);
 	cJSON_AddNumberToObject(root, "connections", (double)s->connections);
 	pthread_mutex_unlock(&s->lock);
@@ -234,6 +241,12 @@ sim_reset(struct sim_conn *c, struct sim *s)
 	s->paths = s->keys = NULL;
 	s->tokens_entra = s->tokens_imds = 0;
 	s->chat_requests = s->stream_requests = s->search_requests = 0;
+	s->search_count_requests = 0;
+	cJSON_Delete(s->search_last);
+	s->search_last = NULL;
+	free(s->search_fault);
+	s->search_fault = NULL;
+	s->search_fault_hits = 0;
 	s->auth_failures = 0;
 	s->connections = 0;
 	pthread_mutex_unlock(&s->lock);
@@ -369,7 +382,8 @@ sim_token_entra(struct sim_conn *c, const struct sim_req *r)
 		    "AADSTS7000215: Invalid client secret provided.");
 		sim_respond_json(c, 401, root);
 	} else if (scope == NULL ||
-	    strcmp(scope, "https://cognitiveservices.azure.com/.default") != 0) {
+	    (strcmp(scope, "https://cognitiveservices.azure.com/.default") != 0 &&
+	    strcmp(scope, "https://search.azure.com/.default") != 0)) {
 		cJSON_AddStringToObject(root, "error", "invalid_scope");
 		cJSON_AddStringToObject(root, "error_description",
 		    "AADSTS70011: The provided value for the input parameter "
@@ -514,6 +528,17 @@ sim_dispatch(struct sim_conn *c, struct sim_req *r)
 	    strcmp(seg[0], "indexes") == 0 && strcmp(seg[2], "docs") == 0 &&
 	    strcmp(seg[3], "search") == 0) {
 		sim_search(c, r, seg[1]);
+		return;
+	}
+	if (h->method == HTTP_METHOD_GET && n == 4 &&
+	    strcmp(seg[0], "indexes") == 0 && strcmp(seg[2], "docs") == 0 &&
+	    strcmp(seg[3], "$count") == 0) {
+		sim_search_count(c, r, seg[1]);
+		return;
+	}
+	if (strcmp(r->path, "/sim/search-fault") == 0 &&
+	    h->method == HTTP_METHOD_POST) {
+		sim_search_set_fault(c, r);
 		return;
 	}
 	sim_respond_error(c, 404, "404", "Resource not found");

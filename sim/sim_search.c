@@ -1,8 +1,12 @@
 /*
  * sim_search.c -- a small Azure AI Search: the query API
- * (POST /indexes/{index}/docs/search) over documents loaded from a file,
- * with plain term-match scoring.  Enough for the knowledge-base flow's Azure
- * path to be tested end to end; it is not a search engine and never writes.
+ * (POST /indexes/{index}/docs/search) and the document count
+ * (GET /indexes/{index}/docs/$count) over documents loaded from a file, with
+ * plain term-match scoring, semantic captions, and the faults a test asks
+ * for (per request, or for every search call through POST /sim/search-fault).
+ * Enough for the search client (lib/azsearch.c) and the knowledge-base
+ * flow's Azure path to be tested end to end; it is not a search engine and
+ * never writes its documents.
  */
 #include "autoconfig.h"
 
@@ -12,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "lib/buf.h"
 #include "lib/err.h"
@@ -20,6 +25,8 @@
 
 #define SIM_SEARCH_MAX_TERMS 32
 #define SIM_SEARCH_DEFAULT_TOP 50
+#define SIM_CAPTION_BYTES 200     /* of the content, in a semantic caption */
+#define SIM_LAST_QUERY_BYTES 200  /* of the search text, kept in search_last */
 
 static const char *
 doc_str(const cJSON *o, const char *key)
@@ -93,9 +100,13 @@ sim_docs_load(struct sim *s, const char *path, struct err *e)
 		if (docs_add_list(s, root, NULL, &i, path, e) != 0)
 			return -1;
 	} else {
-		cJSON_ArrayForEach(it, root)
+		s->indexes = xcalloc((size_t)cJSON_GetArraySize(root) + 1,
+		    sizeof(*s->indexes));
+		cJSON_ArrayForEach(it, root) {
+			s->indexes[s->n_indexes++] = it->string;
 			if (docs_add_list(s, it, it->string, &i, path, e) != 0)
 				return -1;
+		}
 	}
 	s->n_docs = i;
 	return 0;
@@ -205,11 +216,299 @@ search_reply(struct sim_conn *c, int status, cJSON *root)
 	cJSON_free(text);
 }
 
+/* Whether `index` exists: every name does for a list of documents, only
+ * the file's names for an object. */
+static bool
+index_known(const struct sim *s, const char *index)
+{
+	size_t i;
+
+	if (s->indexes == NULL)
+		return true;
+	for (i = 0; i < s->n_indexes; i++)
+		if (strcmp(s->indexes[i], index) == 0)
+			return true;
+	return false;
+}
+
+/* "@search.captions": the first SIM_CAPTION_BYTES of the content from the
+ * first place a term occurs (else from the start), cut at a character. */
+static void
+add_caption(cJSON *item, const struct sim_doc *d, char **terms,
+    size_t n_terms)
+{
+	const char *text = d->content, *from = text;
+	size_t n, t;
+	cJSON *list, *cap;
+	char *copy;
+
+	for (t = 0; t < n_terms; t++) {
+		size_t tl = strlen(terms[t]);
+		const char *p;
+
+		for (p = text; *p != '\0'; p++)
+			if (strncasecmp(p, terms[t], tl) == 0)
+				break;
+		if (*p != '\0') {
+			from = p;
+			break;
+		}
+	}
+	n = strlen(from);
+	if (n > SIM_CAPTION_BYTES) {
+		n = SIM_CAPTION_BYTES;
+		while (n > 0 && ((unsigned char)from[n] & 0xC0) == 0x80)
+			n--;
+	}
+	copy = xstrndup(from, n);
+	list = cJSON_AddArrayToObject(item, "@search.captions");
+	cap = cJSON_CreateObject();
+	cJSON_AddStringToObject(cap, "text", copy);
+	cJSON_AddStringToObject(cap, "highlights", "");
+	cJSON_AddItemToArray(list, cap);
+	free(copy);
+}
+
+/* Remember what a search call asked for (GET /sim/stats "search_last"). */
+static void
+remember(struct sim *s, const struct sim_req *r, const char *index,
+    const char *route, const cJSON *req)
+{
+	cJSON *last = cJSON_CreateObject();
+	const char *auth = http_header_get(r->http, "api-key") != NULL ?
+	    "api-key" : http_header_get(r->http, "authorization") != NULL ?
+	    "bearer" : "none";
+	const char *q = r->http->query, *ver;
+	const cJSON *v;
+
+	cJSON_AddStringToObject(last, "route", route);
+	cJSON_AddStringToObject(last, "index", index);
+	cJSON_AddStringToObject(last, "auth", auth);
+	ver = q != NULL ? strstr(q, "api-version=") : NULL;
+	if (ver != NULL) {
+		char *vv = arena_strndup(r->arena, ver + 12, strcspn(ver + 12, "&"));
+
+		cJSON_AddStringToObject(last, "api_version", vv);
+	}
+	if (cJSON_IsObject(req)) {
+		v = cJSON_GetObjectItemCaseSensitive(req, "search");
+		if (cJSON_IsString(v)) {
+			size_t n = strlen(v->valuestring);
+			char *head = arena_strndup(r->arena, v->valuestring,
+			    n > SIM_LAST_QUERY_BYTES ? SIM_LAST_QUERY_BYTES : n);
+
+			cJSON_AddNumberToObject(last, "search_bytes", (double)n);
+			/* cJSON escapes whatever bytes the head ends with */
+			cJSON_AddStringToObject(last, "search_head", head);
+		}
+		if ((v = cJSON_GetObjectItemCaseSensitive(req, "top")) != NULL)
+			cJSON_AddItemToObject(last, "top", cJSON_Duplicate(v, 1));
+		if ((v = cJSON_GetObjectItemCaseSensitive(req, "queryType")) != NULL)
+			cJSON_AddItemToObject(last, "query_type",
+			    cJSON_Duplicate(v, 1));
+		if ((v = cJSON_GetObjectItemCaseSensitive(req,
+		    "semanticConfiguration")) != NULL)
+			cJSON_AddItemToObject(last, "semantic_configuration",
+			    cJSON_Duplicate(v, 1));
+		if ((v = cJSON_GetObjectItemCaseSensitive(req, "captions")) != NULL)
+			cJSON_AddItemToObject(last, "captions", cJSON_Duplicate(v, 1));
+	}
+	pthread_mutex_lock(&s->lock);
+	cJSON_Delete(s->search_last);
+	s->search_last = last;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* A fault's status reply, with Azure AI Search's error body. */
+static void
+search_fault_status(struct sim_conn *c, const struct sim_fault *f)
+{
+	struct http_header extra[2];
+	char h_ms[] = "retry-after-ms", h_s[] = "Retry-After";
+	char ms[32], sec[32];
+	size_t n = 0;
+	const char *code, *msg;
+
+	if (f->retry_after_ms >= 0) {
+		snprintf(ms, sizeof(ms), "%ld", f->retry_after_ms);
+		extra[n].name = h_ms;
+		extra[n++].value = ms;
+	}
+	if (f->retry_after_s >= 0) {
+		snprintf(sec, sizeof(sec), "%ld", f->retry_after_s);
+		extra[n].name = h_s;
+		extra[n++].value = sec;
+	}
+	switch (f->status) {
+	case 401:
+		code = "";
+		msg = "Access denied due to invalid subscription key or wrong API "
+		    "endpoint.";
+		break;
+	case 403:
+		code = "Forbidden";
+		msg = "Authorization failed.";
+		break;
+	case 404:
+		code = "";
+		msg = "The index for service 'sim' was not found.";
+		break;
+	case 429:
+		code = "";
+		msg = "You are sending too many requests. Please try again later.";
+		break;
+	case 503:
+		code = "";
+		msg = "Service Unavailable";
+		break;
+	default:
+		code = "";
+		msg = "Simulated fault";
+		break;
+	}
+	{
+		cJSON *root = cJSON_CreateObject(), *e;
+		char *text;
+
+		e = cJSON_AddObjectToObject(root, "error");
+		cJSON_AddStringToObject(e, "code", code);
+		cJSON_AddStringToObject(e, "message", msg);
+		text = cJSON_PrintUnformatted(root);
+		sim_respond(c, f->status, "application/json; charset=utf-8", text,
+		    strlen(text), extra, n);
+		cJSON_free(text);
+		cJSON_Delete(root);
+	}
+}
+
+/*
+ * What every search call does first: count, remember, check the key and
+ * the api-version, the index, and apply a fault (the request's header or
+ * path prefix, else the one of POST /sim/search-fault).  0 = go on and
+ * answer; -1 = answered (or the connection is to be closed).
+ */
+static int
+search_prelude(struct sim_conn *c, const struct sim_req *r,
+    const char *index, const char *route, const cJSON *req)
+{
+	struct sim *s = c->sim;
+	const char *spec = r->fault_spec, *q = r->http->query;
+	struct sim_fault f;
+	struct err e;
+	char msg[256];
+	long count = 0;
+
+	remember(s, r, index, route, req);
+	if (sim_check_auth(c, r, s->search_key, false) != 0)
+		return -1;
+	if (spec != NULL) {
+		count = sim_count_key(s, http_header_get(r->http, "x-sim-key"));
+	} else {
+		pthread_mutex_lock(&s->lock);
+		if (s->search_fault != NULL) {
+			spec = arena_strdup(r->arena, s->search_fault);
+			count = ++s->search_fault_hits;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (sim_fault_parse(spec, &f, &e) != 0) {
+		sim_respond_error(c, 400, "sim_bad_fault", e.msg);
+		return -1;
+	}
+	if (f.times > 0 && count > f.times)
+		f.kind = SIM_FAULT_NONE;
+	sim_sleep_ms(f.latency_ms);
+	switch (f.kind) {
+	case SIM_FAULT_STATUS:
+		search_fault_status(c, &f);
+		return -1;
+	case SIM_FAULT_HANG:
+		sim_hang(c, f.hang_ms);
+		return -1;
+	case SIM_FAULT_RESET:
+		{
+			struct linger lg = { 1, 0 };
+
+			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			c->close = true;
+		}
+		return -1;
+	case SIM_FAULT_MALFORMED:
+		sim_respond(c, 200, "application/json; odata.metadata=minimal",
+		    "{\"value\":[{\"@search.score\":1,", 29, NULL, 0);
+		return -1;
+	case SIM_FAULT_NONE:
+		break;
+	default:
+		sim_respond_error(c, 400, "sim_bad_fault", "this fault is not "
+		    "simulated for search calls (status, hang, reset, malformed, "
+		    "none)");
+		return -1;
+	}
+	if (q == NULL || strstr(q, "api-version=") == NULL) {
+		sim_respond_error(c, 400, "", "Invalid or missing api-version "
+		    "query string parameter.");
+		return -1;
+	}
+	if (!index_known(s, index)) {
+		snprintf(msg, sizeof(msg), "The index '%.100s' for service 'sim' "
+		    "was not found.", index);
+		sim_respond_error(c, 404, "", msg);
+		return -1;
+	}
+	return 0;
+}
+
+void
+sim_search_count(struct sim_conn *c, const struct sim_req *r,
+    const char *index)
+{
+	struct sim *s = c->sim;
+	char num[32];
+	size_t i;
+	long n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	s->search_count_requests++;
+	pthread_mutex_unlock(&s->lock);
+	if (search_prelude(c, r, index, "count", NULL) != 0)
+		return;
+	for (i = 0; i < s->n_docs; i++)
+		if (s->docs[i].index == NULL || strcmp(s->docs[i].index, index) == 0)
+			n++;
+	/* Azure sends the number with a byte order mark */
+	snprintf(num, sizeof(num), "\xEF\xBB\xBF%ld", n);
+	sim_respond(c, 200, "text/plain", num, strlen(num), NULL, 0);
+}
+
+void
+sim_search_set_fault(struct sim_conn *c, const struct sim_req *r)
+{
+	struct sim *s = c->sim;
+	struct sim_fault f;
+	struct err e;
+	char *spec = xstrndup(r->body ? r->body : "", r->body_len);
+
+	spec[strcspn(spec, "\r\n")] = '\0';
+	if (*spec != '\0' && sim_fault_parse(spec, &f, &e) != 0) {
+		free(spec);
+		sim_respond_error(c, 400, "sim_bad_fault", e.msg);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	free(s->search_fault);
+	s->search_fault = *spec != '\0' ? spec : NULL;
+	s->search_fault_hits = 0;
+	pthread_mutex_unlock(&s->lock);
+	if (*spec == '\0')
+		free(spec);
+	sim_respond(c, 200, "application/json", "{\"ok\":true}", 11, NULL, 0);
+}
+
 void
 sim_search(struct sim_conn *c, const struct sim_req *r, const char *index)
 {
 	struct sim *s = c->sim;
-	const char *q = r->http->query;
 	cJSON *req = NULL, *root = NULL, *value, *item, *f;
 	const cJSON *v;
 	const char *search = "*", *filter = NULL, *select = NULL, *qtype = NULL;
@@ -217,32 +516,17 @@ sim_search(struct sim_conn *c, const struct sim_req *r, const char *index)
 	struct scored *hits;
 	size_t n_terms, n_hits = 0, i, t;
 	long top = SIM_SEARCH_DEFAULT_TOP, skip = 0;
-	bool count = false, index_known = false;
+	bool count = false, semantic = false, captions = false;
 
 	pthread_mutex_lock(&s->lock);
 	s->search_requests++;
 	pthread_mutex_unlock(&s->lock);
-	if (sim_check_auth(c, r, s->search_key, false) != 0)
-		return;
-	if (q == NULL || strstr(q, "api-version=") == NULL) {
-		sim_respond_error(c, 400, "", "Invalid or missing api-version "
-		    "query string parameter.");
-		return;
-	}
 	req = cJSON_ParseWithLength(r->body, r->body_len);
+	if (search_prelude(c, r, index, "search", req) != 0)
+		goto out;
 	if (!cJSON_IsObject(req)) {
 		sim_respond_error(c, 400, "", "The request is invalid. Details: "
 		    "parameters : The parameter is not valid JSON.");
-		goto out;
-	}
-	for (i = 0; i < s->n_docs; i++)
-		if (s->docs[i].index == NULL ||
-		    strcmp(s->docs[i].index, index) == 0)
-			index_known = true;
-	if (!index_known && s->n_docs > 0 && s->docs[0].index != NULL) {
-		snprintf(msg, sizeof(msg), "The index '%.100s' for service 'sim' "
-		    "was not found.", index);
-		sim_respond_error(c, 404, "", msg);
 		goto out;
 	}
 	if ((v = cJSON_GetObjectItemCaseSensitive(req, "search")) != NULL &&
@@ -264,6 +548,19 @@ sim_search(struct sim_conn *c, const struct sim_req *r, const char *index)
 	if ((v = cJSON_GetObjectItemCaseSensitive(req, "queryType")) != NULL &&
 	    cJSON_IsString(v))
 		qtype = v->valuestring;
+	semantic = qtype != NULL && strcmp(qtype, "semantic") == 0;
+	if ((v = cJSON_GetObjectItemCaseSensitive(req, "captions")) != NULL &&
+	    cJSON_IsString(v))
+		captions = strncmp(v->valuestring, "extractive", 10) == 0;
+	v = cJSON_GetObjectItemCaseSensitive(req, "semanticConfiguration");
+	if (semantic && (!cJSON_IsString(v) || *v->valuestring == '\0')) {
+		/* Azure: a semantic query names its configuration (or the
+		 * index has a default one; the simulator's indexes have none) */
+		sim_respond_error(c, 400, "InvalidRequestParameter", "Invalid "
+		    "request: semanticConfiguration is required for queryType "
+		    "semantic.");
+		goto out;
+	}
 
 	n_terms = strcmp(search, "*") == 0 ? 0 :
 	    query_terms(r->arena, search, terms, SIM_SEARCH_MAX_TERMS);
@@ -303,11 +600,13 @@ sim_search(struct sim_conn *c, const struct sim_req *r, const char *index)
 	for (i = (size_t)skip; i < n_hits && (long)(i - (size_t)skip) < top; i++) {
 		item = cJSON_CreateObject();
 		cJSON_AddNumberToObject(item, "@search.score", hits[i].score);
-		if (qtype != NULL && strcmp(qtype, "semantic") == 0) {
+		if (semantic) {
 			double rr = hits[i].score / 2.0;
 
 			cJSON_AddNumberToObject(item, "@search.rerankerScore",
 			    rr > 4.0 ? 4.0 : rr);
+			if (captions)
+				add_caption(item, hits[i].doc, terms, n_terms);
 		}
 		cJSON_ArrayForEach(f, hits[i].doc->json)
 			if (select_has(select, f->string))

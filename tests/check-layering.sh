@@ -101,7 +101,7 @@ only_db_includes_libpq() {
 # Only the HTTP clients (the language model, the search service) include libcurl.
 only_http_clients_include_curl() {
 	case $2 in '<curl/'* | '"curl/'*) ;; *) return 1 ;; esac
-	case $1 in lib/llm*.c | lib/llm*.h | lib/search*.c | lib/search*.h) return 1 ;; esac
+	case $1 in lib/llm*.c | lib/llm*.h | lib/azsearch*.c | lib/azsearch*.h) return 1 ;; esac
 	return 0
 }
 
@@ -178,7 +178,7 @@ rule master_sees_no_worker "master/ never includes worker/ headers"
 rule lib_is_the_foundation "lib/ never includes worker/, master/, cli/, flows/ or sim/ headers"
 rule worker_sees_no_cli_or_master "worker/ never includes cli/ or master/ headers"
 rule only_db_includes_libpq "only lib/db* includes <libpq-fe.h>"
-rule only_http_clients_include_curl "only lib/llm* and lib/search* include <curl/curl.h>"
+rule only_http_clients_include_curl "only lib/llm* and lib/azsearch* include <curl/curl.h>"
 rule only_config_includes_libconfig "only lib/config* includes <libconfig.h>"
 rule only_sqlguard_includes_pg_query "only lib/sqlguard* includes <pg_query.h>"
 rule flow_sees_only_the_flow_api \

@@ -122,6 +122,16 @@ EXTRA_DIST += tests/e2e/lib/sim.py tests/e2e/test_simulator.py \
 	tests/e2e/test_llm_client.py \
 	tests/fuzz/fuzz_sse.c tests/fuzz/fuzz_llm_reply.c
 FUZZ_TARGETS += tests/fuzz/fuzz_sse$(EXEEXT) tests/fuzz/fuzz_llm_reply$(EXEEXT)
+
+# --- the Azure AI Search client (issue 11): its pure parts, and the real
+# client through tests/probe/azs_probe against the simulator
+check_PROGRAMS += tests/probe/azs_probe tests/unit/test_azsearch
+tests_probe_azs_probe_SOURCES = tests/probe/azs_probe.c
+tests_probe_azs_probe_LDADD = $(INGEN_LIBS)
+tests_unit_test_azsearch_SOURCES = tests/unit/test_azsearch.c tests/unit/tap.h
+tests_unit_test_azsearch_LDADD = $(INGEN_LIBS)
+TESTS += tests/unit/test_azsearch tests/e2e/test_azsearch.py
+EXTRA_DIST += tests/e2e/test_azsearch.py
 if HAVE_CLANG
 tests/fuzz/fuzz_sse$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_sse.c \
 		$(srcdir)/lib/sse.c $(srcdir)/lib/sse.h \
