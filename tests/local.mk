@@ -297,6 +297,10 @@ TESTS += tests/e2e/test_cli_flows.py
 # --- the built-in bike-insights flow (issue 10 section 2) through the server
 TESTS += tests/e2e/test_bike_insights.py
 EXTRA_DIST += tests/e2e/test_bike_insights.py
+# the knowledge-base-agent end to end: the local knowledge base, Azure AI
+# Search (the simulator), both modes, the policies' fallbacks
+TESTS += tests/e2e/test_kb_flow.py
+EXTRA_DIST += tests/e2e/test_kb_flow.py
 EXTRA_DIST += tests/e2e/test_cli_flows.py
 
 # --- flows in C on the flow path (issue 9): test plugins compiled by the test
