@@ -400,8 +400,10 @@ int db_user_list(struct db_pool *p, struct arena *a, struct db_user **out,
 /* ------------------------------------------------------------------ */
 
 /* The most bytes of a query sent to the database: a longer query is cut
- * on a UTF-8 character boundary (websearch_to_tsquery of a megabyte would
- * hold a connection for nothing; the first 4 KiB carry the question). */
+ * before the word that crosses the limit (at the limit, on a UTF-8
+ * character boundary, when there is no white space before it):
+ * websearch_to_tsquery of a megabyte would hold a connection for nothing,
+ * and the first 4 KiB carry the question. */
 #define DB_KB_QUERY_MAX 4096
 
 /* The most hits one search returns, whatever top_k asks for. */
@@ -423,8 +425,7 @@ struct db_kb_hit {
  * searched), best first by ts_rank_cd, at most top_k hits (1..
  * DB_KB_TOP_K_MAX; less than 1 gives 0 hits, more is capped) in *hits
  * (arena memory; NULL when there are none).  Only the first
- * DB_KB_QUERY_MAX bytes of the query are used (cut on a character
- * boundary).  Returns the number of hits (0..top_k) or -1 with `e` set:
+ * DB_KB_QUERY_MAX bytes of the query are used (see there).  Returns the number of hits (0..top_k) or -1 with `e` set:
  * 503 when the database is unavailable or busy (db_failure_classify), 400
  * for an unknown text-search configuration ("unknown text-search
  * configuration \"x\" (kb.text_search_config)") or a query that is not

@@ -43,8 +43,9 @@ static const struct db_stmt_def db_stmt_kb_count = {
 /* ------------------------------------------------------------------ */
 
 /*
- * The query as sent: at most DB_KB_QUERY_MAX bytes, cut on a character
- * boundary, valid UTF-8 (else 400: PostgreSQL would refuse it with a
+ * The query as sent: at most DB_KB_QUERY_MAX bytes, cut before the word
+ * that crosses the limit (or on a character boundary when the first 4 KiB
+ * hold no white space), valid UTF-8 (else 400: PostgreSQL would refuse it with a
  * 500-class error).  *k is top_k capped to DB_KB_TOP_K_MAX.  Returns 1 to
  * search, 0 when there is nothing to search (top_k < 1), -1 with `e` set.
  */
@@ -61,6 +62,18 @@ db_kb_prepare_query(const char *tsconfig, const char *query, int top_k,
 		return 0;
 	*k = top_k > DB_KB_TOP_K_MAX ? DB_KB_TOP_K_MAX : top_k;
 	cut = kb_utf8_prefix(query, n, DB_KB_QUERY_MAX);
+	/* a word cut in two would be a lexeme of its own that matches
+	 * nothing: end at the white space before it, if there is one */
+	if (cut < n && query[cut] != ' ' && query[cut] != '\t' &&
+	    query[cut] != '\n') {
+		size_t w = cut;
+
+		while (w > 0 && query[w - 1] != ' ' && query[w - 1] != '\t' &&
+		    query[w - 1] != '\n')
+			w--;
+		if (w > 0)
+			cut = w;
+	}
 	if (!kb_utf8_valid(query, cut, NULL))
 		return err_set(e, 400, "the query is not valid UTF-8");
 	*sent = cut == n ? query : arena_strndup(a, query, cut);
