@@ -329,5 +329,6 @@ EXTRA_DIST += tests/e2e/test_prompts.py docs/prompts.md
 check_PROGRAMS += tests/unit/test_kb
 tests_unit_test_kb_SOURCES = tests/unit/test_kb.c tests/unit/tap.h
 tests_unit_test_kb_LDADD = $(INGEN_LIBS)
-TESTS += tests/unit/test_kb
+TESTS += tests/unit/test_kb tests/e2e/test_kb_cli.py
+EXTRA_DIST += tests/e2e/test_kb_cli.py docs/knowledge-base.md
 
