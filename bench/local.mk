@@ -34,3 +34,12 @@ EXTRA_DIST += bench/plugin.sh bench/plugin_flow.c
 bench-plugin: ingen$(EXEEXT)
 	INGEN=$(abs_top_builddir)/ingen$(EXEEXT) bash $(srcdir)/bench/plugin.sh
 .PHONY: bench-plugin
+
+# `make bench-kb`: the local knowledge base (issue 11): `ingen kb add` ingest
+# rate and db_kb_search p50/p99 at 10k and 100k chunks, next to a bare psql
+# running the same query
+EXTRA_DIST += bench/kb.sh
+bench-kb: ingen$(EXEEXT) tests/probe/db_probe$(EXEEXT)
+	INGEN=$(abs_top_builddir)/ingen$(EXEEXT) \
+	    DB_PROBE=$(abs_top_builddir)/tests/probe/db_probe$(EXEEXT) bash $(srcdir)/bench/kb.sh
+.PHONY: bench-kb

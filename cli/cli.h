@@ -31,6 +31,9 @@ int cli_db_main(int argc, char **argv);
 /* ingen user add|list|passwd|disable ... (cli_user.c) */
 int cli_user_main(int argc, char **argv);
 
+/* ingen kb add|list|remove|search ... (cli_kb.c) */
+int cli_kb_main(int argc, char **argv);
+
 /* ingen workflows [NAME] [--json] (cli_workflows.c) */
 int cli_workflows_main(int argc, char **argv);
 

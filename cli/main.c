@@ -36,6 +36,8 @@ static const char main_usage[] =
 "              (ingen db migrate|status|init-local|start-local|stop-local; see ingen db --help)\n"
 "  user        manage the users who may log in besides the configured one\n"
 "              (ingen user add|passwd|list|disable|enable NAME; see ingen user --help)\n"
+"  kb          the local knowledge base: add .md/.txt files and directories, list,\n"
+"              remove, search (ingen kb add|list|remove|search; see ingen kb --help)\n"
 "  init        create a project in the working directory (configuration, a task\n"
 "              manager flow in C with its Makefile and test, the same flow as a\n"
 "              flow file, prompt templates, sample data, README); never\n"
@@ -302,6 +304,8 @@ main(int argc, char **argv)
 		return cli_db_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "user") == 0)
 		return cli_user_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "kb") == 0)
+		return cli_kb_main(argc - 1, argv + 1);
 	/* and the reference's hidden aliases */
 	if (strcmp(cmd, "init") == 0 || strcmp(cmd, "initialize-new-project") == 0)
 		return cli_init_main(argc - 1, argv + 1);

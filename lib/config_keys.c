@@ -322,11 +322,12 @@ const struct config_key config_keys[] = {
 	    1000000, KEY_UNUSED),
 	K_STR("kb.azure_default_index", C_STR(kb.azure_default_index), "",
 	    KEY_UNUSED),
-	K_STR("kb.directory", C_STR(kb.directory), "", KEY_UNUSED),
+	/* read by `ingen kb` and the server's indexer (lib/kbindex.c) */
+	K_STR("kb.directory", C_STR(kb.directory), "", 0),
 	K_STR("kb.text_search_config", C_STR(kb.text_search_config), "english",
-	    KEY_UNUSED),
+	    0),
 	K_INT("kb.chunk_max_chars", C_INT(kb.chunk_max_chars), "2000", 200,
-	    100000, KEY_UNUSED),
+	    100000, 0),
 
 	/* accepted for compatibility with the Python product, unused */
 	K_BOOL("tool_service.enable", UNUSED, "false", 0),

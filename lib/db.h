@@ -395,4 +395,51 @@ enum db_status db_user_disable(struct db_pool *p, const char *username,
 int db_user_list(struct db_pool *p, struct arena *a, struct db_user **out,
     size_t *n, struct err *e) ING_WUR;
 
+/* ------------------------------------------------------------------ */
+/* The local knowledge base (lib/db_kb.c, sql/007_knowledge_base.sql)  */
+/* ------------------------------------------------------------------ */
+
+/* The most bytes of a query sent to the database: a longer query is cut
+ * before the word that crosses the limit (at the limit, on a UTF-8
+ * character boundary, when there is no white space before it):
+ * websearch_to_tsquery of a megabyte would hold a connection for nothing,
+ * and the first 4 KiB carry the question. */
+#define DB_KB_QUERY_MAX 4096
+
+/* The most hits one search returns, whatever top_k asks for. */
+#define DB_KB_TOP_K_MAX 1000
+
+/* One chunk found by db_kb_search, in the caller's arena. */
+struct db_kb_hit {
+	const char *source;   /* as stored (kb_sources.source) */
+	int chunk;            /* 0-based position */
+	double rank;          /* ts_rank_cd */
+	const char *snippet;  /* ts_headline, plain text, no markup */
+	const char *content;  /* the whole chunk */
+};
+
+/*
+ * Search the local knowledge base with websearch_to_tsquery(tsconfig,
+ * query) over the chunks indexed with the configuration tsconfig (the
+ * caller's kb.text_search_config; chunks of another configuration are not
+ * searched), best first by ts_rank_cd, at most top_k hits (1..
+ * DB_KB_TOP_K_MAX; less than 1 gives 0 hits, more is capped) in *hits
+ * (arena memory; NULL when there are none).  Only the first
+ * DB_KB_QUERY_MAX bytes of the query are used (see there).  Returns the number of hits (0..top_k) or -1 with `e` set:
+ * 503 when the database is unavailable or busy (db_failure_classify), 400
+ * for an unknown text-search configuration ("unknown text-search
+ * configuration \"x\" (kb.text_search_config)") or a query that is not
+ * valid UTF-8, 500 otherwise.  A query with no lexemes (only stop words,
+ * punctuation or tsquery syntax like "&|!():*") returns 0, no error.  Runs
+ * the prepared statement ing_kb_search (the SQL function
+ * ingenious_kb_search).  Any thread.
+ */
+int db_kb_search(struct db_pool *p, const char *tsconfig, const char *query,
+    int top_k, struct arena *a, struct db_kb_hit **hits, struct err *e) ING_WUR;
+
+/* The chunks stored in all, of every configuration, into *chunks (to tell
+ * "empty knowledge base" from "no match").  Returns 0 or -1 with `e` set
+ * (503/500 as above).  Any thread. */
+int db_kb_count(struct db_pool *p, long *chunks, struct err *e) ING_WUR;
+
 #endif

@@ -11,6 +11,8 @@
  *   db_users.c    the users table
  *   db_session.c  the command line's sessions: migrations, the local
  *                 cluster's bootstrap
+ *   db_kb.c       the local knowledge base: the pool's search and count,
+ *                 the sessions' add, list, remove and search
  */
 #ifndef INGEN_DB_INT_H
 #define INGEN_DB_INT_H
@@ -52,6 +54,8 @@ enum db_stmt {
 	DB_STMT_USER_SET_PASSWORD,
 	DB_STMT_USER_DISABLE,
 	DB_STMT_USER_LIST,
+	DB_STMT_KB_SEARCH,
+	DB_STMT_KB_COUNT,
 	DB_STMT_COUNT
 };
 
@@ -61,6 +65,12 @@ struct db_stmt_def {
 	const char *name;              /* of the prepared statement */
 	int nparams;
 	const char *sql;
+};
+
+/* A command-line session (lib/db_session.h): one plain connection. */
+struct db_session {
+	PGconn *pg;
+	char *user;
 };
 
 /* One connection of the pool. */

@@ -24,11 +24,6 @@
 #define DB_MIGRATE_LOCK_KEY     "7668124883017247079"
 #define DB_SESSION_APPLICATION  "ingen-cli"
 
-struct db_session {
-	PGconn *pg;
-	char *user;
-};
-
 /* Server notices (RAISE NOTICE in a migration, REVOKE warnings) go to the
  * log rather than to stderr raw. */
 static void

@@ -72,3 +72,12 @@ libingen_a_SOURCES += lib/ujournal.c lib/ujournal.h
 # times), the language documented for users in docs/templates.md
 libingen_a_SOURCES += lib/tmpl.c lib/tmpl.h
 EXTRA_DIST += docs/templates.md
+
+# the local knowledge base: the chunker and text checks (lib/kb.c, pure),
+# its tables (lib/db_kb.c, with the rest of the database layer), and the
+# walk that fills it from files (lib/kbindex.c: `ingen kb add` and the
+# server's indexing of kb.directory); docs/knowledge-base.md
+libingen_a_SOURCES += \
+	lib/kb.c lib/kb.h \
+	lib/db_kb.c lib/db_kb.h \
+	lib/kbindex.c lib/kbindex.h

@@ -17,6 +17,13 @@
  * worker of it that dies is replaced with its own configuration; when the
  * new generation cannot serve (no worker ready in time, or a fatal exit) it
  * is abandoned and the old one never noticed.
+ *
+ * The knowledge-base directory (kb.directory) is indexed at start and on
+ * each SIGHUP by a short-lived child (master_kb_index), never by the
+ * master: the child closes the listening socket, connects to PostgreSQL
+ * after the fork as the server's role, runs lib/kbindex.c (the code of
+ * `ingen kb add DIR`) and exits; the master reaps it like a worker.  One
+ * runs at a time; a SIGHUP during a run asks for one more run after it.
  */
 #include "autoconfig.h"
 
@@ -32,6 +39,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +47,7 @@
 #include "flows/registry.h"
 #include "lib/clock.h"
 #include "lib/crypto.h"
+#include "lib/kbindex.h"
 #include "lib/keys.h"
 #include "lib/log.h"
 #include "lib/proc.h"
@@ -100,6 +109,8 @@ struct master {
 	int64_t stop_deadline;
 	int exit_code;
 	int64_t last_watchdog_ping;
+	pid_t kb_pid;                   /* the knowledge-base indexer, 0 = none */
+	bool kb_again;                  /* a SIGHUP came while it ran */
 };
 
 static void
@@ -229,6 +240,74 @@ master_spawn(struct master *m, struct master_gen *g)
 	m->w[slot].started_ms = clock_now_ms();
 	log_debug("starting worker", "started worker pid %d in slot %d", (int)pid, slot);
 	return 0;
+}
+
+/*
+ * Index the knowledge-base directory of `cfg` in a child (the master never
+ * opens a database handle): the child drops what belongs to the master,
+ * runs kbindex_server_main and exits with its code.  While one runs, a new
+ * request is remembered and served when it exits (process_sigchld).
+ */
+static void
+master_kb_index(struct master *m, const struct config *cfg)
+{
+	sigset_t none;
+	pid_t pid;
+
+	if (m->kb_pid != 0) {
+		m->kb_again = true;
+		log_info("indexing the knowledge base", "the indexer pid %d is still "
+		    "running; indexing again when it is done", (int)m->kb_pid);
+		return;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_error("indexing the knowledge base", "could not fork: %s",
+		    strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		/* the socket is the workers' business; the master's signals are
+		 * not the indexer's: SIGTERM ends it at once (its transaction
+		 * rolls back), and so does the master's death */
+		if (m->listen_fd >= 0)
+			close(m->listen_fd);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
+		signal(SIGUSR1, SIG_IGN);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1)
+			_exit(PROC_EXIT_OK);
+		log_set_role("kb-indexer");
+		_exit(kbindex_server_main(cfg));
+	}
+	m->kb_pid = pid;
+	log_debug("indexing the knowledge base", "started the indexer pid %d",
+	    (int)pid);
+}
+
+/* The indexer `pid` exited with `status`. */
+static void
+master_kb_reaped(struct master *m, pid_t pid, int status)
+{
+	m->kb_pid = 0;
+	if (WIFSIGNALED(status) && !m->stopping)
+		log_error("indexing the knowledge base", "the indexer pid %d was "
+		    "terminated by signal %d (%s)", (int)pid, WTERMSIG(status),
+		    strsignal(WTERMSIG(status)));
+	else if (WIFEXITED(status) && WEXITSTATUS(status) != PROC_EXIT_OK)
+		log_warn("indexing the knowledge base", "the indexer pid %d exited "
+		    "with code %d (its log lines say why)", (int)pid,
+		    WEXITSTATUS(status));
+	if (m->kb_again && !m->stopping) {
+		m->kb_again = false;
+		master_kb_index(m, m->next != NULL ? m->next->cfg : m->cur->cfg);
+	}
 }
 
 static void
@@ -442,6 +521,9 @@ master_begin_stop(struct master *m, bool graceful, int exit_code)
 		close(m->listen_fd);
 		m->listen_fd = -1;
 	}
+	/* the indexer's work is redone at the next start: stop it now */
+	if (m->kb_pid != 0)
+		kill(m->kb_pid, SIGTERM);
 	if (graceful) {
 		log_info("stopping", "graceful stop: draining %d workers", master_live(m));
 		master_signal_all(m, SIGTERM);
@@ -481,6 +563,10 @@ process_sigchld(struct master *m)
 		struct master_worker *mw = NULL;
 		bool planned, wanted;
 
+		if (pid == m->kb_pid) {
+			master_kb_reaped(m, pid, status);
+			continue;
+		}
 		for (i = 0; i < SB_MAX_SLOTS; i++)
 			if (m->w[i].pid == pid) {
 				mw = &m->w[i];
@@ -564,6 +650,8 @@ process_sighup(struct master *m)
 		    probs.n, m->cur->id);
 		config_problems_free(&probs);
 		master_reload_failed(m);
+		/* files dropped into kb.directory are still indexed */
+		master_kb_index(m, m->cur->cfg);
 		return;
 	}
 	config_problems_free(&probs);
@@ -573,6 +661,7 @@ process_sighup(struct master *m)
 	if (g == NULL) {
 		log_error("reloading", "%s; keeping generation %u", e.msg, m->cur->id);
 		master_reload_failed(m);
+		master_kb_index(m, m->cur->cfg);
 		return;
 	}
 	master_log_keys(&g->keys);
@@ -583,6 +672,7 @@ process_sighup(struct master *m)
 	log_info("reloading", "starting generation %u with %d workers", g->id,
 	    config_workers(g->cfg));
 	master_fill(m);
+	master_kb_index(m, g->cfg);
 }
 
 /* Once the new generation accepts, it becomes the current one and the old
@@ -812,6 +902,7 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 	log_info("starting", "master pid %d, listening on %s, starting %d workers",
 	    (int)getpid(), m.listen_desc, config_workers(m.cur->cfg));
 	master_fill(&m);
+	master_kb_index(&m, m.cur->cfg);
 
 	for (;;) {
 		int64_t now;
@@ -864,6 +955,12 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 		master_watchdog(&m, now);
 	}
 	code = m.exit_code;
+	if (m.kb_pid != 0) {
+		/* told to stop by master_begin_stop; SIGTERM's default ends it */
+		kill(m.kb_pid, SIGTERM);
+		waitpid(m.kb_pid, NULL, 0);
+		m.kb_pid = 0;
+	}
 	if (pidfile != NULL)
 		unlink(pidfile);
 	free(pidfile);

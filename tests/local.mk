@@ -343,3 +343,13 @@ tests_unit_test_revisions_SOURCES = tests/unit/test_revisions.c tests/unit/tap.h
 tests_unit_test_revisions_LDADD = $(INGEN_LIBS)
 TESTS += tests/unit/test_revisions tests/e2e/test_prompts.py
 EXTRA_DIST += tests/e2e/test_prompts.py docs/prompts.md
+
+# --- the local knowledge base (issue 11 parts 1 and 2): the chunker and the
+# text checks (lib/kb.c), and `ingen kb` with the server's indexing of
+# kb.directory at start and on SIGHUP, rows checked with psql
+check_PROGRAMS += tests/unit/test_kb
+tests_unit_test_kb_SOURCES = tests/unit/test_kb.c tests/unit/tap.h
+tests_unit_test_kb_LDADD = $(INGEN_LIBS)
+TESTS += tests/unit/test_kb tests/e2e/test_kb_cli.py
+EXTRA_DIST += tests/e2e/test_kb_cli.py docs/knowledge-base.md
+

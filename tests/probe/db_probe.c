@@ -501,6 +501,51 @@ probe_user(const char *cmd, int argc, char **argv, struct arena *a, struct buf *
 	buf_putc(b, '}');
 }
 
+/*
+ * kb-search --config C --query Q [--repeat N] [--top K]: db_kb_search as a
+ * flow calls it (the query is Q repeated N times, for queries longer than
+ * a command-line argument may be); kb-count: db_kb_count.
+ */
+static void
+probe_kb(const char *cmd, int argc, char **argv, struct arena *a, struct buf *b)
+{
+	const char *q = probe_opt(argc, argv, "--query");
+	int repeat = probe_int(argc, argv, "--repeat", 1), i, n;
+	struct db_kb_hit *h;
+	struct buf qb = BUF_INIT;
+	struct err e;
+	long chunks;
+
+	err_clear(&e);
+	if (strcmp(cmd, "kb-count") == 0) {
+		n = db_kb_count(probe_pool, &chunks, &e);
+		probe_head(b, n < 0 ? DB_ERROR : DB_OK, &e);
+		if (n == 0)
+			buf_printf(b, ",\"chunks\":%ld", chunks);
+		buf_putc(b, '}');
+		return;
+	}
+	for (i = 0; i < repeat; i++)
+		buf_puts(&qb, q != NULL ? q : "");
+	n = db_kb_search(probe_pool, probe_opt(argc, argv, "--config"),
+	    buf_cstr(&qb), probe_int(argc, argv, "--top", 5), a, &h, &e);
+	buf_free(&qb);
+	probe_head(b, n < 0 ? DB_ERROR : DB_OK, &e);
+	if (n >= 0) {
+		buf_printf(b, ",\"n\":%d,\"hits\":[", n);
+		for (i = 0; i < n; i++) {
+			buf_printf(b, "%s{\"chunk\":%d,\"rank\":%.6f", i ? "," : "",
+			    h[i].chunk, h[i].rank);
+			probe_kv_str(b, "source", h[i].source);
+			probe_kv_str(b, "snippet", h[i].snippet);
+			probe_kv_str(b, "content", h[i].content);
+			buf_putc(b, '}');
+		}
+		buf_putc(b, ']');
+	}
+	buf_putc(b, '}');
+}
+
 /* check [--sql-dir D]: migrate_check as the server runs it at start */
 static void
 probe_check(int argc, char **argv, struct buf *b)
@@ -551,6 +596,8 @@ probe_command(int argc, char **argv)
 	} else if (strcmp(cmd, "retry-after") == 0) {
 		buf_printf(&b, "{\"status\":\"ok\",\"retry_after\":%d}",
 		    db_retry_after(probe_pool));
+	} else if (strncmp(cmd, "kb-", 3) == 0) {
+		probe_kb(cmd, argc, argv, a, &b);
 	} else if (strcmp(cmd, "check") == 0) {
 		probe_check(argc, argv, &b);
 	} else if (strcmp(cmd, "source") == 0) {
