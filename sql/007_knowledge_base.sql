@@ -78,25 +78,33 @@ RETURNS TABLE (source text, chunk integer, rank real, snippet text, content text
 LANGUAGE sql STABLE
 SET client_min_messages = warning
 AS $fn$
+	-- every word first (websearch_to_tsquery's AND), then the chunks that
+	-- have some of the words, so a question phrased in other words than the
+	-- text still finds its passage; a query with a NOT stays as written
 	WITH q AS (
-		SELECT websearch_to_tsquery(p_config, p_query) AS tsq
+		SELECT w.tsq,
+		       CASE WHEN strpos(w.tsq::text, '!') = 0
+		            THEN replace(w.tsq::text, ' & ', ' | ')::tsquery
+		            ELSE w.tsq END AS anyq
+		  FROM (SELECT websearch_to_tsquery(p_config, p_query) AS tsq) w
 	), best AS (
-		SELECT c.source_id, c.position, c.content, q.tsq,
-		       ts_rank_cd(c.tsv, q.tsq) AS rank
+		SELECT c.source_id, c.position, c.content, q.anyq,
+		       c.tsv @@ q.tsq AS every_word,
+		       ts_rank_cd(c.tsv, q.anyq) AS rank
 		  FROM q, kb_chunks c
-		 WHERE numnode(q.tsq) > 0 AND c.tsv @@ q.tsq AND c.ts_config = p_config
-		 ORDER BY rank DESC, c.source_id, c.position
+		 WHERE numnode(q.tsq) > 0 AND c.tsv @@ q.anyq AND c.ts_config = p_config
+		 ORDER BY every_word DESC, rank DESC, c.source_id, c.position
 		 LIMIT greatest(p_limit, 0)
 	)
 	SELECT s.source, b.position, b.rank,
-	       ts_headline(p_config, b.content, b.tsq,
+	       ts_headline(p_config, b.content, b.anyq,
 	           'StartSel="", StopSel="", MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=" ... "'),
 	       b.content
 	  FROM best b JOIN kb_sources s ON s.id = b.source_id
-	 ORDER BY b.rank DESC, s.source, b.position
+	 ORDER BY b.every_word DESC, b.rank DESC, s.source, b.position
 $fn$;
 COMMENT ON FUNCTION ingenious_kb_search(regconfig, text, integer) IS
-	'Search the local knowledge base: websearch_to_tsquery(p_config, p_query) over the chunks indexed with p_config, at most p_limit rows, best first by ts_rank_cd, with a plain-text ts_headline snippet.';
+	'Search the local knowledge base over the chunks indexed with p_config: the chunks with every word of websearch_to_tsquery(p_config, p_query) first, then those with some of them, each group best first by ts_rank_cd; at most p_limit rows, with a plain-text ts_headline snippet.';
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON kb_sources, kb_chunks TO ingenious_app;
 GRANT SELECT ON kb_sources, kb_chunks TO ingenious_readonly;

@@ -10,7 +10,7 @@ ingen_SOURCES += \
 	worker/routes_ops.c \
 	worker/routes_chat.c \
 	worker/turn.c worker/turn.h \
-	worker/services.c worker/services.h \
+	worker/services.c worker/services.h worker/services_kb.c \
 	worker/usage.c worker/usage.h \
 	worker/routes_history.c \
 	worker/auth.c worker/auth.h worker/routes_auth.c \

@@ -265,4 +265,5 @@ services_init(struct ctx_services *svc, struct http_exchange *x)
 	svc->log = services_log;
 	svc->client_gone = services_client_gone;
 	svc->templates = &services_templates;
+	svc->kb = &services_kb;
 }

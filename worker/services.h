@@ -12,9 +12,15 @@
  * Fill `svc` with the worker's services for a turn on exchange `x`: the
  * language model through the worker's llm client, usage counted on the
  * worker's scoreboard slot and stored as llm_usage rows, clock_now_ms, and
- * the server log.  The knowledge base, SQL and template slots stay NULL.
+ * the server log, prompt templates, the knowledge bases (services_kb).  The
+ * SQL slot stays NULL.
  * `x` must outlive every use of `svc`.  Flow thread.
  */
 void services_init(struct ctx_services *svc, struct http_exchange *x);
+
+/* The knowledge bases (worker/services_kb.c): the local one through the
+ * worker's database pool, Azure AI Search with azure_search_services[0].
+ * Its `arg` is the turn's exchange. */
+extern const struct ctx_kb_service services_kb;
 
 #endif
