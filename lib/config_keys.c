@@ -188,7 +188,7 @@ const struct config_key config_keys[] = {
 	K_STR("chat_history.database_name", C_STR(chat_history.database_name),
 	    "", KEY_UNUSED),
 	K_STR("chat_history.memory_path", C_STR(chat_history.memory_path),
-	    "./tmp", KEY_UNUSED),
+	    "./tmp", 0),
 	K_INT("chat_history.pool_size", C_INT(chat_history.pool_size), "4",
 	    1, 1000, 0),
 	K_INT("chat_history.connect_timeout",
@@ -308,20 +308,16 @@ const struct config_key config_keys[] = {
 	K_ENUM("file_storage.data.authentication_method", UNUSED,
 	    "default_credential", v_auth_method, 0),
 
-	/* kb: ours (the reference's KB_* variables) */
-	K_ENUM("kb.policy", C_STR(kb.policy), "azure_only", v_kb_policy,
-	    KEY_UNUSED),
-	K_ENUM("kb.mode", C_STR(kb.mode), "direct", v_kb_mode, KEY_UNUSED),
-	K_INT("kb.topk_direct", C_INT(kb.topk_direct), "3", 1, 1000,
-	    KEY_UNUSED),
-	K_INT("kb.topk_assist", C_INT(kb.topk_assist), "5", 1, 1000,
-	    KEY_UNUSED),
-	K_BOOL("kb.fallback_on_empty", C_BOOL(kb.fallback_on_empty), "false",
-	    KEY_UNUSED),
+	/* kb: ours (the reference's KB_* variables); the knowledge-base-agent
+	 * and ing_kb_search (flows/kbsearch.c) */
+	K_ENUM("kb.policy", C_STR(kb.policy), "azure_only", v_kb_policy, 0),
+	K_ENUM("kb.mode", C_STR(kb.mode), "direct", v_kb_mode, 0),
+	K_INT("kb.topk_direct", C_INT(kb.topk_direct), "3", 1, 1000, 0),
+	K_INT("kb.topk_assist", C_INT(kb.topk_assist), "5", 1, 1000, 0),
+	K_BOOL("kb.fallback_on_empty", C_BOOL(kb.fallback_on_empty), "false", 0),
 	K_INT("kb.azure_snippet_cap", C_INT(kb.azure_snippet_cap), "0", 0,
-	    1000000, KEY_UNUSED),
-	K_STR("kb.azure_default_index", C_STR(kb.azure_default_index), "",
-	    KEY_UNUSED),
+	    1000000, 0),
+	K_STR("kb.azure_default_index", C_STR(kb.azure_default_index), "", 0),
 	/* read by `ingen kb` and the server's indexer (lib/kbindex.c) */
 	K_STR("kb.directory", C_STR(kb.directory), "", 0),
 	K_STR("kb.text_search_config", C_STR(kb.text_search_config), "english",

@@ -911,17 +911,18 @@ test_unused(void)
 {
 	struct config_problems p;
 	struct config *cfg;
-	const char *set[] = { "KB_POLICY=prefer_local",
+	const char *set[] = { "INGENIOUS_WEB_CONFIGURATION__STREAMING_DELAY_MS=10",
 		"INGENIOUS_LOCAL_SQL_DB__DATABASE_URL=postgresql://u:SECRETXYZ@h/d",
 		"INGENIOUS_MODELS__0__MODEL=m", "INGENIOUS_MODELS__0__ENDPOINT=e",
 		NULL };
-	const char *defaults[] = { "INGENIOUS_KB__POLICY=azure_only",
+	const char *defaults[] = { "INGENIOUS_WEB_CONFIGURATION__STREAMING_DELAY_MS=50",
 		"INGENIOUS_SERVER__FLOW_PATH=", NULL };
 
 	cfg = load(set, "", &p);
 	ok(cfg != NULL && p.n == 0 && p.n_warnings == 3,
 	    "unused keys set: the load succeeds with three warnings");
-	ok(has_sub(p.warnings, p.n_warnings, "KB_POLICY: kb.policy: accepted "
+	ok(has_sub(p.warnings, p.n_warnings, "INGENIOUS_WEB_CONFIGURATION__"
+	    "STREAMING_DELAY_MS: web_configuration.streaming_delay_ms: accepted "
 	    "for compatibility, not used yet: the value has no effect"),
 	    "the warning names the variable and the key");
 	ok(has_sub(p.warnings, p.n_warnings, "models.0.endpoint: accepted for "
@@ -929,8 +930,8 @@ test_unused(void)
 	ok(has_sub(p.warnings, p.n_warnings, "local_sql_db.database_url: "
 	    "accepted") && !has_sub(p.warnings, p.n_warnings, "SECRETXYZ"),
 	    "a secret's warning names it without its value");
-	is_str(cfg ? cfg->kb.policy : NULL, "prefer_local",
-	    "the value is still stored for the flow that will read it");
+	is_int(cfg ? cfg->web.streaming_delay_ms : -1, 10,
+	    "the value is still stored for the code that will read it");
 	diag_problems(&p);
 	config_free(cfg);
 	config_problems_free(&p);
