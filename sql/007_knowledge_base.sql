@@ -78,33 +78,50 @@ RETURNS TABLE (source text, chunk integer, rank real, snippet text, content text
 LANGUAGE sql STABLE
 SET client_min_messages = warning
 AS $fn$
-	-- every word first (websearch_to_tsquery's AND), then the chunks that
-	-- have some of the words, so a question phrased in other words than the
-	-- text still finds its passage; a query with a NOT stays as written
-	WITH q AS (
+	-- The chunks with every word (websearch_to_tsquery's AND) first; only
+	-- when they are fewer than p_limit, the chunks with some of the words
+	-- (an OR of the same lexemes; a query with a NOT stays as written), so
+	-- a question phrased in other words than the text still finds its
+	-- passage.  That second group is ranked with ts_rank, not ts_rank_cd:
+	-- cover density over an OR of words costs ~5 us a chunk against ~0.5
+	-- (bench/README.md), and this group can be large.  q is MATERIALIZED:
+	-- computed once, not once per row; the
+	-- second branch of the UNION ALL never runs when the first filled the
+	-- LIMIT.
+	WITH q AS MATERIALIZED (
 		SELECT w.tsq,
 		       CASE WHEN strpos(w.tsq::text, '!') = 0
 		            THEN replace(w.tsq::text, ' & ', ' | ')::tsquery
 		            ELSE w.tsq END AS anyq
 		  FROM (SELECT websearch_to_tsquery(p_config, p_query) AS tsq) w
+		 WHERE numnode(w.tsq) > 0
 	), best AS (
-		SELECT c.source_id, c.position, c.content, q.anyq,
-		       c.tsv @@ q.tsq AS every_word,
-		       ts_rank_cd(c.tsv, q.anyq) AS rank
-		  FROM q, kb_chunks c
-		 WHERE numnode(q.tsq) > 0 AND c.tsv @@ q.anyq AND c.ts_config = p_config
-		 ORDER BY every_word DESC, rank DESC, c.source_id, c.position
+		SELECT * FROM (
+			(SELECT c.source_id, c.position, c.content, 0 AS tier,
+			        ts_rank_cd(c.tsv, q.tsq) AS rank
+			   FROM q, kb_chunks c
+			  WHERE c.tsv @@ q.tsq AND c.ts_config = p_config
+			  ORDER BY rank DESC, c.source_id, c.position
+			  LIMIT greatest(p_limit, 0))
+			UNION ALL
+			(SELECT c.source_id, c.position, c.content, 1 AS tier,
+			        ts_rank(c.tsv, q.anyq) AS rank
+			   FROM q, kb_chunks c
+			  WHERE c.tsv @@ q.anyq AND NOT (c.tsv @@ q.tsq) AND c.ts_config = p_config
+			  ORDER BY rank DESC, c.source_id, c.position
+			  LIMIT greatest(p_limit, 0))
+		) u
 		 LIMIT greatest(p_limit, 0)
 	)
 	SELECT s.source, b.position, b.rank,
-	       ts_headline(p_config, b.content, b.anyq,
+	       ts_headline(p_config, b.content, q.anyq,
 	           'StartSel="", StopSel="", MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=" ... "'),
 	       b.content
-	  FROM best b JOIN kb_sources s ON s.id = b.source_id
-	 ORDER BY b.every_word DESC, b.rank DESC, s.source, b.position
+	  FROM best b JOIN kb_sources s ON s.id = b.source_id, q
+	 ORDER BY b.tier, b.rank DESC, s.source, b.position
 $fn$;
 COMMENT ON FUNCTION ingenious_kb_search(regconfig, text, integer) IS
-	'Search the local knowledge base over the chunks indexed with p_config: the chunks with every word of websearch_to_tsquery(p_config, p_query) first, then those with some of them, each group best first by ts_rank_cd; at most p_limit rows, with a plain-text ts_headline snippet.';
+	'Search the local knowledge base over the chunks indexed with p_config: the chunks with every word of websearch_to_tsquery(p_config, p_query) first (best first by ts_rank_cd), then, when they are fewer than p_limit, those with some of the words (by ts_rank); at most p_limit rows, with a plain-text ts_headline snippet.';
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON kb_sources, kb_chunks TO ingenious_app;
 GRANT SELECT ON kb_sources, kb_chunks TO ingenious_readonly;
