@@ -9,7 +9,8 @@ SQL_FILES = \
 	sql/003_views.sql \
 	sql/004_save_turn.sql \
 	sql/005_prompts.sql \
-	sql/006_one_commit_turn.sql
+	sql/006_one_commit_turn.sql \
+	sql/008_sql_agent.sql
 dist_sql_DATA += $(SQL_FILES)
 EXTRA_DIST += sql/embed.sh docs/dba.md
 nodist_libingen_a_SOURCES = sql/embedded.c
