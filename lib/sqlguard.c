@@ -19,6 +19,7 @@
  */
 #include "autoconfig.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -436,4 +437,48 @@ out:
 	cJSON_Delete(tree);
 	pg_query_free_parse_result(r);
 	return rc;
+}
+
+/* `"key":` in the JSON text as a key (not inside a string value, where
+ * a quote would be escaped). */
+static bool
+guard_has_key(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	for (p = strstr(json, pat); p != NULL; p = strstr(p + 1, pat))
+		if (p == json || p[-1] != '\\')
+			return true;
+	return false;
+}
+
+void
+sqlguard_shape(const char *sql, struct sqlguard_shape *out)
+{
+	static const char *const writers[] = {
+		"DeleteStmt", "UpdateStmt", "InsertStmt", "MergeStmt",
+		"intoClause", "IntoClause", "lockingClause", "LockingClause", NULL
+	};
+	PgQueryParseResult r = pg_query_parse(sql);
+	cJSON *tree, *stmts, *stmt;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (r.error != NULL) {
+		out->n_statements = -1;
+		pg_query_free_parse_result(r);
+		return;
+	}
+	tree = cJSON_Parse(r.parse_tree);
+	stmts = cJSON_GetObjectItemCaseSensitive(tree, "stmts");
+	out->n_statements = cJSON_GetArraySize(stmts);
+	stmt = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(stmts, 0), "stmt");
+	snprintf(out->first_type, sizeof(out->first_type), "%s", guard_node_type(stmt));
+	for (i = 0; writers[i] != NULL; i++)
+		if (guard_has_key(r.parse_tree, writers[i]))
+			out->writes = true;
+	cJSON_Delete(tree);
+	pg_query_free_parse_result(r);
 }

@@ -47,6 +47,20 @@
  */
 int sqlguard_check(const char *sql, const char *schema, struct err *e) ING_WUR;
 
+/* What a text is, by a second and much simpler reading of its parse tree
+ * than sqlguard_check's walk (for logs, and for the fuzz target's check
+ * that whatever the guard accepts is one plain SELECT). */
+struct sqlguard_shape {
+	int n_statements;           /* -1: does not parse */
+	char first_type[64];        /* node type of the first, "" if none */
+	bool writes;                /* a data-modifying node anywhere (DeleteStmt,
+	                             * UpdateStmt, InsertStmt, MergeStmt), INTO or
+	                             * FOR UPDATE / SHARE */
+};
+
+/* Fill *out for `sql`.  Pure; any thread. */
+void sqlguard_shape(const char *sql, struct sqlguard_shape *out);
+
 /* True if `name` (lower case, unqualified) is on the function allow-list.
  * Pure; any thread. */
 bool sqlguard_function_allowed(const char *name);
