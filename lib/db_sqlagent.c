@@ -68,6 +68,7 @@ struct db_sqlagent {
 	char *settings;                  /* BEGIN READ ONLY; SET LOCAL ...; */
 	char *temp_file_limit;
 	bool warned_temp;                /* logged that it could not be set */
+	bool warned_writer;              /* logged that the role can write */
 	int statement_timeout_ms;
 	int lock_timeout_ms;
 	int max_rows;
@@ -273,6 +274,40 @@ sa_temp_file_limit(struct db_sqlagent *s, PGconn *pg)
 	PQclear(res);
 }
 
+/*
+ * A role that may write is a layer less: say so once (the READ ONLY
+ * transaction and the cursor still refuse every write).  Which tables it
+ * could write, by name, is the DBA's to find; the count and one name are
+ * enough to act on.
+ */
+static void
+sa_check_writer(struct db_sqlagent *s, PGconn *pg)
+{
+	PGresult *res;
+	bool warn;
+
+	res = PQexec(pg, "SELECT count(*), min(n.nspname || '.' || c.relname) "
+	    "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+	    "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
+	    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+	    "AND pg_catalog.has_table_privilege(c.oid, "
+	    "'INSERT, UPDATE, DELETE, TRUNCATE')");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
+		pthread_mutex_lock(&s->mu);
+		warn = !s->warned_writer;
+		s->warned_writer = true;
+		pthread_mutex_unlock(&s->mu);
+		if (warn)
+			log_warn("while connecting to the SQL agent's database",
+			    "the SQL agent's role may write %s tables (%s, ...): grant "
+			    "it SELECT on schema %s only (docs/sql-agent.md); its "
+			    "statements still run READ ONLY", PQgetvalue(res, 0, 0),
+			    PQgetvalue(res, 0, 1), s->schema);
+	}
+	PQclear(res);
+}
+
 /* Open c->pg as the agent's role.  Returns 0 or -1 with `e` set. */
 static int
 sa_connect(struct db_sqlagent *s, struct sa_conn *c, struct err *e)
@@ -330,6 +365,7 @@ sa_connect(struct db_sqlagent *s, struct sa_conn *c, struct err *e)
 		    "superuser: refused (docs/sql-agent.md)");
 	}
 	sa_temp_file_limit(s, c->pg);
+	sa_check_writer(s, c->pg);
 	return 0;
 }
 

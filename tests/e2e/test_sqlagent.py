@@ -280,8 +280,62 @@ tap.ok(a.get("status") == 500 and "set sql_agent.database_url" in a.get("msg", "
 a = run("SELECT 1", env=pg_env({"INGENIOUS_SQL_AGENT__DATABASE_URL": pg.url("superuser")}))
 tap.ok(a.get("status") == 500 and "superuser" in a.get("msg", ""),
        "a superuser connection is refused", a)
-a = run("SELECT 1", env=pg_env({"INGENIOUS_SQL_AGENT__DATABASE_URL": pg.url("app")}))
-tap.ok(a.get("ok") is True, "a non-superuser role connects (the DBA's choice)", a)
+r = probe(["run", "SELECT 1"], env=pg_env({"INGENIOUS_SQL_AGENT__DATABASE_URL": pg.url("app")}))
+tap.ok(r.stdout.startswith('{"ok":true'), "a non-superuser role connects (the DBA's choice)",
+       r.stdout)
+tap.ok("the SQL agent's role may write" in r.stderr and "public." in r.stderr,
+       "a role that may write tables is warned about", r.stderr[-500:])
+r = probe(["run", "SELECT 1"])
+tap.ok("may write" not in r.stderr, "ingenious_sqlagent may write nothing: no warning",
+       r.stderr[-500:])
+
+
+class Repl:
+    """One sql_probe process (one handle) driven statement by statement."""
+
+    def __init__(self, env):
+        self.proc = subprocess.Popen([SQL_PROBE, "repl"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env)
+
+    def run(self, sql, timeout=30):
+        import select
+        self.proc.stdin.write(json.dumps(sql) + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            return {"ok": None, "msg": "no answer within %ss" % timeout}
+        line = self.proc.stdout.readline()
+        return json.loads(line) if line else {"ok": None, "msg": "sql_probe exited"}
+
+    def close(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        note_sanitizer(self.proc.stderr.read(), "sql_probe repl")
+
+
+# --- the database goes away and comes back: 503 at once, then service again
+COUNT = "SELECT count(*) FROM students_performance"
+rp = Repl(probe_env())
+tap.eq(rp.run(COUNT).get("rows"), [["7"]], "outage: a handle that works")
+tap.ok(pg.stop_immediate(), "outage: the cluster is stopped (immediate)")
+t0 = time.time()
+a = rp.run(COUNT)
+tap.ok(a.get("status") == 503 and a.get("msg") == "the SQL agent's database is unavailable"
+       and time.time() - t0 < 7, "outage: the broken connection gives 503", a)
+t0 = time.time()
+a = rp.run(COUNT)
+tap.ok(a.get("status") == 503 and time.time() - t0 < 2, "outage: the next call fails at once "
+       "(%.2f s)" % (time.time() - t0), a)
+pg.start()
+time.sleep(1.2)
+a = rp.run(COUNT)
+tap.eq(a.get("rows"), [["7"]], "outage: service comes back with the database, no restart")
+rp.close()
 r = probe(["run", "SELECT 1"], env=pg_env({"INGENIOUS_SQL_AGENT__DATABASE_URL":
                                             pg.url("sqlagent").replace("password=",
                                                                        "password=wrong")}))
