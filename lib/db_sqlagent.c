@@ -479,10 +479,16 @@ sa_exec(struct db_sqlagent *s, PGconn *pg, const char *sql, bool *broken,
 
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		*broken = sa_fail(s, pg, res, false, e);
-		if (e->status == 400)
+		if (e->status == 400) {
 			/* one of ours failed: the configuration is wrong (a
-			 * work_mem PostgreSQL refuses ...) */
-			e->status = 500;
+			 * work_mem PostgreSQL refuses, a schema that is not
+			 * there ...) */
+			const char *primary = PQresultErrorField(res,
+			    PG_DIAG_MESSAGE_PRIMARY);
+
+			err_set(e, 500, "could not apply the SQL agent's settings "
+			    "(sql_agent.*): %.300s", primary ? primary : "?");
+		}
 		rc = -1;
 	}
 	PQclear(res);
@@ -613,9 +619,11 @@ db_sqlagent_run(struct db_sqlagent *s, const char *sql, struct arena *a,
 		    "the limit of %d", len, DB_SQLAGENT_MAX_SQL);
 	if ((c = sa_acquire(s, e)) == NULL)
 		return -1;
+	/* from here a ROLLBACK ends whatever BEGIN started, even when one of
+	 * the SETs failed and left the transaction aborted */
+	in_tx = true;
 	if (sa_exec(s, c->pg, s->settings, &broken, e) < 0)
 		goto out;
-	in_tx = true;
 	/*
 	 * The model's text is the whole tail of DECLARE: nothing follows it,
 	 * so a comment cannot swallow anything of ours; the extended protocol
@@ -685,9 +693,9 @@ db_sqlagent_describe(struct db_sqlagent *s, struct arena *a, const char **text,
 	*first_table = NULL;
 	if ((c = sa_acquire(s, e)) == NULL)
 		return -1;
+	in_tx = true;
 	if (sa_exec(s, c->pg, s->settings, &broken, e) < 0)
 		goto out;
-	in_tx = true;
 	res = PQexecParams(c->pg, q, 1, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		broken = sa_fail(s, c->pg, res, false, e);

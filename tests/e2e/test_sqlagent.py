@@ -342,6 +342,15 @@ r = probe(["run", "SELECT 1"], env=pg_env({"INGENIOUS_SQL_AGENT__DATABASE_URL":
 tap.ok(pg.password("sqlagent") not in r.stdout + r.stderr and "unavailable" in r.stdout,
        "a failed connection says unavailable and prints no password", r.stdout + r.stderr[-300:])
 
+r = probe(["repl"], env=probe_env({"INGENIOUS_SQL_AGENT__WORK_MEM": "1kB"}),
+          stdin=json.dumps(COUNT) + "\n" + json.dumps(COUNT) + "\n")
+answers = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+tap.ok(len(answers) == 2 and all(x.get("status") == 500 and "could not apply the SQL agent's "
+       "settings (sql_agent.*)" in x.get("msg", "") and "work_mem" in x.get("msg", "")
+                                for x in answers),
+       "a work_mem PostgreSQL refuses: a 500 naming the settings, again on the same "
+       "connection (its transaction was rolled back)", answers)
+
 tap.eq(snapshot(), before, "at the end: the database is unchanged")
 check_sanitizers(tap)
 tap.done()
