@@ -268,7 +268,8 @@ sa_temp_file_limit(struct db_sqlagent *s, PGconn *pg)
 			log_warn("while connecting to the SQL agent's database",
 			    "could not set temp_file_limit to %s (a superuser's "
 			    "setting): run ALTER ROLE <the agent's role> SET "
-			    "temp_file_limit = '%s' as a superuser (docs/sql-agent.md)",
+			    "temp_file_limit = '%s' as a superuser, or `ingen db "
+			    "init-local` again for the local cluster (docs/sql-agent.md)",
 			    s->temp_file_limit, s->temp_file_limit);
 	}
 	PQclear(res);

@@ -288,6 +288,14 @@ tap.ok("the SQL agent's role may write" in r.stderr and "public." in r.stderr,
 r = probe(["run", "SELECT 1"])
 tap.ok("may write" not in r.stderr, "ingenious_sqlagent may write nothing: no warning",
        r.stderr[-500:])
+tap.ok("temp_file_limit" not in r.stderr, "the role carries temp_file_limit 16MB: no warning",
+       r.stderr[-500:])
+tap.eq(pg.value("SHOW temp_file_limit", role="sqlagent"), "16MB",
+       "init-local gave ingenious_sqlagent temp_file_limit 16MB")
+r = probe(["run", "SELECT 1"], env=probe_env({"INGENIOUS_SQL_AGENT__TEMP_FILE_LIMIT": "32MB"}))
+tap.ok(r.stdout.startswith('{"ok":true') and "could not set temp_file_limit to 32MB" in r.stderr
+       and "ALTER ROLE" in r.stderr, "another temp_file_limit: the statement runs, and the "
+       "log says what a superuser must run", r.stdout + r.stderr[-500:])
 
 
 class Repl:
