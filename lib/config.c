@@ -682,6 +682,14 @@ validate_sql_agent(struct config_loader *ld)
 		config_ld_problem(ld, ld_src(ld, "sql_agent.temp_file_limit"), NULL,
 		    "sql_agent.temp_file_limit \"%s\" must be a size such as "
 		    "16MB, or -1", c->sql_agent.temp_file_limit);
+	if (ok && strcmp(c->sql_agent.schema, "public") == 0 &&
+	    c->sql_agent.database_url[0] == '\0' &&
+	    c->local_sql_db.database_url[0] == '\0')
+		config_ld_warning(ld, ld_src(ld, "sql_agent.schema"), NULL,
+		    "sql_agent.schema \"public\" on the local cluster is the chat "
+		    "history's schema: the guard lets its tables through (the "
+		    "ingenious_sqlagent role still refuses them); keep the agent's "
+		    "data in its own schema (docs/sql-agent.md)");
 	if (!c->sql_agent.guard)
 		config_ld_warning(ld, ld_src(ld, "sql_agent.guard"), NULL,
 		    "sql_agent.guard is false: the SQL agent's statements reach "

@@ -130,6 +130,9 @@ ATTACKS = [
     ("set_config then a chat table",
      "SELECT set_config('search_path', 'public', true), (SELECT count(*) FROM messages)",
      "function set_config is not allowed"),
+    ("set_config('transaction_read_only', 'off')",
+     "SELECT set_config('transaction_read_only', 'off', true)",
+     "function set_config is not allowed"),
     ("SET ROLE", "SET ROLE ingenious_app", "VariableSetStmt"),
     ("RESET SESSION AUTHORIZATION", "RESET SESSION AUTHORIZATION", "VariableSetStmt"),
     ("lo_import", "SELECT lo_import('/etc/passwd')", "function lo_import is not allowed"),
@@ -178,6 +181,14 @@ out = r.stdout
 tap.ok(not any(s and s in out for s in SECRETS), "guard off: no secret in any answer")
 tap.eq(snapshot(), before, "guard off: the database is unchanged")
 tap.ok(not os.path.exists(PWNED), "guard off: COPY TO PROGRAM ran nothing")
+
+# a setting changed by one statement does not outlive its transaction
+answers, r = repl(["SELECT set_config('search_path', 'public', false), "
+                   "set_config('statement_timeout', '0', false)",
+                   "SELECT current_setting('search_path'), current_setting('statement_timeout')"],
+                  env=off)
+tap.eq([a.get("rows") for a in answers], [[["public", "0"]], [["agent_data", "5s"]]],
+       "guard off: set_config in one statement is rolled back before the next")
 
 # --- time, rows and bytes
 a = run("SELECT pg_sleep(600)", env=off, timeout=60)

@@ -1000,6 +1000,17 @@ test_sql_agent(void)
 	config_free(cfg);
 	config_problems_free(&p);
 
+	{
+		const char *pub[] = { "INGENIOUS_SQL_AGENT__SCHEMA=public", NULL };
+
+		cfg = load(pub, "", &p);
+		ok(cfg != NULL && has_sub(p.warnings, p.n_warnings, "is the chat "
+		    "history's schema"), "schema public on the local cluster: a warning");
+		diag_problems(&p);
+		config_free(cfg);
+		config_problems_free(&p);
+	}
+
 	cfg = load(bad, "", &p);
 	ok(cfg == NULL && p.n == 3 &&
 	    has_sub(p.lines, p.n, "sql_agent.schema") &&
