@@ -733,7 +733,13 @@ db_sqlagent_describe(struct db_sqlagent *s, struct arena *a, const char **text,
 			buf_printf(&b, " -- %s", table_comment);
 		buf_putc(&b, '\n');
 	}
-	*text = arena_strdup(a, b.len ? buf_cstr(&b) : "");
+	/* a prompt is no place for a catalog of thousands of columns */
+	if (b.len > (size_t)s->max_bytes) {
+		*text = arena_sprintf(a, "%.*s\n... (cut at sql_agent.max_bytes, %d bytes)\n",
+		    s->max_bytes, buf_cstr(&b), s->max_bytes);
+	} else {
+		*text = arena_strdup(a, b.len ? buf_cstr(&b) : "");
+	}
 	rc = 0;
 out:
 	PQclear(res);

@@ -100,7 +100,8 @@ int db_sqlagent_run(struct db_sqlagent *s, const char *sql, struct arena *a,
  *   students_performance(parental_education text -- Highest ..., math_score
  *   integer -- ..., ...) -- <the table's comment>
  * and the first table's name (by name; the reference's table_name).  Only
- * the agent's schema, only relations the role may SELECT.  *first_table is
+ * the agent's schema, only relations the role may SELECT; the text is cut
+ * at sql_agent.max_bytes (with a line that says so).  *first_table is
  * NULL when the schema has none.  Both live in `a`.  Errors as
  * db_sqlagent_run.  Any thread.
  */

@@ -273,6 +273,17 @@ tap.ok(d.get("first_table") == "students_performance" and
        "math_score integer -- Math exam score, 0..100." in text and
        "-- Exam scores of students" in text, "describe: columns, types and comments", d)
 tap.ok("messages" not in text and "pg_" not in text, "describe: nothing outside the schema")
+pg.sql("CREATE SCHEMA wide; CREATE TABLE wide.t (%s); GRANT USAGE ON SCHEMA wide TO "
+       "ingenious_sqlagent; GRANT SELECT ON wide.t TO ingenious_sqlagent" %
+       ", ".join("column_number_%d integer" % i for i in range(200)), role="superuser",
+       dbname="ingenious")
+r = probe(["describe"], env=probe_env({"INGENIOUS_SQL_AGENT__MAX_BYTES": "1024",
+                                       "INGENIOUS_SQL_AGENT__SCHEMA": "wide"}))
+d = json.loads(r.stdout) if r.stdout.strip() else {}
+tap.ok(d.get("first_table") == "t" and len(d.get("text", "")) < 1200 and
+       "cut at sql_agent.max_bytes" in d.get("text", ""),
+       "describe: a wide schema is cut at max_bytes", d)
+pg.sql("DROP SCHEMA wide CASCADE", role="superuser", dbname="ingenious")
 
 # --- many flow threads on one handle (pool_size 2)
 r = probe(["concurrent", "24", "SELECT count(*) FROM students_performance"])
