@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 top=$(pwd)
 
 PKGS="build-essential autoconf automake pkg-config libcurl4-openssl-dev libcjson-dev
-libssl-dev libpq-dev libconfig-dev postgresql-15 python3 clang libclang-rt-14-dev curl"
+libssl-dev libpq-dev libconfig-dev libpg-query-dev postgresql-15 python3 clang libclang-rt-14-dev curl"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -29,7 +29,7 @@ fi
 # The end-to-end scripts that also run against the sanitizer build: the HTTP
 # parser, the chat turn (upstream faults, database rows, streaming, the
 # database stopped under load), the LLM client, authentication (passwords,
-# JWT, Basic) and the process model.  The harness (tests/e2e/lib/ingen.py) sees from _build-san's
+# JWT, Basic), the process model and the SQL agent's guard and connections.  The harness (tests/e2e/lib/ingen.py) sees from _build-san's
 # Makefile that the binaries are sanitized: it sets ASAN_OPTIONS, UBSAN_OPTIONS
 # and LSAN_OPTIONS for every process it starts, fails a script whose server,
 # simulator or command printed a sanitizer report, and stretches the scripts'
@@ -39,7 +39,7 @@ SAN_E2E=${SAN_E2E:-"tests/e2e/test_chat_llm.py tests/e2e/test_http.py tests/e2e/
 tests/e2e/test_chat_db.py tests/e2e/test_process.py tests/e2e/test_llm_client.py \
 tests/e2e/test_chat_db_outage.py tests/e2e/test_disconnect.py tests/e2e/test_hung_flow.py \
 tests/e2e/test_plugins.py tests/e2e/test_cli_flows.py tests/e2e/test_seed_guide.py \
-tests/e2e/test_usage_journal.py tests/e2e/test_stream_race.py"}
+tests/e2e/test_usage_journal.py tests/e2e/test_stream_race.py tests/e2e/test_sqlagent.py"}
 
 JOBS=$(nproc 2>/dev/null || echo 2)
 [ -x configure ] || autoreconf -fi

@@ -636,6 +636,74 @@ ld_entry_src(const struct config_loader *ld, size_t li, size_t pos,
 	return NULL;
 }
 
+/* A memory size as PostgreSQL reads it: digits and an optional unit. */
+static bool
+pg_size_valid(const char *s, bool minus_one)
+{
+	const char *p = s;
+
+	if (minus_one && strcmp(s, "-1") == 0)
+		return true;
+	if (!isdigit((unsigned char)*p))
+		return false;
+	while (isdigit((unsigned char)*p))
+		p++;
+	return *p == '\0' || strcmp(p, "kB") == 0 || strcmp(p, "MB") == 0 ||
+	    strcmp(p, "GB") == 0 || strcmp(p, "TB") == 0;
+}
+
+/*
+ * The SQL agent's keys: values that end up in SET LOCAL statements and in
+ * the guard's comparison of schema names must have a shape that needs no
+ * quoting; the test-only switch and the Azure SQL keys get a warning.
+ */
+static void
+validate_sql_agent(struct config_loader *ld)
+{
+	const struct config *c = ld->cfg;
+	const char *p = c->sql_agent.schema;
+	bool ok = *p != '\0' && strlen(p) <= 63 && !isdigit((unsigned char)*p) &&
+	    strncmp(p, "pg_", 3) != 0;
+
+	for (; *p; p++)
+		if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) ||
+		    *p == '_'))
+			ok = false;
+	if (!ok)
+		config_ld_problem(ld, ld_src(ld, "sql_agent.schema"), NULL,
+		    "sql_agent.schema \"%s\" must be a lower-case name of letters, "
+		    "digits and _ (at most 63, not starting with pg_)",
+		    c->sql_agent.schema);
+	if (!pg_size_valid(c->sql_agent.work_mem, false))
+		config_ld_problem(ld, ld_src(ld, "sql_agent.work_mem"), NULL,
+		    "sql_agent.work_mem \"%s\" must be a size such as 4MB "
+		    "(digits, then kB, MB, GB or TB)", c->sql_agent.work_mem);
+	if (!pg_size_valid(c->sql_agent.temp_file_limit, true))
+		config_ld_problem(ld, ld_src(ld, "sql_agent.temp_file_limit"), NULL,
+		    "sql_agent.temp_file_limit \"%s\" must be a size such as "
+		    "16MB, or -1", c->sql_agent.temp_file_limit);
+	if (ok && strcmp(c->sql_agent.schema, "public") == 0 &&
+	    c->sql_agent.database_url[0] == '\0' &&
+	    c->local_sql_db.database_url[0] == '\0')
+		config_ld_warning(ld, ld_src(ld, "sql_agent.schema"), NULL,
+		    "sql_agent.schema \"public\" on the local cluster is the chat "
+		    "history's schema: the guard lets its tables through (the "
+		    "ingenious_sqlagent role still refuses them); keep the agent's "
+		    "data in its own schema (docs/sql-agent.md)");
+	if (!c->sql_agent.guard)
+		config_ld_warning(ld, ld_src(ld, "sql_agent.guard"), NULL,
+		    "sql_agent.guard is false: the SQL agent's statements reach "
+		    "the database unchecked (a test-only setting; the role and "
+		    "the read-only transaction still hold)");
+	if (ld_src(ld, "azure_sql_services.database_connection_string") != NULL)
+		config_ld_warning(ld, ld_src(ld,
+		    "azure_sql_services.database_connection_string"), NULL,
+		    "azure_sql_services.database_connection_string is not "
+		    "supported: this server speaks PostgreSQL only; point the SQL "
+		    "agent at a PostgreSQL database with sql_agent.database_url "
+		    "(docs/sql-agent.md)");
+}
+
 static void
 validate(struct config_loader *ld)
 {
@@ -672,6 +740,8 @@ validate(struct config_loader *ld)
 		    "chat_history.database_url, or leave it empty for the local "
 		    "cluster)",
 		    c->chat_history.database_type);
+
+	validate_sql_agent(ld);
 
 	for (i = 0; i < c->n_models; i++) {
 		const struct config_model *m = &c->models[i];
@@ -766,6 +836,19 @@ finish(struct config_loader *ld)
 	if (c->server.max_requests > 0 && c->server.max_requests_jitter == 0 &&
 	    ld_src(ld, "server.max_requests_jitter") == NULL)
 		c->server.max_requests_jitter = c->server.max_requests / 10;
+	/* the older local_sql_db names of three sql_agent keys, when only
+	 * they are set */
+	if (ld_src(ld, "sql_agent.database_url") == NULL &&
+	    ld_src(ld, "local_sql_db.database_url") != NULL) {
+		free(c->sql_agent.database_url);
+		c->sql_agent.database_url = xstrdup(c->local_sql_db.database_url);
+	}
+	if (ld_src(ld, "sql_agent.statement_timeout_ms") == NULL &&
+	    ld_src(ld, "local_sql_db.statement_timeout_ms") != NULL)
+		c->sql_agent.statement_timeout_ms = c->local_sql_db.statement_timeout_ms;
+	if (ld_src(ld, "sql_agent.max_rows") == NULL &&
+	    ld_src(ld, "local_sql_db.max_rows") != NULL)
+		c->sql_agent.max_rows = c->local_sql_db.max_rows;
 	if (c->web.authentication.jwt_key_file[0] == '\0') {
 		free(c->web.authentication.jwt_key_file);
 		c->web.authentication.jwt_key_file = xasprintf("%s/jwt.key",

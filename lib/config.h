@@ -206,10 +206,27 @@ struct config {
 		char *database_path;
 		char *sample_csv_path;
 		char *sample_database_name;
-		char *database_url;           /* the SQL agent's role connection */
-		int statement_timeout_ms;
-		int max_rows;
+		char *database_url;           /* older name of sql_agent.database_url */
+		int statement_timeout_ms;     /* older name of sql_agent.statement_timeout_ms */
+		int max_rows;                 /* older name of sql_agent.max_rows */
 	} local_sql_db;
+
+	/* sql_agent: where and how the SQL agent's statements run
+	 * (lib/db_sqlagent.c, docs/sql-agent.md); ours */
+	struct {
+		char *database_url;           /* secret; "" = the local cluster's
+		                               * ingenious_sqlagent role */
+		char *schema;                 /* the one schema it may read */
+		int statement_timeout_ms;
+		int lock_timeout_ms;
+		int max_rows;                 /* rows returned, more = truncated */
+		int max_bytes;                /* bytes of values returned */
+		char *work_mem;               /* SET LOCAL work_mem */
+		char *temp_file_limit;        /* SET LOCAL temp_file_limit */
+		int connect_timeout;          /* seconds */
+		int pool_size;                /* connections per process */
+		bool guard;                   /* false: test-only, no statement guard */
+	} sql_agent;
 
 	struct {
 		char *revisions_path;

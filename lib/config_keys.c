@@ -267,7 +267,8 @@ const struct config_key config_keys[] = {
 	    0, INT_MAX, 0),
 	K_INT("flows.max_parallel", C_INT(flows.max_parallel), "8", 1, 256, 0),
 
-	/* local_sql_db: the reference's three, plus the SQL agent's limits */
+	/* local_sql_db: the reference's three (unused: SQLite), and the older
+	 * names of three sql_agent keys */
 	K_STR("local_sql_db.database_path", C_STR(local_sql_db.database_path),
 	    "/tmp/sample_sql_db", KEY_UNUSED),
 	K_STR("local_sql_db.sample_csv_path",
@@ -276,12 +277,31 @@ const struct config_key config_keys[] = {
 	    C_STR(local_sql_db.sample_database_name), "sample_sql_db",
 	    KEY_UNUSED),
 	K_STR("local_sql_db.database_url", C_STR(local_sql_db.database_url), "",
-	    KEY_SECRET | KEY_UNUSED),
+	    KEY_SECRET),
 	K_INT("local_sql_db.statement_timeout_ms",
-	    C_INT(local_sql_db.statement_timeout_ms), "5000", 1, INT_MAX,
-	    KEY_UNUSED),
+	    C_INT(local_sql_db.statement_timeout_ms), "5000", 1, INT_MAX, 0),
 	K_INT("local_sql_db.max_rows", C_INT(local_sql_db.max_rows), "100",
-	    1, 1000000, KEY_UNUSED),
+	    1, 1000000, 0),
+
+	/* sql_agent: ours, the SQL agent's database and limits */
+	K_STR("sql_agent.database_url", C_STR(sql_agent.database_url), "",
+	    KEY_SECRET),
+	K_STR("sql_agent.schema", C_STR(sql_agent.schema), "agent_data", 0),
+	K_INT("sql_agent.statement_timeout_ms",
+	    C_INT(sql_agent.statement_timeout_ms), "5000", 1, 600000, 0),
+	K_INT("sql_agent.lock_timeout_ms", C_INT(sql_agent.lock_timeout_ms),
+	    "1000", 1, 600000, 0),
+	K_INT("sql_agent.max_rows", C_INT(sql_agent.max_rows), "100",
+	    1, 1000000, 0),
+	K_INT("sql_agent.max_bytes", C_INT(sql_agent.max_bytes), "65536",
+	    1024, 67108864, 0),
+	K_STR("sql_agent.work_mem", C_STR(sql_agent.work_mem), "4MB", 0),
+	K_STR("sql_agent.temp_file_limit", C_STR(sql_agent.temp_file_limit),
+	    "16MB", 0),
+	K_INT("sql_agent.connect_timeout", C_INT(sql_agent.connect_timeout), "5",
+	    2, 3600, 0),
+	K_INT("sql_agent.pool_size", C_INT(sql_agent.pool_size), "2", 1, 64, 0),
+	K_BOOL("sql_agent.guard", C_BOOL(sql_agent.guard), "true", 0),
 
 	/* file_storage: revisions (prompt templates) and data */
 	K_BOOL("file_storage.revisions.enable", UNUSED, "true", 0),

@@ -362,6 +362,9 @@ db_local_bootstrap(struct db_session *s, const struct db_local_setup *setup,
 		"SET default_transaction_read_only = on",
 		"SET statement_timeout = '5s'",
 		"SET search_path = agent_data",
+		/* a superuser's setting: the role carries the SQL agent's
+		 * default (sql_agent.temp_file_limit, lib/db_sqlagent.c) */
+		"SET temp_file_limit = '16MB'",
 		NULL
 	};
 	const char *v[1] = { setup->dbname };

@@ -55,6 +55,7 @@ libingen_a_SOURCES += \
 	lib/db.h lib/db_int.h \
 	lib/db_pool.c lib/db_chat.c lib/db_users.c \
 	lib/db_session.c lib/db_session.h \
+	lib/db_sqlagent.c lib/db_sqlagent.h \
 	lib/dburl.c lib/dburl.h \
 	lib/migrate.c lib/migrate.h \
 	lib/localpg.c lib/localpg.h
@@ -81,3 +82,7 @@ libingen_a_SOURCES += \
 	lib/kb.c lib/kb.h \
 	lib/db_kb.c lib/db_kb.h \
 	lib/kbindex.c lib/kbindex.h
+# the SQL agent's statement guard on PostgreSQL's grammar: the only user of
+# libpg_query (docs/sql-agent.md)
+libingen_a_SOURCES += lib/sqlguard.c lib/sqlguard.h
+EXTRA_DIST += docs/sql-agent.md

@@ -353,3 +353,24 @@ tests_unit_test_kb_LDADD = $(INGEN_LIBS)
 TESTS += tests/unit/test_kb tests/e2e/test_kb_cli.py
 EXTRA_DIST += tests/e2e/test_kb_cli.py docs/knowledge-base.md
 
+# --- the SQL agent (issue 12): the statement guard on PostgreSQL's grammar
+# (lib/sqlguard.c) alone, its fuzz target, and the agent's execution
+# (lib/db_sqlagent.c) through tests/probe/sql_probe against a private
+# cluster, every attack with the guard on and off
+check_PROGRAMS += tests/unit/test_sqlguard tests/probe/sql_probe
+tests_unit_test_sqlguard_SOURCES = tests/unit/test_sqlguard.c tests/unit/tap.h
+tests_unit_test_sqlguard_LDADD = $(INGEN_LIBS)
+tests_probe_sql_probe_SOURCES = tests/probe/sql_probe.c
+tests_probe_sql_probe_LDADD = $(INGEN_LIBS) -lpthread
+TESTS += tests/unit/test_sqlguard tests/e2e/test_sqlagent.py
+EXTRA_DIST += tests/e2e/test_sqlagent.py tests/fuzz/fuzz_sqlguard.c
+FUZZ_TARGETS += tests/fuzz/fuzz_sqlguard$(EXEEXT)
+if HAVE_CLANG
+tests/fuzz/fuzz_sqlguard$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_sqlguard.c \
+		$(srcdir)/lib/sqlguard.c $(srcdir)/lib/sqlguard.h \
+		$(FUZZ_BASE_SRCS) $(FUZZ_BASE_HDRS) autoconfig.h
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_CPPFLAGS) -o $@ \
+	    $(srcdir)/tests/fuzz/fuzz_sqlguard.c $(srcdir)/lib/sqlguard.c \
+	    $(FUZZ_BASE_SRCS) $(CJSON_LIBS) $(PG_QUERY_LIBS)
+endif

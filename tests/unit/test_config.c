@@ -912,7 +912,7 @@ test_unused(void)
 	struct config_problems p;
 	struct config *cfg;
 	const char *set[] = { "INGENIOUS_WEB_CONFIGURATION__STREAMING_DELAY_MS=10",
-		"INGENIOUS_LOCAL_SQL_DB__DATABASE_URL=postgresql://u:SECRETXYZ@h/d",
+		"INGENIOUS_CHAT_HISTORY__DATABASE_CONNECTION_STRING=Server=h;Pwd=SECRETXYZ",
 		"INGENIOUS_MODELS__0__MODEL=m", "INGENIOUS_MODELS__0__ENDPOINT=e",
 		NULL };
 	const char *defaults[] = { "INGENIOUS_WEB_CONFIGURATION__STREAMING_DELAY_MS=50",
@@ -927,7 +927,7 @@ test_unused(void)
 	    "the warning names the variable and the key");
 	ok(has_sub(p.warnings, p.n_warnings, "models.0.endpoint: accepted for "
 	    "compatibility, not used yet"), "a list entry's key, with its index");
-	ok(has_sub(p.warnings, p.n_warnings, "local_sql_db.database_url: "
+	ok(has_sub(p.warnings, p.n_warnings, "chat_history.database_connection_string: "
 	    "accepted") && !has_sub(p.warnings, p.n_warnings, "SECRETXYZ"),
 	    "a secret's warning names it without its value");
 	is_int(cfg ? cfg->web.streaming_delay_ms : -1, 10,
@@ -939,6 +939,85 @@ test_unused(void)
 	cfg = load(defaults, "", &p);
 	ok(cfg != NULL && p.n == 0 && p.n_warnings == 0,
 	    "an unused key set to its default: no warning");
+	diag_problems(&p);
+	config_free(cfg);
+	config_problems_free(&p);
+}
+
+/* The SQL agent's keys (issue 12): the older local_sql_db names, the
+ * test-only guard switch, Azure SQL, and values that reach SET LOCAL. */
+static void
+test_sql_agent(void)
+{
+	struct config_problems p;
+	struct config *cfg;
+	const char *old[] = {
+		"INGENIOUS_LOCAL_SQL_DB__DATABASE_URL=postgresql://u:SECRETXYZ@h/d",
+		"INGENIOUS_LOCAL_SQL_DB__MAX_ROWS=7", NULL };
+	const char *both[] = {
+		"INGENIOUS_LOCAL_SQL_DB__MAX_ROWS=7",
+		"INGENIOUS_SQL_AGENT__MAX_ROWS=9", NULL };
+	const char *off[] = { "INGENIOUS_SQL_AGENT__GUARD=false",
+		"INGENIOUS_AZURE_SQL_SERVICES__DATABASE_CONNECTION_STRING="
+		"Driver={ODBC Driver 18};Pwd=SECRETXYZ", NULL };
+	const char *bad[] = { "INGENIOUS_SQL_AGENT__SCHEMA=public; DROP",
+		"INGENIOUS_SQL_AGENT__WORK_MEM=4MB'; RESET ROLE; --",
+		"INGENIOUS_SQL_AGENT__TEMP_FILE_LIMIT=lots", NULL };
+
+	cfg = load(NULL, "", &p);
+	ok(cfg != NULL && strcmp(cfg->sql_agent.schema, "agent_data") == 0 &&
+	    cfg->sql_agent.statement_timeout_ms == 5000 &&
+	    cfg->sql_agent.max_rows == 100 && cfg->sql_agent.guard &&
+	    strcmp(cfg->sql_agent.work_mem, "4MB") == 0 &&
+	    strcmp(cfg->sql_agent.temp_file_limit, "16MB") == 0 &&
+	    cfg->sql_agent.database_url[0] == '\0',
+	    "sql_agent defaults: agent_data, 5000 ms, 100 rows, guard on, 4MB, 16MB");
+	config_free(cfg);
+	config_problems_free(&p);
+
+	cfg = load(old, "", &p);
+	ok(cfg != NULL && p.n_warnings == 0 &&
+	    strcmp(cfg->sql_agent.database_url, "postgresql://u:SECRETXYZ@h/d") == 0 &&
+	    cfg->sql_agent.max_rows == 7,
+	    "local_sql_db.database_url and max_rows set the sql_agent keys");
+	diag_problems(&p);
+	config_free(cfg);
+	config_problems_free(&p);
+
+	cfg = load(both, "", &p);
+	ok(cfg != NULL && cfg->sql_agent.max_rows == 9,
+	    "sql_agent.max_rows wins over local_sql_db.max_rows");
+	config_free(cfg);
+	config_problems_free(&p);
+
+	cfg = load(off, "", &p);
+	ok(cfg != NULL && has_sub(p.warnings, p.n_warnings, "sql_agent.guard is "
+	    "false") && has_sub(p.warnings, p.n_warnings, "test-only"),
+	    "guard = false loads, with a warning that says test-only");
+	ok(has_sub(p.warnings, p.n_warnings, "this server speaks PostgreSQL only") &&
+	    !has_sub(p.warnings, p.n_warnings, "SECRETXYZ"),
+	    "azure_sql_services.database_connection_string: PostgreSQL only, value hidden");
+	diag_problems(&p);
+	config_free(cfg);
+	config_problems_free(&p);
+
+	{
+		const char *pub[] = { "INGENIOUS_SQL_AGENT__SCHEMA=public", NULL };
+
+		cfg = load(pub, "", &p);
+		ok(cfg != NULL && has_sub(p.warnings, p.n_warnings, "is the chat "
+		    "history's schema"), "schema public on the local cluster: a warning");
+		diag_problems(&p);
+		config_free(cfg);
+		config_problems_free(&p);
+	}
+
+	cfg = load(bad, "", &p);
+	ok(cfg == NULL && p.n == 3 &&
+	    has_sub(p.lines, p.n, "sql_agent.schema") &&
+	    has_sub(p.lines, p.n, "sql_agent.work_mem") &&
+	    has_sub(p.lines, p.n, "sql_agent.temp_file_limit"),
+	    "a schema, work_mem or temp_file_limit that would need quoting is refused");
 	diag_problems(&p);
 	config_free(cfg);
 	config_problems_free(&p);
@@ -1184,6 +1263,7 @@ main(void)
 	test_dotenv();
 	test_derived();
 	test_unused();
+	test_sql_agent();
 	test_restart_keys();
 	test_etc_conf();
 	test_workers();
