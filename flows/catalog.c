@@ -30,6 +30,7 @@ static const struct {
 	{ "classification_agent", "Hello, which bikes do you have in stock?" },
 	{ "task_manager", "Add task: Review documentation" },
 	{ "knowledge_base_agent", "What are the workplace safety guidelines?" },
+	{ "sql_manipulation_agent", "What is the average math score by lunch type?" },
 	/* the reference's example payload (its CLI help), as a JSON string */
 	{ "bike_insights", "{\\\"revision_id\\\":\\\"quickstart-1\\\","
 	  "\\\"identifier\\\":\\\"world\\\",\\\"stores\\\":[{\\\"name\\\":"
@@ -232,6 +233,9 @@ catalog_describe(const struct config *cfg, const struct registry_info *info,
 		catalog_kb(cfg, out);
 	else
 		catalog_model(cfg, out);
+	if (info->origin == REGISTRY_ORIGIN_BUILTIN &&
+	    strcmp(info->name, "sql_manipulation_agent") == 0)
+		catalog_service(out, "PostgreSQL (the SQL agent's schema, sql_agent.*)");
 	out->configured = out->n_missing == 0;
 	out->ready = out->configured && out->enabled;
 	catalog_command(cfg, out);

@@ -123,9 +123,31 @@ struct ctx_turn {
 	const struct cJSON *body;
 };
 
-/* Reserved for a later issue (SQL): its slot in struct ctx_services stays
- * NULL until then. */
-struct ctx_sql_service;
+/* What a statement returned, as the SQL service reports it (memory in the
+ * arena given). */
+struct ctx_sql_rows {
+	int n_cols;
+	const char **col_names;
+	bool *col_numeric;
+	int n_rows;
+	const char ***rows;         /* NULL for SQL NULL */
+	bool rows_truncated, bytes_truncated;
+};
+
+/*
+ * The SQL agent's database (worker/services_sql.c: lib/sqlguard.c and
+ * lib/db_sqlagent.c).  query: one statement through the guard (when on)
+ * and the agent's role; 0, or -1 with e set (400 refused or an SQL error,
+ * the message is for the model: "SQL Error: ..."; 503, 504, 500).
+ * describe: the schema as prompt text, its first table and that table's
+ * columns joined by ", ".  Thread-safe.
+ */
+struct ctx_sql_service {
+	int (*query)(void *arg, const char *sql, struct arena *a,
+	    struct ctx_sql_rows *out, struct err *e);
+	int (*describe)(void *arg, struct arena *a, const char **text,
+	    const char **table, const char **columns, struct err *e);
+};
 
 /* One passage, as a knowledge base service found it (memory in the arena
  * given). */
@@ -208,7 +230,7 @@ struct ctx_services {
 	 * Any thread of the turn.  NULL: never. */
 	bool (*client_gone)(void *arg);
 	const struct ctx_kb_service *kb;            /* NULL: no knowledge base (503) */
-	const struct ctx_sql_service *sql;          /* NULL (reserved) */
+	const struct ctx_sql_service *sql;          /* NULL: no SQL database (503) */
 	const struct ctx_template_service *templates;  /* NULL: no templates (503) */
 };
 

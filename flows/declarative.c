@@ -43,6 +43,9 @@
 #define DECL_TOOL_SCHEMA "{\"type\":\"object\",\"properties\":{\"input\":" \
 	"{\"type\":\"string\",\"description\":\"what to ask the agent\"}}," \
 	"\"required\":[\"input\"]}"
+#define DECL_SQL_SCHEMA "{\"type\":\"object\",\"properties\":{\"query\":" \
+	"{\"type\":\"string\",\"description\":\"one SQL SELECT statement\"}}," \
+	"\"required\":[\"query\"]}"
 #define DECL_KB_SCHEMA "{\"type\":\"object\",\"properties\":{\"query\":" \
 	"{\"type\":\"string\",\"description\":\"what to search for\"}}," \
 	"\"required\":[\"query\"]}"
@@ -65,6 +68,7 @@ struct decl_agent {
 	size_t *tools;              /* indexes into agents */
 	size_t n_tools;
 	bool kb_search;             /* the knowledge base's search as a tool */
+	bool sql_query;             /* the SQL agent's read-only query as a tool */
 	int line;
 };
 
@@ -566,9 +570,13 @@ decl_agent_tools(struct decl_loader *L, const struct config_tree *g, size_t i)
 			a->kb_search = true;
 			continue;
 		}
-		if (strcmp(name, "sql_query") == 0)
-			return decl_fail(L, decl_line(t), "tool sql_query needs the SQL "
-			    "database service, which this version does not have");
+		if (strcmp(name, "sql_query") == 0) {
+			if (a->sql_query)
+				return decl_fail(L, decl_line(t), "tool \"%s\" is "
+				    "listed twice for agent \"%s\"", name, a->name);
+			a->sql_query = true;
+			continue;
+		}
 		if ((idx = decl_agent_index(L->f, name)) < 0) {
 			struct buf b = BUF_INIT;
 			int rc;
@@ -1378,6 +1386,8 @@ decl_room(struct decl_turn *t, size_t n)
 
 static int decl_kb_call(struct ing_ctx *ctx, void *arg, const char *arguments,
     const char **result);
+static int decl_sql_call(struct ing_ctx *ctx, void *arg, const char *arguments,
+    const char **result);
 static int decl_tool_call(struct ing_ctx *ctx, void *arg,
     const char *arguments, const char **result);
 
@@ -1402,8 +1412,8 @@ decl_prepare(struct decl_turn *t, size_t ai, const char *user,
 	m = ing_alloc(t->ctx, 2 * sizeof(*m));
 	m[0] = (struct ing_message){ "system", sys, NULL };
 	m[1] = (struct ing_message){ "user", usr, NULL };
-	if (a->n_tools > 0 || a->kb_search)
-		tools = ing_alloc(t->ctx, (a->n_tools + 1) * sizeof(*tools));
+	if (a->n_tools > 0 || a->kb_search || a->sql_query)
+		tools = ing_alloc(t->ctx, (a->n_tools + 2) * sizeof(*tools));
 	for (k = 0; k < a->n_tools; k++) {
 		struct decl_tool_arg *ta = ing_alloc(t->ctx, sizeof(*ta));
 		const struct decl_agent *ta_agent = &t->f->agents[a->tools[k]];
@@ -1426,6 +1436,15 @@ decl_prepare(struct decl_turn *t, size_t ai, const char *user,
 		    ing_kb_backend(t->ctx));
 		tools[k].parameters = DECL_KB_SCHEMA;
 		tools[k].call = decl_kb_call;
+		k++;
+	}
+	if (a->sql_query) {
+		memset(&tools[k], 0, sizeof(tools[k]));
+		tools[k].name = "sql_query";
+		tools[k].description = "Run one read-only SQL SELECT on the SQL "
+		    "agent's schema; the result comes back as rows";
+		tools[k].parameters = DECL_SQL_SCHEMA;
+		tools[k].call = decl_sql_call;
 	}
 	memset(opt, 0, sizeof(*opt));
 	opt->agent = a->name;
@@ -1435,7 +1454,7 @@ decl_prepare(struct decl_turn *t, size_t ai, const char *user,
 	opt->max_tokens = a->max_tokens;
 	opt->json_response = a->json_response;
 	opt->tools = tools;
-	opt->n_tools = a->n_tools + (a->kb_search ? 1 : 0);
+	opt->n_tools = a->n_tools + (a->kb_search ? 1 : 0) + (a->sql_query ? 1 : 0);
 	opt->prompt = prompt;
 	*msgs = m;
 	return 0;
@@ -1501,6 +1520,31 @@ decl_kb_call(struct ing_ctx *ctx, void *arg, const char *arguments,
 	cJSON_Delete(args);
 	if (ing_kb_search(ctx, query, 0, ING_KB_ASSIST, &r) != 0)
 		return ING_TOOL_ABORT;
+	*result = r.text;
+	return 0;
+}
+
+/* The SQL agent's database as a tool: {"query": "SELECT ..."} -> the
+ * reference's result text, or "SQL Error: ..." for the model to correct
+ * (ing_sql_query: the guard, the read-only role). */
+static int
+decl_sql_call(struct ing_ctx *ctx, void *arg, const char *arguments,
+    const char **result)
+{
+	cJSON *args = cJSON_Parse(arguments != NULL ? arguments : "");
+	const cJSON *q = cJSON_GetObjectItemCaseSensitive(args, "query");
+	struct ing_sql_result r;
+	const char *query;
+
+	(void)arg;
+	if (!cJSON_IsString(q) || q->valuestring[0] == '\0') {
+		cJSON_Delete(args);
+		*result = "the tool needs its arguments as {\"query\": \"SELECT ...\"}";
+		return -1;
+	}
+	query = ing_strdup(ctx, q->valuestring);
+	cJSON_Delete(args);
+	(void)ing_sql_query(ctx, query, &r);
 	*result = r.text;
 	return 0;
 }

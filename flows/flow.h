@@ -89,6 +89,7 @@ extern "C" {
 #define ING_FLOW_ABI_MAJOR 2
 #define ING_FLOW_ABI_MINOR 2   /* 2.1: prompt templates (ing_prompt_render);
                                 * 2.2: the knowledge base (ing_kb_search),
+                                * the SQL database (ing_sql_query),
                                 * ing_request_param, ing_emit_progress */
 #define ING_FLOW_MAGIC 0x464c4f57u          /* "FLOW" */
 #define ING_FLOW_MODULE_SYMBOL "ing_flow_module"
@@ -351,6 +352,47 @@ const char *ing_kb_backend(struct ing_ctx *ctx);
 /* kb.mode (KB_MODE): "direct" (answer with what the search found, no model
  * call) or "assist" (a model with a search tool). */
 const char *ing_kb_mode(struct ing_ctx *ctx);
+
+/* ---- the SQL database (2.2) ---------------------------------------------- */
+
+/* What a statement returned.  Values are text as PostgreSQL prints them;
+ * NULL for SQL NULL. */
+struct ing_sql_result {
+	size_t n_cols;
+	const char *const *columns;
+	const int *numeric;             /* per column: 1 for numbers (print unquoted) */
+	size_t n_rows;
+	const char *const *const *rows; /* rows[r][c] */
+	int rows_truncated;             /* more rows than sql_agent.max_rows */
+	int bytes_truncated;            /* cut at sql_agent.max_bytes */
+	/* the reference's tool text: "No results found.", one row as
+	 * {'column': value, ...}, several as a list of the first 10 such rows;
+	 * on failure "SQL Error: <why>" */
+	const char *text;
+	void *reserved[4];              /* zero */
+};
+
+/*
+ * Run one read-only statement on the SQL agent's schema (docs/sql-agent.md):
+ * through the statement guard (PostgreSQL's own parser: one SELECT, no
+ * function or relation outside the allowed ones) and the least-privilege
+ * role in a READ ONLY transaction with its timeouts and caps.  0 with *out
+ * filled; -1 with out->text "SQL Error: <why>" (a refusal of the guard, an
+ * error of the statement, 504 a timeout, 503 the database unavailable) and
+ * ing_last_error() set, which fails the turn only when the flow returns
+ * -1: a tool gives out->text back to the model so it can correct itself.
+ */
+int ing_sql_query(struct ing_ctx *ctx, const char *sql, struct ing_sql_result *out);
+
+/*
+ * The schema for a prompt: its tables, one a line, with their columns,
+ * types and comments (*text), and the first table's name and its columns
+ * joined by ", " (*table, *columns; the reference's one table).  0, or -1
+ * with ing_last_error() set (503 the database unavailable, 500 no SQL
+ * database configured).
+ */
+int ing_sql_schema(struct ing_ctx *ctx, const char **text, const char **table,
+    const char **columns);
 
 /* ---- the turn ---------------------------------------------------------- */
 

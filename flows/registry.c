@@ -41,6 +41,7 @@ static const struct ing_flow *const registry_builtin[] = {
 	&flow_classification_agent,
 	&flow_bike_insights,
 	&flow_knowledge_base_agent,
+	&flow_sql_manipulation_agent,
 };
 
 #define REGISTRY_N_BUILTIN \

@@ -60,7 +60,7 @@ strings.h regex.h fnmatch.h iconv.h sys/types.h"
 FLOW_INFRASTRUCTURE="flows/flow.h flows/ctx.c flows/ctx.h flows/registry.c
 flows/registry.h flows/plugin.c flows/plugin.h flows/declarative.c flows/declarative.h
 flows/catalog.c flows/catalog.h flows/prompt.c flows/prompt.h flows/llmcall.c
-flows/llmcall.h flows/kbsearch.c"
+flows/llmcall.h flows/kbsearch.c flows/sqlquery.c"
 
 in_list() { # in_list WORD LIST: is WORD one of the words of LIST
 	for w in $2; do [ "$w" = "$1" ] && return 0; done

@@ -278,6 +278,11 @@ tests_flows_test_knowledge_base_SOURCES = tests/flows/test_knowledge_base.c \
 	flows/builtin/knowledge_base_agent.c flows/builtin/builtin.h
 tests_flows_test_knowledge_base_LDADD = $(INGEN_LIBS) -lpthread
 TESTS += tests/flows/test_knowledge_base
+check_PROGRAMS += tests/flows/test_sql_query
+tests_flows_test_sql_query_SOURCES = tests/flows/test_sql_query.c \
+	tests/unit/tap.h flows/ctx.c flows/ctx.h flows/flow.h flows/sqlquery.c
+tests_flows_test_sql_query_LDADD = $(INGEN_LIBS) -lpthread
+TESTS += tests/flows/test_sql_query
 check_PROGRAMS += tests/flows/test_ctx
 tests_flows_test_ctx_SOURCES = tests/flows/test_ctx.c tests/unit/tap.h \
 	flows/ctx.c flows/ctx.h flows/flow.h
@@ -301,6 +306,10 @@ EXTRA_DIST += tests/e2e/test_bike_insights.py
 # Search (the simulator), both modes, the policies' fallbacks
 TESTS += tests/e2e/test_kb_flow.py
 EXTRA_DIST += tests/e2e/test_kb_flow.py
+# the sql-manipulation-agent end to end: useful questions and every attack
+# through the server, the guard on and off (the simulator writes the SQL)
+TESTS += tests/e2e/test_sql_flow.py
+EXTRA_DIST += tests/e2e/test_sql_flow.py
 EXTRA_DIST += tests/e2e/test_cli_flows.py
 
 # --- flows in C on the flow path (issue 9): test plugins compiled by the test
@@ -316,7 +325,7 @@ tests_unit_test_plugin_SOURCES = tests/unit/test_plugin.c tests/unit/tap.h \
 	flows/ctx.c flows/ctx.h flows/flow.h \
 	flows/builtin/classification_agent.c flows/builtin/builtin.h \
 	flows/builtin/bike_insights.c flows/builtin/knowledge_base_agent.c \
-	flows/kbsearch.c
+	flows/builtin/sql_manipulation_agent.c flows/kbsearch.c flows/sqlquery.c
 tests_unit_test_plugin_LDADD = $(INGEN_LIBS)
 tests_unit_test_plugin_LDFLAGS = $(AM_LDFLAGS) -Wl,--dynamic-list=$(srcdir)/flows/flow.dynlist
 EXTRA_tests_unit_test_plugin_DEPENDENCIES = include/ingenious/flow.h
@@ -327,11 +336,11 @@ TESTS += tests/unit/test_plugin
 check_PROGRAMS += tests/unit/test_declarative tests/flows/test_declarative_run
 tests_unit_test_declarative_SOURCES = tests/unit/test_declarative.c \
 	tests/unit/tap.h flows/declarative.c flows/declarative.h flows/ctx.c \
-	flows/ctx.h flows/flow.h flows/kbsearch.c
+	flows/ctx.h flows/flow.h flows/kbsearch.c flows/sqlquery.c
 tests_unit_test_declarative_LDADD = $(INGEN_LIBS) -lpthread
 tests_flows_test_declarative_run_SOURCES = tests/flows/test_declarative_run.c \
 	tests/unit/tap.h flows/declarative.c flows/declarative.h flows/ctx.c \
-	flows/ctx.h flows/flow.h flows/kbsearch.c
+	flows/ctx.h flows/flow.h flows/kbsearch.c flows/sqlquery.c
 tests_flows_test_declarative_run_LDADD = $(INGEN_LIBS) -lpthread
 TESTS += tests/unit/test_declarative tests/flows/test_declarative_run
 TESTS += tests/e2e/test_declarative.py

@@ -11,6 +11,7 @@ ingen_SOURCES += \
 	worker/routes_chat.c \
 	worker/turn.c worker/turn.h \
 	worker/services.c worker/services.h worker/services_kb.c \
+	worker/services_sql.c \
 	worker/usage.c worker/usage.h \
 	worker/routes_history.c \
 	worker/auth.c worker/auth.h worker/routes_auth.c \

@@ -266,4 +266,5 @@ services_init(struct ctx_services *svc, struct http_exchange *x)
 	svc->client_gone = services_client_gone;
 	svc->templates = &services_templates;
 	svc->kb = &services_kb;
+	svc->sql = &services_sql;
 }

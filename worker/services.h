@@ -12,8 +12,8 @@
  * Fill `svc` with the worker's services for a turn on exchange `x`: the
  * language model through the worker's llm client, usage counted on the
  * worker's scoreboard slot and stored as llm_usage rows, clock_now_ms, and
- * the server log, prompt templates, the knowledge bases (services_kb).  The
- * SQL slot stays NULL.
+ * the server log, prompt templates, the knowledge bases (services_kb) and
+ * the SQL agent's database (services_sql).
  * `x` must outlive every use of `svc`.  Flow thread.
  */
 void services_init(struct ctx_services *svc, struct http_exchange *x);
@@ -22,5 +22,9 @@ void services_init(struct ctx_services *svc, struct http_exchange *x);
  * worker's database pool, Azure AI Search with azure_search_services[0].
  * Its `arg` is the turn's exchange. */
 extern const struct ctx_kb_service services_kb;
+
+/* The SQL agent's database (worker/services_sql.c): the statement guard,
+ * then the worker's db_sqlagent handle.  Its `arg` is the turn's exchange. */
+extern const struct ctx_sql_service services_sql;
 
 #endif

@@ -27,6 +27,7 @@
 #include "flows/registry.h"
 #include "lib/clock.h"
 #include "lib/db.h"
+#include "lib/db_sqlagent.h"
 #include "lib/llm.h"
 #include "lib/log.h"
 #include "lib/proc.h"
@@ -202,6 +203,16 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 		return -1;
 	}
 	log_debug("starting worker", "chat history from %s", db_pool_source(w->db));
+	/* the SQL agent's own connections (never the pool's): a bad
+	 * sql_agent.database_url costs the SQL flows, not the server */
+	{
+		struct err se;
+
+		err_clear(&se);
+		if ((w->sqlagent = db_sqlagent_open(w->cfg, &se)) == NULL)
+			log_error("starting worker", "the SQL agent's database is "
+			    "not usable: %s", se.msg);
+	}
 	if (usage_start(w, e) != 0)
 		return -1;
 

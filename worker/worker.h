@@ -20,6 +20,7 @@
 struct pool;
 struct conn;
 struct db_pool;
+struct db_sqlagent;
 struct llm_client;
 struct keys;
 struct throttle;
@@ -42,6 +43,8 @@ struct worker {
 	int signalfd;
 	struct pool *pool;
 	struct db_pool *db;           /* chat history, opened after fork */
+	struct db_sqlagent *sqlagent; /* the SQL agent's database (lib/db_sqlagent.h),
+	                               * opened after fork; NULL: not usable */
 	struct llm_client *llm;       /* Azure OpenAI, created after fork */
 	struct uj *usage_journal;     /* held llm_usage rows (usage.c), or NULL */
 	char *usage_dir;              /* <state_dir>/usage-journal, or NULL */

@@ -9,5 +9,6 @@
 extern const struct ing_flow flow_classification_agent;
 extern const struct ing_flow flow_bike_insights;
 extern const struct ing_flow flow_knowledge_base_agent;
+extern const struct ing_flow flow_sql_manipulation_agent;
 
 #endif

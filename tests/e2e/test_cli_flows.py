@@ -323,7 +323,7 @@ rc, out, err = ingen(["workflows", "--json"], ft, env=MODEL_ENV)
 cli_list = json.loads(out) if rc == 0 else {}
 # the knowledge-base-agent under the default KB_POLICY azure_only, with no Azure AI
 # Search configured: listed, not configured
-t.ok(rc == 0 and cli_list["summary"] == {"total": 3, "configured": 2, "unconfigured": 1} and
+t.ok(rc == 0 and cli_list["summary"] == {"total": 4, "configured": 3, "unconfigured": 1} and
      cli_list["workflows"][0]["source_file"].startswith("built into ingen"),
      "ingen workflows --json: the list with the source file", out + err)
 
@@ -495,8 +495,9 @@ t.ok(("http://127.0.0.1:%d/api/v1/chat" % srv.port) in wf.get("test_command", ""
      "the test command uses the server's port", wf.get("test_command"))
 t.ok("source_file" not in wf, "no file path is shown to a client")
 t.ok(doc.get("by_category") == {"Core": ["classification_agent", "bike_insights",
-                                         "knowledge_base_agent"]} and
-     doc.get("summary") == {"total": 3, "configured": 2, "unconfigured": 1} and
+                                         "knowledge_base_agent",
+                                         "sql_manipulation_agent"]} and
+     doc.get("summary") == {"total": 4, "configured": 3, "unconfigured": 1} and
      doc.get("naming_note") == "Workflows support both hyphenated (bike-insights) and "
      "underscored (bike_insights) naming formats",
      "by_category, summary and naming_note", b)
@@ -520,7 +521,7 @@ t.ok(st == 200 and one.get("workflow") == "bike_insights" and one.get("ready") i
 st, _, b = request(srv.port, "GET", "/api/v1/workflow-status/bike-insight")
 t.eq((st, b), (404, b'{"detail":"Unknown workflow: bike-insight (normalized: bike_insight). '
                     b'Available: [\'classification_agent\', \'bike_insights\', '
-                    b'\'knowledge_base_agent\']"}'),
+                    b'\'knowledge_base_agent\', \'sql_manipulation_agent\']"}'),
      "an unknown flow: 404 with the flows available (not the reference's 500)")
 srv.stop()
 
@@ -552,16 +553,18 @@ doc = json.loads(b) if st == 200 else {}
 names = [w.get("workflow") for w in doc.get("workflows", [])]
 tmw = ([w for w in doc.get("workflows", []) if w.get("workflow") == "task_manager"] or [{}])[0]
 t.ok(st == 200 and names == ["classification_agent", "bike_insights",
-                             "knowledge_base_agent", "task_manager",
+                             "knowledge_base_agent", "sql_manipulation_agent",
+                             "task_manager",
                              "task_manager_decl"] and
      tmw.get("category") == "Custom" and tmw.get("origin") == "plugin" and
      tmw.get("ready") is True and tmw.get("supported_names") == ["task_manager", "task-manager"]
      and "source_file" not in tmw and "ingenious_extensions" not in b.decode(),
      "GET /api/v1/workflows lists the plugin (Custom, ready), never its path", b)
 t.ok(doc.get("by_category") == {"Core": ["classification_agent", "bike_insights",
-                                         "knowledge_base_agent"],
+                                         "knowledge_base_agent",
+                                         "sql_manipulation_agent"],
                                 "Custom": ["task_manager", "task_manager_decl"]}
-     and doc.get("summary") == {"total": 5, "configured": 4, "unconfigured": 1},
+     and doc.get("summary") == {"total": 6, "configured": 5, "unconfigured": 1},
      "by_category and summary count it", b)
 st, _, b = request(srv.port, "GET", "/api/v1/workflow-status/Task-Manager")
 one = json.loads(b) if st == 200 else {}
@@ -573,7 +576,8 @@ t.ok(st == 200 and one.get("workflow") == "task_manager" and one.get("descriptio
 st, _, b = request(srv.port, "GET", "/api/v1/workflow-status/nothing")
 t.eq((st, b), (404, b'{"detail":"Unknown workflow: nothing (normalized: nothing). '
                     b'Available: [\'classification_agent\', \'bike_insights\', '
-                    b'\'knowledge_base_agent\', \'task_manager\', \'task_manager_decl\']"}'),
+                    b'\'knowledge_base_agent\', \'sql_manipulation_agent\', \'task_manager\', '
+                    b'\'task_manager_decl\']"}'),
      "unknown: 404 listing the plugin too")
 decl = ([w for w in doc.get("workflows", []) if w.get("workflow") == "task_manager_decl"]
         or [{}])[0]

@@ -161,9 +161,9 @@ test_errors(void)
 	    "t.flow:3: tool \"kb_search\" is listed twice for agent \"a\"",
 	    "kb_search twice is refused");
 	expect_problem("agents = (\n { name = \"a\"; system = \"x\";\n"
-	    "   tools = [\"sql_query\"]; }\n);\nsteps = ( \"a\" );\n",
-	    "t.flow:3: tool sql_query needs the SQL database service, which this "
-	    "version does not have", "sql_query is refused");
+	    "   tools = [\"sql_query\", \"sql_query\"]; }\n);\nsteps = ( \"a\" );\n",
+	    "t.flow:3: tool \"sql_query\" is listed twice for agent \"a\"",
+	    "sql_query twice is refused");
 	expect_problem(AGENT_A "steps = ( \"a\" );\n"
 	    "memory = \"{{ secrets.key }}\";\n",
 	    "t.flow:3: memory uses the unknown variable \"secrets\" (variables: "

@@ -257,10 +257,11 @@ test_registry(void)
 	ok(registry_is_disabled_builtin(reg, "Classification-Agent"), "it is a disabled built-in");
 	ok(!registry_is_disabled_builtin(reg, "nope"), "an unknown name is not");
 	is_int(registry_count(reg), 0, "no flow answers");
-	is_int(registry_info_count(reg), 3, "the disabled ones are still listed");
+	is_int(registry_info_count(reg), 4, "the disabled ones are still listed");
 	ok(registry_info_at(reg, 0)->disabled && registry_info_at(reg, 1)->disabled &&
-	    registry_info_at(reg, 2)->disabled, "as disabled");
-	ok(registry_info_at(reg, 3) == NULL && registry_at(reg, 0) == NULL,
+	    registry_info_at(reg, 2)->disabled && registry_info_at(reg, 3)->disabled,
+	    "as disabled");
+	ok(registry_info_at(reg, 4) == NULL && registry_at(reg, 0) == NULL,
 	    "past the end is NULL");
 	registry_free(reg);
 }
@@ -312,7 +313,7 @@ test_real_plugin(void)
 		ok(t_echo_facts(reg, so), "its listing facts come from the loader child");
 		ok(registry_find(reg, "echo") != NULL && registry_find(reg, "echo")->run == NULL,
 		    "the building process binds no plugin code");
-		is_int(registry_count(reg), 4, "the built-in flows and the plugin's answer");
+		is_int(registry_count(reg), 5, "the built-in flows and the plugin's answer");
 		/* a worker's way: load its copy and bind */
 		ok(registry_load_plugins(reg, &e) == 0, "a worker loads the plugins");
 		ok(registry_find(reg, "echo")->run != NULL, "and binds their run functions");
