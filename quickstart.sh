@@ -6,7 +6,8 @@
 # On a fresh Debian 12 machine it installs the Debian packages it needs (as
 # root, or through sudo), builds in _build/, creates a private PostgreSQL
 # cluster under .local/pg (unix socket only, no TCP; started again on later
-# runs), starts the bundled Azure OpenAI simulator on 127.0.0.1:8001 when no
+# runs), starts the bundled Azure OpenAI simulator (the model, and Azure AI
+# Search for the knowledge-base-agent) on 127.0.0.1:8001 when no
 # Azure credentials are configured (INGENIOUS_MODELS... in the environment or
 # in ./.env), and runs `ingen serve` on 127.0.0.1:8000 in the foreground.
 # Ctrl-C stops the server, the simulator and the local cluster.
@@ -70,6 +71,13 @@ if [ -z "${INGENIOUS_MODELS:-}${INGENIOUS_MODELS__0__API_KEY:-}${INGENIOUS_MODEL
 	export INGENIOUS_MODELS__0__API_KEY=quickstart-sim-key
 	export INGENIOUS_MODELS__0__BASE_URL=http://127.0.0.1:8001
 	echo "quickstart: no Azure credentials configured, using the simulator on 127.0.0.1:8001"
+	# Azure AI Search too (the knowledge-base-agent's default policy,
+	# azure_only), unless one is configured: the simulator's sim/docs.json
+	if [ -z "${INGENIOUS_AZURE_SEARCH_SERVICES:-}${INGENIOUS_AZURE_SEARCH_SERVICES__0__ENDPOINT:-}" ] &&
+	    ! grep -qi '^ *\(export \)\?INGENIOUS_AZURE_SEARCH_SERVICES' .env 2>/dev/null; then
+		export INGENIOUS_AZURE_SEARCH_SERVICES__0__ENDPOINT=http://127.0.0.1:8001
+		export INGENIOUS_AZURE_SEARCH_SERVICES__0__KEY=quickstart-sim-key
+	fi
 fi
 
 stop_all() {
