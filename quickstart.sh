@@ -5,7 +5,7 @@
 #
 # On a fresh Debian 12 machine it installs the Debian packages it needs (as
 # root, or through sudo), builds in _build/, creates a private PostgreSQL
-# cluster under .local/pg (unix socket only, no TCP; started again on later
+# cluster under .ingenious/pg (unix socket only, no TCP; started again on later
 # runs), starts the bundled Azure OpenAI simulator (the model, and Azure AI
 # Search for the knowledge-base-agent) on 127.0.0.1:8001 when no
 # Azure credentials are configured (INGENIOUS_MODELS... in the environment or
@@ -35,7 +35,11 @@ mkdir -p _build
 INGEN=$top/_build/ingen
 SIM=$top/_build/ingen-azure-sim
 
-state=$top/.local
+# the server's default server.state_dir, so that `ingen kb`, `ingen user`,
+# `ingen db` run from this directory find the same cluster (.local: runs of
+# an earlier version, kept where it exists)
+state=$top/.ingenious
+[ -d "$top/.local/pg" ] && [ ! -d "$state/pg" ] && state=$top/.local
 mkdir -p "$state"
 chmod 755 "$state"   # the cluster runs as the postgres user when we are root
 export INGENIOUS_SERVER__STATE_DIR="$state"
