@@ -49,6 +49,18 @@ ATTACKS = [
     ("attack sleep", "SELECT pg_sleep(600)"),
     ("attack setconfig", "SELECT set_config('role', 'ingenious_app', false)"),
     ("attack setrole", "SET ROLE ingenious_app"),
+    ("attack truncate", "TRUNCATE students_performance"),
+    ("attack into", "SELECT * INTO agent_data.copy FROM students_performance"),
+    ("attack forupdate", "SELECT * FROM students_performance FOR UPDATE"),
+    ("attack usage", "SELECT * FROM public.llm_usage"),
+    ("attack shadow", "SELECT usename, passwd FROM pg_shadow"),
+    ("attack copy", "COPY students_performance TO PROGRAM 'touch /tmp/ingen-sql-flow-pwned'"),
+    ("attack reset", "RESET SESSION AUTHORIZATION"),
+    ("attack lo", "SELECT lo_import('/etc/passwd')"),
+    ("attack dblink", "SELECT * FROM dblink('dbname=ingenious', 'SELECT 1') AS t(x int)"),
+    ("attack cartesian", "SELECT a.x FROM generate_series(1, 1000000) a(x), "
+     "generate_series(1, 1000) b(y)"),
+    ("attack bigstring", "SELECT repeat('x', 100000000) AS s"),
 ]
 RULES = [{"match": m, "tool": "execute_sql_tool", "arguments": {"query": q},
           "final": "Result: {tool_result}"} for m, q in USEFUL + ATTACKS]
@@ -154,6 +166,14 @@ for guard in ("on", "off"):
         started = time.time()
         st, doc, b = ask(prompt + " please")
         answer = (doc or {}).get("agent_response", "")
+        if prompt == "attack cartesian" and guard == "off":
+            # a read, which the role allows: stopped at the row cap, at once
+            t.ok(st == 200 and (answer.startswith("Result: [{'x': 1}") or
+                                answer.startswith("Result: SQL Error: ")) and
+                 time.time() - started < slack(15),
+                 "guard off, 10^9 rows: cut at the row cap (or refused) in seconds",
+                 b[:300])
+            continue
         t.ok(st == 200 and answer.startswith("Result: SQL Error: "),
              "guard %s, %s: answered with an SQL Error tool text" % (guard, prompt), b[:400])
         t.ok("root:x:0" not in answer and "SCRAM-SHA-256$" not in answer and
@@ -162,6 +182,9 @@ for guard in ("on", "off"):
         if prompt == "attack sleep":
             t.ok(time.time() - started < slack(15),
                  "guard %s: pg_sleep(600) ends at the statement timeout" % guard)
+        if prompt == "attack copy":
+            t.ok(not os.path.exists("/tmp/ingen-sql-flow-pwned"),
+                 "guard %s: COPY TO PROGRAM ran nothing" % guard)
     t.eq(fingerprint(), before, "guard %s: the agent's table, users and the schema unchanged"
          % guard)
 t.ok(srv.log_lines("statement refused"), "the guard's refusals are logged")
