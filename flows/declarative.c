@@ -1498,6 +1498,20 @@ decl_tool_call(struct ing_ctx *ctx, void *arg, const char *arguments,
 	return 0;
 }
 
+/* The "query" string of a tool's arguments, in the turn's memory; NULL
+ * when there is none. */
+static const char *
+decl_query_arg(struct ing_ctx *ctx, const char *arguments)
+{
+	cJSON *args = cJSON_Parse(arguments != NULL ? arguments : "");
+	const cJSON *q = cJSON_GetObjectItemCaseSensitive(args, "query");
+	const char *query = cJSON_IsString(q) && q->valuestring[0] != '\0' ?
+	    ing_strdup(ctx, q->valuestring) : NULL;
+
+	cJSON_Delete(args);
+	return query;
+}
+
 /* The knowledge base as a tool: {"query": "..."} -> what ing_kb_search
  * found (the reference's text); a search the policy forbids fails the
  * turn. */
@@ -1505,19 +1519,14 @@ static int
 decl_kb_call(struct ing_ctx *ctx, void *arg, const char *arguments,
     const char **result)
 {
-	cJSON *args = cJSON_Parse(arguments != NULL ? arguments : "");
-	const cJSON *q = cJSON_GetObjectItemCaseSensitive(args, "query");
+	const char *query = decl_query_arg(ctx, arguments);
 	struct ing_kb_result r;
-	const char *query;
 
 	(void)arg;
-	if (!cJSON_IsString(q) || q->valuestring[0] == '\0') {
-		cJSON_Delete(args);
+	if (query == NULL) {
 		*result = "the tool needs its arguments as {\"query\": \"...\"}";
 		return -1;
 	}
-	query = ing_strdup(ctx, q->valuestring);
-	cJSON_Delete(args);
 	if (ing_kb_search(ctx, query, 0, ING_KB_ASSIST, &r) != 0)
 		return ING_TOOL_ABORT;
 	*result = r.text;
@@ -1531,19 +1540,14 @@ static int
 decl_sql_call(struct ing_ctx *ctx, void *arg, const char *arguments,
     const char **result)
 {
-	cJSON *args = cJSON_Parse(arguments != NULL ? arguments : "");
-	const cJSON *q = cJSON_GetObjectItemCaseSensitive(args, "query");
+	const char *query = decl_query_arg(ctx, arguments);
 	struct ing_sql_result r;
-	const char *query;
 
 	(void)arg;
-	if (!cJSON_IsString(q) || q->valuestring[0] == '\0') {
-		cJSON_Delete(args);
+	if (query == NULL) {
 		*result = "the tool needs its arguments as {\"query\": \"SELECT ...\"}";
 		return -1;
 	}
-	query = ing_strdup(ctx, q->valuestring);
-	cJSON_Delete(args);
 	(void)ing_sql_query(ctx, query, &r);
 	*result = r.text;
 	return 0;

@@ -11,7 +11,8 @@ ingen_SOURCES += \
 	flows/llmcall.c flows/llmcall.h \
 	flows/builtin/builtin.h flows/builtin/classification_agent.c \
 	flows/builtin/bike_insights.c flows/builtin/knowledge_base_agent.c \
-	flows/builtin/sql_manipulation_agent.c flows/kbsearch.c flows/sqlquery.c
+	flows/builtin/sql_manipulation_agent.c flows/builtin/memory.c \
+	flows/kbsearch.c flows/sqlquery.c
 pkginclude_HEADERS += flows/flow.h
 
 # `ingen` exports the functions of flow.h (and only those) to the plugins it

@@ -523,14 +523,8 @@ attempt_run(const struct azs_call *call, struct llm_handles *h,
 	out = classify_status(call, status, bearer, e);
 out:
 	curl_slist_free_all(hdrs);
-	if (line != NULL) {
-		explicit_bzero(line, strlen(line));
-		free(line);
-	}
-	if (bearer != NULL) {
-		explicit_bzero(bearer, strlen(bearer));
-		free(bearer);
-	}
+	llm_secret_free(line);
+	llm_secret_free(bearer);
 	return out;
 }
 

@@ -245,17 +245,18 @@ llm_backoff_ms(int attempt)
 }
 
 CURLcode
-llm_handles_perform(struct llm_handles *h)
+llm_multi_run(CURLM *multi, CURL *easy, int poll_ms, bool (*stop)(void *arg),
+    void *arg)
 {
 	CURLcode rc = CURLE_OK;
 	CURLMcode mc;
 	CURLMsg *msg;
 	int running = 1, left;
 
-	if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK)
+	if (curl_multi_add_handle(multi, easy) != CURLM_OK)
 		return CURLE_FAILED_INIT;
 	for (;;) {
-		mc = curl_multi_perform(h->multi, &running);
+		mc = curl_multi_perform(multi, &running);
 		if (mc != CURLM_OK) {
 			rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY :
 			    CURLE_FAILED_INIT;
@@ -263,16 +264,35 @@ llm_handles_perform(struct llm_handles *h)
 		}
 		if (running == 0)
 			break;
-		if (curl_multi_poll(h->multi, NULL, 0, 1000, NULL) != CURLM_OK) {
+		if (stop != NULL && stop(arg)) {
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		if (curl_multi_poll(multi, NULL, 0, poll_ms, NULL) != CURLM_OK) {
 			rc = CURLE_FAILED_INIT;
 			break;
 		}
 	}
-	while ((msg = curl_multi_info_read(h->multi, &left)) != NULL)
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h->easy)
+	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy)
 			rc = msg->data.result;
-	curl_multi_remove_handle(h->multi, h->easy);
+	curl_multi_remove_handle(multi, easy);
 	return rc;
+}
+
+CURLcode
+llm_handles_perform(struct llm_handles *h)
+{
+	return llm_multi_run(h->multi, h->easy, 1000, NULL, NULL);
+}
+
+void
+llm_secret_free(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
 }
 
 /* Whether the caller asked the call to stop (llm_request.cancelled). */
@@ -1052,41 +1072,17 @@ attempt_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
  * transfer, which calls attempt_progress.  Without a cancellation hook it waits as long
  * as libcurl would.  Returns the transfer's result.
  */
+static bool
+attempt_stop(void *arg)
+{
+	return attempt_progress(arg, 0, 0, 0, 0) != 0;
+}
+
 static CURLcode
 attempt_perform(struct llm_attempt *at)
 {
-	int poll_ms = at->req->cancelled != NULL ? LLM_CANCEL_POLL_MS : 1000;
-	CURLcode rc = CURLE_OK;
-	CURLMcode mc;
-	CURLMsg *msg;
-	int running = 1, left;
-
-	if (curl_multi_add_handle(at->multi, at->easy) != CURLM_OK)
-		return CURLE_FAILED_INIT;
-	for (;;) {
-		mc = curl_multi_perform(at->multi, &running);
-		if (mc != CURLM_OK) {
-			rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY :
-			    CURLE_FAILED_INIT;
-			break;
-		}
-		if (running == 0)
-			break;
-		if (attempt_progress(at, 0, 0, 0, 0) != 0) {
-			rc = CURLE_ABORTED_BY_CALLBACK;
-			break;
-		}
-		mc = curl_multi_poll(at->multi, NULL, 0, poll_ms, NULL);
-		if (mc != CURLM_OK) {
-			rc = CURLE_FAILED_INIT;
-			break;
-		}
-	}
-	while ((msg = curl_multi_info_read(at->multi, &left)) != NULL)
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == at->easy)
-			rc = msg->data.result;
-	curl_multi_remove_handle(at->multi, at->easy);
-	return rc;
+	return llm_multi_run(at->multi, at->easy, at->req->cancelled != NULL ?
+	    LLM_CANCEL_POLL_MS : 1000, attempt_stop, at);
 }
 
 /* The outcome of one attempt, before the retry decision. */
@@ -1329,14 +1325,8 @@ attempt_run(struct llm_client *c, const struct config_model *m,
 	out = classify_status(c, m, at, status, bearer, e);
 out:
 	curl_slist_free_all(hdrs);
-	if (line != NULL) {
-		explicit_bzero(line, strlen(line));
-		free(line);
-	}
-	if (bearer != NULL) {
-		explicit_bzero(bearer, strlen(bearer));
-		free(bearer);
-	}
+	llm_secret_free(line);
+	llm_secret_free(bearer);
 	return out;
 }
 

@@ -44,6 +44,16 @@ void llm_handles_give_back(struct llm_handles *h);
  * transfer's result (CURLE_OPERATION_TIMEDOUT, ...). */
 CURLcode llm_handles_perform(struct llm_handles *h);
 
+/* The loop under both: run `easy` on `multi` to its end, waiting up to
+ * poll_ms a round; `stop` (NULL: never), asked between rounds, ends the
+ * transfer with CURLE_ABORTED_BY_CALLBACK. */
+CURLcode llm_multi_run(CURLM *multi, CURL *easy, int poll_ms,
+    bool (*stop)(void *arg), void *arg);
+
+/* Wipe a secret string (a key header, a bearer token) and free it; NULL
+ * is allowed. */
+void llm_secret_free(char *s);
+
 /*
  * The options every request of an Azure client gets: connect timeout
  * cfg->llm.connect_timeout_ms (capped at remaining_ms), total timeout

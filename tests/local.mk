@@ -275,7 +275,8 @@ TESTS += tests/flows/test_bike_insights
 check_PROGRAMS += tests/flows/test_knowledge_base
 tests_flows_test_knowledge_base_SOURCES = tests/flows/test_knowledge_base.c \
 	tests/unit/tap.h flows/ctx.c flows/ctx.h flows/flow.h flows/kbsearch.c \
-	flows/builtin/knowledge_base_agent.c flows/builtin/builtin.h
+	flows/builtin/knowledge_base_agent.c flows/builtin/memory.c \
+	flows/builtin/builtin.h
 tests_flows_test_knowledge_base_LDADD = $(INGEN_LIBS) -lpthread
 TESTS += tests/flows/test_knowledge_base
 check_PROGRAMS += tests/flows/test_sql_query
@@ -325,7 +326,8 @@ tests_unit_test_plugin_SOURCES = tests/unit/test_plugin.c tests/unit/tap.h \
 	flows/ctx.c flows/ctx.h flows/flow.h \
 	flows/builtin/classification_agent.c flows/builtin/builtin.h \
 	flows/builtin/bike_insights.c flows/builtin/knowledge_base_agent.c \
-	flows/builtin/sql_manipulation_agent.c flows/kbsearch.c flows/sqlquery.c
+	flows/builtin/sql_manipulation_agent.c flows/builtin/memory.c \
+	flows/kbsearch.c flows/sqlquery.c
 tests_unit_test_plugin_LDADD = $(INGEN_LIBS)
 tests_unit_test_plugin_LDFLAGS = $(AM_LDFLAGS) -Wl,--dynamic-list=$(srcdir)/flows/flow.dynlist
 EXTRA_tests_unit_test_plugin_DEPENDENCIES = include/ingenious/flow.h

@@ -25,8 +25,6 @@
 #include "flows/flow.h"
 
 #define KB_AGENT "search_assistant"
-#define KB_MEMORY_MESSAGES 10       /* the reference's last 10 messages */
-#define KB_MEMORY_CHARS 100         /* ... of 100 characters each */
 
 static const char kb_tool_schema[] =
     "{\"type\":\"object\",\"properties\":{"
@@ -34,43 +32,6 @@ static const char kb_tool_schema[] =
     "\"topic\":{\"type\":\"string\",\"default\":\"general\","
     "\"description\":\"Optional topic hint.\"}},"
     "\"required\":[\"search_query\"]}";
-
-/* The length of the first n characters (code points) of s. */
-static size_t
-kb_prefix(const char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (s[i] != '\0' && n > 0) {
-		i++;
-		while (((unsigned char)s[i] & 0xC0) == 0x80)
-			i++;
-		n--;
-	}
-	return i;
-}
-
-/* "Previous conversation:\n<role>: <first 100 characters>...\n...\n\n" over
- * the thread's last messages, or "" for a new thread. */
-static const char *
-kb_memory_context(struct ing_ctx *ctx, const struct ing_chat_request *req)
-{
-	size_t i = req->n_history > KB_MEMORY_MESSAGES ?
-	    req->n_history - KB_MEMORY_MESSAGES : 0;
-	const char *out = "Previous conversation:\n", *sep = "";
-	const struct ing_message *m;
-
-	if (req->n_history == 0 || req->history == NULL)
-		return "";
-	for (; i < req->n_history; i++) {
-		m = &req->history[i];
-		out = ing_sprintf(ctx, "%s%s%s: %.*s...", out, sep, m->role,
-		    (int)kb_prefix(m->content != NULL ? m->content : "",
-		    KB_MEMORY_CHARS), m->content != NULL ? m->content : "");
-		sep = "\n";
-	}
-	return ing_sprintf(ctx, "%s\n\n", out);
-}
 
 static const char *
 kb_direct_system(struct ing_ctx *ctx, const char *memory)
@@ -203,7 +164,7 @@ static int
 kb_run(struct ing_ctx *ctx, const struct ing_chat_request *req,
     struct ing_chat_reply *reply)
 {
-	const char *memory = kb_memory_context(ctx, req);
+	const char *memory = builtin_memory_context(ctx, req);
 
 	(void)ing_emit_progress(ctx, "Searching knowledge base...");
 	(void)ing_emit_progress(ctx, "Generating response...");

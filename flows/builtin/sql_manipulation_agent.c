@@ -26,49 +26,11 @@
 
 #define SQL_AGENT "sql_assistant"
 #define SQL_DATABASE "PostgreSQL database"   /* the reference: "SQLite database" */
-#define SQL_MEMORY_MESSAGES 10
-#define SQL_MEMORY_CHARS 100
 
 static const char sql_tool_schema[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"query\":{\"type\":\"string\",\"description\":\"One SQL SELECT statement.\"}},"
     "\"required\":[\"query\"]}";
-
-/* The length of the first n characters (code points) of s. */
-static size_t
-sql_prefix(const char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (s[i] != '\0' && n > 0) {
-		i++;
-		while (((unsigned char)s[i] & 0xC0) == 0x80)
-			i++;
-		n--;
-	}
-	return i;
-}
-
-/* "Previous conversation:\n<role>: <first 100 characters>...\n\n" over the
- * thread's last messages, or "" (the reference's memory context). */
-static const char *
-sql_memory_context(struct ing_ctx *ctx, const struct ing_chat_request *req)
-{
-	size_t i = req->n_history > SQL_MEMORY_MESSAGES ?
-	    req->n_history - SQL_MEMORY_MESSAGES : 0;
-	const char *out = "Previous conversation:\n", *sep = "";
-	const char *c;
-
-	if (req->n_history == 0 || req->history == NULL)
-		return "";
-	for (; i < req->n_history; i++) {
-		c = req->history[i].content != NULL ? req->history[i].content : "";
-		out = ing_sprintf(ctx, "%s%s%s: %.*s...", out, sep,
-		    req->history[i].role, (int)sql_prefix(c, SQL_MEMORY_CHARS), c);
-		sep = "\n";
-	}
-	return ing_sprintf(ctx, "%s\n\n", out);
-}
 
 static const char *
 sql_system(struct ing_ctx *ctx, const char *memory, const char *table,
@@ -144,7 +106,7 @@ static int
 sql_run(struct ing_ctx *ctx, const struct ing_chat_request *req,
     struct ing_chat_reply *reply)
 {
-	const char *memory = sql_memory_context(ctx, req);
+	const char *memory = builtin_memory_context(ctx, req);
 	const char *schema, *table, *columns, *answer;
 	struct ing_message msgs[2];
 	struct ing_tool tool = {

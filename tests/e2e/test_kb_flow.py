@@ -17,7 +17,6 @@ KB_FALLBACK_ON_EMPTY, and /api/v1/workflow-status following the policy."""
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -78,18 +77,7 @@ def reload(lines):
     """Rewrite .env, SIGHUP, wait for the new generation's workers."""
     write_env(lines)
     generation[0] += 1
-    old = set(srv.workers())
-    srv.signal(signal.SIGHUP)
-    deadline = time.time() + slack(20)
-    while time.time() < deadline:
-        try:
-            if srv.metrics().get("ingenious_config_generation") == generation[0] and \
-                    not (old & set(srv.workers())):
-                return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return False
+    return srv.reload(generation[0])
 
 
 def ask(prompt, thread=None, extra=None, path="/api/v1/chat"):

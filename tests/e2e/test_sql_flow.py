@@ -14,7 +14,6 @@ pg_authid, pg_read_file, pg_sleep, set_config, SET ROLE -- each answered with an
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -85,18 +84,7 @@ def reload(lines):
     with open(os.path.join(proj, ".env"), "w") as f:
         f.write("\n".join(lines) + "\n")
     generation[0] += 1
-    old = set(srv.workers())
-    srv.signal(signal.SIGHUP)
-    deadline = time.time() + slack(20)
-    while time.time() < deadline:
-        try:
-            if srv.metrics().get("ingenious_config_generation") == generation[0] and \
-                    not (old & set(srv.workers())):
-                return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return False
+    return srv.reload(generation[0])
 
 
 def ask(prompt, thread=None, path="/api/v1/chat"):

@@ -5,11 +5,13 @@
  * seeing earlier outputs, the reply template, the memory template with the
  * excerpt, an append rule, usage under each agent's name, the flow's
  * own limit of model calls, and the knowledge base's kb_search as a tool
- * (a scripted local knowledge base under it).
+ * (a scripted local knowledge base under it) and sql_query (a scripted
+ * SQL database).
  */
 #include "autoconfig.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +73,20 @@ scripted_chat(void *arg, const struct ctx_llm_call *call, struct arena *a,
 	if (strcmp(call->agent, "judge") == 0 && !w.judge_asked) {
 		w.judge_asked = true;
 		ask_tool = true;
+	}
+	if (strcmp(call->agent, "analyst") == 0 && strcmp(last->role, "tool") != 0) {
+		pthread_mutex_unlock(&w.lock);
+		call->on_usage(call->arg, &u);
+		{
+			struct ctx_tool_call *sc = arena_zalloc(a, sizeof(*sc));
+
+			sc->id = "call_sql";
+			sc->name = "sql_query";
+			sc->arguments = "{\"query\":\"SELECT count(*) AS n FROM t\"}";
+			out->tool_calls = sc;
+			out->n_tool_calls = 1;
+		}
+		return 0;
 	}
 	if (strcmp(call->agent, "librarian") == 0 && strcmp(last->role, "tool") != 0) {
 		pthread_mutex_unlock(&w.lock);
@@ -181,11 +197,37 @@ static const struct ctx_kb_service kb = {
 	.local_count = scripted_kb_count,
 };
 
+/* An SQL database of one row; says what it was asked. */
+static char sql_seen[128];
+
+static int
+scripted_sql_query(void *arg, const char *sql, struct arena *a,
+    struct ctx_sql_rows *out, struct err *e)
+{
+	static const char *names[] = { "n" };
+	static bool numeric[] = { true };
+
+	(void)arg;
+	(void)e;
+	snprintf(sql_seen, sizeof(sql_seen), "%s", sql);
+	out->n_cols = 1;
+	out->col_names = names;
+	out->col_numeric = numeric;
+	out->n_rows = 1;
+	out->rows = arena_zalloc(a, sizeof(*out->rows));
+	out->rows[0] = arena_zalloc(a, sizeof(**out->rows));
+	out->rows[0][0] = "7";
+	return 0;
+}
+
+static const struct ctx_sql_service sqlsvc = { .query = scripted_sql_query };
+
 static const struct ctx_services services = {
 	.llm_chat = scripted_chat,
 	.record_usage = scripted_usage,
 	.templates = &templates,
 	.kb = &kb,
+	.sql = &sqlsvc,
 };
 
 static const char flow_text[] =
@@ -389,6 +431,21 @@ main(void)
 		is_str(reply.agent_response, "verdict after Found relevant information "
 		    "from PostgreSQL:\n\nHelmets are required on site.",
 		    "the model gets the reference's search text back");
+	}
+	decl_flow_free(f);
+
+	/* the SQL agent's database as a tool */
+	f = load("agents = ( { name = \"analyst\"; system = \"Count with SQL.\"; "
+	    "tools = [\"sql_query\"]; } );\nsteps = ( \"analyst\" );\n",
+	    "/tmp/test_declarative_sql.flow");
+	ok(f != NULL, "a flow with the sql_query tool loads");
+	if (f != NULL) {
+		ok(run(f, "test_declarative_sql", "how many?", &reply, &ctx, a) == 0,
+		    "it runs (%s)", ctx.err_msg);
+		is_str(sql_seen, "SELECT count(*) AS n FROM t",
+		    "the statement is the model's query");
+		is_str(reply.agent_response, "verdict after {'n': 7}",
+		    "the model gets the reference's row text back");
 	}
 	decl_flow_free(f);
 

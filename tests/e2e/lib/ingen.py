@@ -259,6 +259,22 @@ class Server:
         except (FileNotFoundError, ProcessLookupError):
             return []
 
+    def reload(self, generation, timeout=20):
+        """SIGHUP, then wait until configuration generation `generation` serves
+        with none of the old workers left; True when it did within timeout."""
+        old = set(self.workers())
+        self.signal(signal.SIGHUP)
+        deadline = time.time() + slack(timeout)
+        while time.time() < deadline:
+            try:
+                if self.metrics().get("ingenious_config_generation") == generation and \
+                        not (old & set(self.workers())):
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.1)
+        return False
+
     def metrics(self):
         st, _, body = request(self.port, "GET", "/metrics")
         out = {}
