@@ -23,6 +23,7 @@
 #include "lib/proc.h"
 #include "cli/cli.h"
 #include "master/master.h"
+#include "master/memtune.h"
 
 static const char main_usage[] =
 "Usage: ingen COMMAND [OPTIONS]\n"
@@ -211,6 +212,9 @@ main_schema_check(const struct config *cfg, bool migrate)
 	_exit(MAIN_SCHEMA_OK);
 }
 
+/* the program's own argv, for memtune_apply's re-execution */
+static char **main_argv;
+
 static int
 main_serve(int argc, char **argv)
 {
@@ -221,10 +225,15 @@ main_serve(int argc, char **argv)
 		return PROC_EXIT_CONFIG;
 	if ((cfg = cli_config_load(&ov)) == NULL)
 		return PROC_EXIT_CONFIG;
+	/* before any descriptor is opened: may execute the program again */
+	memtune_apply(cfg->server.malloc_thread_cache, main_argv);
 	if (main_configure_logging(cfg) != 0) {
 		config_free(cfg);
 		return PROC_EXIT_CONFIG;
 	}
+	if (memtune_active())
+		log_debug("starting", "glibc's per-thread malloc cache is off "
+		    "(server.malloc_thread_cache)");
 	if (main_schema_check(cfg, main_migrate) == MAIN_SCHEMA_FAIL) {
 		config_free(cfg);
 		return PROC_EXIT_MASTER_FATAL;
@@ -290,6 +299,7 @@ main(int argc, char **argv)
 {
 	const char *cmd;
 
+	main_argv = argv;
 	log_set_role("cli");
 	if (argc < 2) {
 		fputs(main_usage, stderr);

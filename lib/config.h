@@ -115,6 +115,7 @@ struct config {
 		int flow_queue;               /* queued requests per worker before 503 */
 		int overload_delay_ms;        /* a 503 of overload is held this long */
 		int thread_stack_kb;
+		bool malloc_thread_cache;     /* keep glibc's tcache (master/memtune.h) */
 		int max_connections;          /* per worker */
 		int max_requests;             /* recycle a worker after this many; 0 = never */
 		int max_requests_jitter;

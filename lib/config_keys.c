@@ -123,6 +123,8 @@ const struct config_key config_keys[] = {
 	    0, 60000, 0),
 	K_INT("server.thread_stack_kb", C_INT(server.thread_stack_kb), "256",
 	    64, 65536, 0),
+	K_BOOL("server.malloc_thread_cache", C_BOOL(server.malloc_thread_cache),
+	    "false", 0),
 	K_INT("server.max_connections", C_INT(server.max_connections), "10000",
 	    1, 1048576, 0),
 	K_INT("server.max_requests", C_INT(server.max_requests), "0",

@@ -367,7 +367,7 @@ db_save_turn(struct db_pool *p, const struct db_turn *t, struct arena *a,
     struct db_turn_result *out, struct err *e)
 {
 	struct db_turn_job j;
-	struct db_turn_columns col;
+	struct db_turn_columns *col;
 	struct db_save_turn_params *sp;
 	const struct db_message *m;
 	char uuid[DB_UUID_LEN];
@@ -424,6 +424,9 @@ db_save_turn(struct db_pool *p, const struct db_turn *t, struct arena *a,
 		j.thread_id = arena_strdup(a, uuid);
 	}
 	j.ids = arena_alloc(a, t->n_messages * sizeof(*j.ids));
+	/* in the arena: 8 x DB_TURN_MAX_MESSAGES pointers would be 4 KiB of
+	 * every flow thread's stack */
+	col = arena_alloc(a, sizeof(*col));
 	for (i = 0; i < t->n_messages; i++) {
 		m = &t->messages[i];
 		if (m->id != NULL) {
@@ -432,14 +435,14 @@ db_save_turn(struct db_pool *p, const struct db_turn *t, struct arena *a,
 			db_new_uuid(uuid);
 			j.ids[i] = arena_strdup(a, uuid);
 		}
-		col.id[i] = j.ids[i];
-		col.role[i] = m->role;
-		col.agent_name[i] = m->agent_name;
-		col.content[i] = m->content != NULL ? m->content : "";
-		col.tool_calls[i] = m->tool_calls;
-		col.tool_call_id[i] = m->tool_call_id;
-		col.tool_call_function[i] = m->tool_call_function;
-		col.content_filter_results[i] = m->content_filter_results;
+		col->id[i] = j.ids[i];
+		col->role[i] = m->role;
+		col->agent_name[i] = m->agent_name;
+		col->content[i] = m->content != NULL ? m->content : "";
+		col->tool_calls[i] = m->tool_calls;
+		col->tool_call_id[i] = m->tool_call_id;
+		col->tool_call_function[i] = m->tool_call_function;
+		col->content_filter_results[i] = m->content_filter_results;
 	}
 	j.reply_id = j.ids[t->reply_index];
 
@@ -449,16 +452,16 @@ db_save_turn(struct db_pool *p, const struct db_turn *t, struct arena *a,
 	sp->enforce_owner = t->enforce_owner ? "true" : "false";
 	sp->flow = t->flow;
 	sp->user_id = t->user_id;
-	sp->message_ids = db_array_literal(a, col.id, t->n_messages);
-	sp->roles = db_array_literal(a, col.role, t->n_messages);
-	sp->agent_names = db_array_literal(a, col.agent_name, t->n_messages);
-	sp->contents = db_array_literal(a, col.content, t->n_messages);
-	sp->tool_calls = db_array_literal(a, col.tool_calls, t->n_messages);
-	sp->tool_call_ids = db_array_literal(a, col.tool_call_id, t->n_messages);
-	sp->tool_call_functions = db_array_literal(a, col.tool_call_function,
+	sp->message_ids = db_array_literal(a, col->id, t->n_messages);
+	sp->roles = db_array_literal(a, col->role, t->n_messages);
+	sp->agent_names = db_array_literal(a, col->agent_name, t->n_messages);
+	sp->contents = db_array_literal(a, col->content, t->n_messages);
+	sp->tool_calls = db_array_literal(a, col->tool_calls, t->n_messages);
+	sp->tool_call_ids = db_array_literal(a, col->tool_call_id, t->n_messages);
+	sp->tool_call_functions = db_array_literal(a, col->tool_call_function,
 	    t->n_messages);
 	sp->content_filter_results = db_array_literal(a,
-	    col.content_filter_results, t->n_messages);
+	    col->content_filter_results, t->n_messages);
 	sp->reply_id = j.reply_id;
 	sp->memory_summary = t->memory_summary != NULL &&
 	    t->memory_summary[0] != '\0' ? t->memory_summary : NULL;

@@ -3,4 +3,5 @@
 ingen_SOURCES += \
 	master/master.c master/master.h \
 	master/listen.c master/listen.h \
-	master/notify.c master/notify.h
+	master/notify.c master/notify.h \
+	master/memtune.c master/memtune.h

@@ -104,7 +104,8 @@ endif
 
 # --- end-to-end: the real `ingen` against real sockets (tests/e2e/lib/ingen.py
 # is the harness: TAP, private temp dirs, processes stopped by pid)
-TESTS += tests/e2e/test_http.py tests/e2e/test_process.py
+TESTS += tests/e2e/test_http.py tests/e2e/test_process.py tests/e2e/test_memtune.py
+EXTRA_DIST += tests/e2e/test_memtune.py
 EXTRA_DIST += tests/e2e/lib/ingen.py tests/e2e/lib/chatkit.py tests/e2e/test_http.py tests/e2e/test_process.py
 
 # --- the Azure OpenAI simulator (installed: the quick start uses it when no
@@ -208,6 +209,10 @@ EXTRA_DIST += tests/e2e/test_serve_schema.py
 
 # --- the foundations: arena, buf, uuid, log, pool, scoreboard (lead)
 check_PROGRAMS += tests/unit/test_arena_buf tests/unit/test_uuid_log tests/unit/test_pool_sb
+check_PROGRAMS += tests/unit/test_memtune
+tests_unit_test_memtune_SOURCES = tests/unit/test_memtune.c tests/unit/tap.h master/memtune.c master/memtune.h
+tests_unit_test_memtune_LDADD = $(INGEN_LIBS)
+TESTS += tests/unit/test_memtune
 tests_unit_test_arena_buf_SOURCES = tests/unit/test_arena_buf.c tests/unit/tap.h
 tests_unit_test_arena_buf_LDADD = $(INGEN_LIBS)
 tests_unit_test_uuid_log_SOURCES = tests/unit/test_uuid_log.c tests/unit/tap.h

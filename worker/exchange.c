@@ -35,7 +35,7 @@
 #include "worker/pool.h"
 #include "worker/worker.h"
 
-#define XCHG_ARENA_BLOCK  8192
+#define XCHG_ARENA_BLOCK  4096            /* a classification turn uses 3.2 KiB */
 #define XCHG_STREAM_HIGH  (256 * 1024)   /* a streaming thread waits above this */
 
 

@@ -85,18 +85,9 @@ static const char *
 kb_local_directory(void *arg)
 {
 	struct http_exchange *x = arg;
-	const char *dir = x->cfg->kb.directory;
-	const char *mem = x->cfg->chat_history.memory_path;
-	/* per thread: the tool calls of parallel model calls may ask at once */
-	static __thread char path[4096];
 
-	if (dir != NULL && dir[0] != '\0')
-		return dir;
-	if (mem == NULL || mem[0] == '\0')
-		mem = ".tmp";
-	snprintf(path, sizeof(path), "%s%sknowledge_base", mem,
-	    mem[strlen(mem) - 1] == '/' ? "" : "/");
-	return path;
+	/* made once by the worker: the same directory the master indexes */
+	return x->w->kb_dir;
 }
 
 static enum ctx_azure_state

@@ -28,6 +28,7 @@
 #include "lib/clock.h"
 #include "lib/db.h"
 #include "lib/db_sqlagent.h"
+#include "lib/kbindex.h"
 #include "lib/llm.h"
 #include "lib/log.h"
 #include "lib/proc.h"
@@ -213,6 +214,7 @@ worker_setup(struct worker *w, const struct proc_worker_start *ws, struct err *e
 			log_error("starting worker", "the SQL agent's database is "
 			    "not usable: %s", se.msg);
 	}
+	w->kb_dir = kbindex_server_dir(w->cfg);
 	if (usage_start(w, e) != 0)
 		return -1;
 

@@ -48,6 +48,8 @@ struct worker {
 	struct llm_client *llm;       /* Azure OpenAI, created after fork */
 	struct uj *usage_journal;     /* held llm_usage rows (usage.c), or NULL */
 	char *usage_dir;              /* <state_dir>/usage-journal, or NULL */
+	char *kb_dir;                 /* the local knowledge base's directory
+	                               * (kbindex_server_dir), for the flows */
 	const struct keys *keys;      /* JWT key ring (the master's, copied by fork) */
 	const char *auth_password_hash;  /* of the configured user; "" when auth is off */
 	struct throttle *throttle;    /* failed logins of every worker (shared memory) */
