@@ -114,6 +114,7 @@ struct config {
 		int flow_thread_idle_s;       /* an idle thread above the minimum exits */
 		int flow_queue;               /* queued requests per worker before 503 */
 		int overload_delay_ms;        /* a 503 of overload is held this long */
+		int db_wait_limit_ms;         /* refuse turns past this database wait */
 		int thread_stack_kb;
 		bool malloc_thread_cache;     /* keep glibc's tcache (master/memtune.h) */
 		int max_connections;          /* per worker */

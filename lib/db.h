@@ -136,6 +136,15 @@ bool db_ready(struct db_pool *p);
  * (the time to the next reconnection attempt, at least 1).  Any thread. */
 int db_retry_after(struct db_pool *p);
 
+/*
+ * How long a call that asked for a connection now would wait for it, in ms:
+ * the threads queued for one times the average time a call holds a
+ * connection, over the pool's size (0 while nobody waits).  An estimate,
+ * read without the pool's lock: the event loop may call it for every
+ * request it admits.  Any thread.
+ */
+int64_t db_pool_wait_estimate_ms(const struct db_pool *p);
+
 /* A message as stored: the input of db_save_turn and the rows returned by
  * the readers.  JSON columns are JSON text (NULL when absent).  Strings the
  * pool returns live in the caller's arena. */

@@ -89,6 +89,7 @@ struct db_call {
 	bool broken;                   /* the connection failed */
 	bool probe;                    /* this call probes a down database */
 	int round_trips;               /* successful so far */
+	int64_t acquired_us;           /* when the connection was taken (monotonic) */
 	char sqlstate[6];              /* of the last failure */
 };
 

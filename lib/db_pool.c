@@ -72,6 +72,10 @@ struct db_pool {
 	struct db_conn *conns;
 	int n;
 
+	/* for db_pool_wait_estimate_ms, written under mu, read without it */
+	int n_waiting;                 /* threads in the queue */
+	int64_t hold_us;               /* moving average of a call's hold time */
+
 	char *conninfo;                /* secret: may hold a password */
 	const char *source;
 	char connect_timeout[DB_INT_TEXT];
@@ -317,6 +321,7 @@ db_wake_next_locked(struct db_pool *p)
 		p->wait_tail = NULL;
 	w->next = NULL;
 	w->queued = false;
+	__atomic_store_n(&p->n_waiting, p->n_waiting - 1, __ATOMIC_RELAXED);
 	w->woken = true;
 	p->reserved++;
 	pthread_cond_signal(&w->cv);
@@ -343,6 +348,7 @@ db_unqueue_locked(struct db_pool *p, struct db_waiter *w)
 			break;
 		}
 	w->queued = false;
+	__atomic_store_n(&p->n_waiting, p->n_waiting - 1, __ATOMIC_RELAXED);
 }
 
 /* A free connection this caller may take: none while older waiters queue
@@ -417,6 +423,7 @@ db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 		pthread_cond_init(&me.cv, &ca);
 		pthread_condattr_destroy(&ca);
 		me.queued = true;
+		__atomic_store_n(&p->n_waiting, p->n_waiting + 1, __ATOMIC_RELAXED);
 		if (p->wait_tail != NULL)
 			p->wait_tail->next = &me;
 		else
@@ -440,6 +447,7 @@ db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 		call->probe = true;
 	}
 	pthread_mutex_unlock(&p->mu);
+	call->acquired_us = clock_now_us();
 
 	call->c = c;
 	if (c->pg == NULL) {
@@ -487,6 +495,13 @@ db_release(struct db_pool *p, struct db_call *call)
 		call->broken = true;
 
 	pthread_mutex_lock(&p->mu);
+	if (call->acquired_us > 0) {
+		/* an eighth of each new sample: a few hundred calls of memory */
+		int64_t held = clock_now_us() - call->acquired_us;
+
+		__atomic_store_n(&p->hold_us, p->hold_us == 0 ? held :
+		    p->hold_us + (held - p->hold_us) / 8, __ATOMIC_RELAXED);
+	}
 	if (call->broken) {
 		db_conn_close(c);
 		db_close_idle_locked(p);
@@ -750,6 +765,18 @@ db_ready(struct db_pool *p)
 			break;
 	}
 	return false;
+}
+
+int64_t
+db_pool_wait_estimate_ms(const struct db_pool *p)
+{
+	int waiting = __atomic_load_n(&p->n_waiting, __ATOMIC_RELAXED);
+	int64_t hold_us = __atomic_load_n(&p->hold_us, __ATOMIC_RELAXED);
+
+	if (waiting <= 0 || hold_us <= 0 || p->n <= 0)
+		return 0;
+	/* the queue drains n connections at a time, one hold each */
+	return ((int64_t)waiting * hold_us / p->n + 999) / 1000;
 }
 
 int

@@ -82,6 +82,7 @@ sb_fold(struct sb_counters *dst, const struct sb_counters *src)
 		sb_add(&dst->latency_sum_us[r], sb_get(&src->latency_sum_us[r]));
 	}
 	sb_add(&dst->queue_rejections, sb_get(&src->queue_rejections));
+	sb_add(&dst->db_rejections, sb_get(&src->db_rejections));
 	sb_add(&dst->admitted, sb_get(&src->admitted));
 	sb_add(&dst->accept_pauses, sb_get(&src->accept_pauses));
 	sb_add(&dst->connections_accepted, sb_get(&src->connections_accepted));

@@ -47,6 +47,7 @@ struct sb_counters {
 	uint64_t latency_bucket[SB_MAX_ROUTES][SB_LAT_BUCKETS]; /* not cumulative */
 	uint64_t latency_sum_us[SB_MAX_ROUTES];
 	uint64_t queue_rejections;
+	uint64_t db_rejections;         /* turns refused: the database saturated */
 	uint64_t admitted;              /* requests handed to a flow thread */
 	uint64_t accept_pauses;         /* times a worker left accepting to the others */
 	uint64_t connections_accepted;
@@ -70,6 +71,7 @@ struct sb_slot {
 	int64_t flow_limit;             /* most requests in flight: max threads + queue */
 	int64_t flow_stuck;             /* threads still running a request abandoned at its deadline */
 	int64_t accepting;              /* 1 while the worker takes new connections */
+	int64_t db_wait_ms;             /* the chat-history pool's wait estimate */
 	struct sb_counters c;
 };
 

@@ -243,6 +243,9 @@ EXTRA_DIST += tests/e2e/test_stream_race.py
 # the database stopped under load or absent at start (test_chat_db_outage.py)
 TESTS += tests/e2e/test_chat_db.py tests/e2e/test_chat_db_outage.py
 EXTRA_DIST += tests/e2e/test_chat_db.py tests/e2e/test_chat_db_outage.py
+# turns refused at admission while the database is saturated
+TESTS += tests/e2e/test_db_admission.py
+EXTRA_DIST += tests/e2e/test_db_admission.py
 
 # --- issue 15: a turn in one commit with its usage rows, and the usage
 # journal that keeps a row through a worker's crash or a database outage

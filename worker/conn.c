@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "lib/clock.h"
+#include "lib/db.h"
 #include "lib/log.h"
 #include "lib/scoreboard.h"
 #include "lib/xmalloc.h"
@@ -331,6 +332,16 @@ conn_fail(struct conn *c, int status, const char *msg)
 
 /* ---- dispatch --------------------------------------------------------- */
 
+/* A chat turn while the database's queue is longer than server.db_wait_limit_ms. */
+static bool
+conn_db_saturated(const struct conn *c, unsigned flags)
+{
+	int limit = c->w->cfg->server.db_wait_limit_ms;
+
+	return (flags & ROUTE_TURN) && limit > 0 && c->w->db != NULL &&
+	    db_pool_wait_estimate_ms(c->w->db) > limit;
+}
+
 static void
 conn_dispatch(struct conn *c)
 {
@@ -373,24 +384,33 @@ conn_dispatch(struct conn *c)
 	}
 	c->state = CONN_BUSY;
 	c->since_ms = clock_now_ms();
-	if (xchg_submit(x, handler) != 0) {
+	if (conn_db_saturated(c, flags)) {
+		/*
+		 * The turn would run its model call and then wait longer than
+		 * db_wait_limit_ms for a database connection to save it: refuse
+		 * it now, before it is billed, so that the turns admitted keep
+		 * the database's pace instead of timing out in its queue.
+		 */
+		sb_add(&c->w->slot->c.db_rejections, 1);
+		xchg_error(x, 503, "server busy: the database is saturated, retry later");
+	} else if (xchg_submit(x, handler) != 0) {
 		xchg_error(x, 503, "server busy, retry later");
-		if (c->w->cfg->server.overload_delay_ms > 0) {
-			/*
-			 * Overload: the 503 is cheap, so a client that re-sends at
-			 * once would turn the worker into a 503 generator and take
-			 * the loop from the turns already admitted.  Hold the answer
-			 * (and read nothing more from this connection) for
-			 * overload_delay_ms; conn_sweep writes it.
-			 */
-			c->state = CONN_HOLD;
-			conn_update_events(c);
-			return;
-		}
-		goto respond;
+	} else {
+		conn_update_events(c);
+		return;
 	}
-	conn_update_events(c);
-	return;
+	if (c->w->cfg->server.overload_delay_ms > 0) {
+		/*
+		 * Overload: the 503 is cheap, so a client that re-sends at once
+		 * would turn the worker into a 503 generator and take the loop
+		 * from the turns already admitted.  Hold the answer (and read
+		 * nothing more from this connection) for overload_delay_ms;
+		 * conn_sweep writes it.
+		 */
+		c->state = CONN_HOLD;
+		conn_update_events(c);
+		return;
+	}
 
 respond:
 	conn_write_response(c);
@@ -1009,6 +1029,8 @@ conn_sweep_flows(struct worker *w, int64_t now)
 		}
 	}
 	sb_set_i(&w->slot->flow_stuck, stuck);
+	if (w->db != NULL)
+		sb_set_i(&w->slot->db_wait_ms, db_pool_wait_estimate_ms(w->db));
 	if (stuck > 0 && !w->draining &&
 	    now - oldest >= (int64_t)w->cfg->server.worker_timeout * 1000) {
 		log_warn("retiring", "a flow thread has been stuck for %lld s past "

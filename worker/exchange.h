@@ -60,6 +60,9 @@ typedef int (*xchg_gate)(struct http_exchange *x);
  * web_configuration.authentication.metrics_require_auth: then the route goes
  * through the gate on a flow thread (/metrics) */
 #define ROUTE_METRICS_AUTH 0x4u
+/* a chat turn: refused at admission while the database is saturated
+ * (server.db_wait_limit_ms) */
+#define ROUTE_TURN     0x8u
 
 #define XCHG_MAX_PARAMS   4
 #define XCHG_MAX_HEADERS  12

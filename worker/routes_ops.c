@@ -77,8 +77,8 @@ struct routes_totals {
 	uint64_t requests[SB_MAX_ROUTES][SB_STATUS_N];
 	uint64_t bucket[SB_MAX_ROUTES][SB_LAT_BUCKETS];
 	uint64_t sum_us[SB_MAX_ROUTES];
-	uint64_t queue_rejections, admitted, accept_pauses, accepted, llm_tokens, llm_calls;
-	int64_t threads, busy, queued, limit, stuck;   /* live slots only */
+	uint64_t queue_rejections, db_rejections, admitted, accept_pauses, accepted, llm_tokens, llm_calls;
+	int64_t threads, busy, queued, limit, stuck, db_wait_max;   /* live slots only */
 };
 
 static void
@@ -94,6 +94,7 @@ routes_add_counters(struct routes_totals *t, const struct sb_counters *c)
 		t->sum_us[r] += sb_get(&c->latency_sum_us[r]);
 	}
 	t->queue_rejections += sb_get(&c->queue_rejections);
+	t->db_rejections += sb_get(&c->db_rejections);
 	t->admitted += sb_get(&c->admitted);
 	t->accept_pauses += sb_get(&c->accept_pauses);
 	t->accepted += sb_get(&c->connections_accepted);
@@ -133,6 +134,8 @@ routes_metrics(struct http_exchange *x)
 		t->queued += sb_get_i(&s->flow_queued);
 		t->limit += sb_get_i(&s->flow_limit);
 		t->stuck += sb_get_i(&s->flow_stuck);
+		if (sb_get_i(&s->db_wait_ms) > t->db_wait_max)
+			t->db_wait_max = sb_get_i(&s->db_wait_ms);
 		buf_printf(&b, "ingenious_worker_info{slot=\"%d\",pid=\"%d\",generation=\"%u\","
 		    "state=\"%s\"} 1\n", i, (int)s->pid, s->generation,
 		    st == SB_STATE_READY ? "ready" :
@@ -184,6 +187,12 @@ routes_metrics(struct http_exchange *x)
 	    "# HELP ingenious_flow_queue_rejections_total Requests refused with 503 because the flow queue was full.\n"
 	    "# TYPE ingenious_flow_queue_rejections_total counter\n"
 	    "ingenious_flow_queue_rejections_total %llu\n"
+	    "# HELP ingenious_turn_db_rejections_total Chat turns refused with 503 at admission because the database was saturated (server.db_wait_limit_ms).\n"
+	    "# TYPE ingenious_turn_db_rejections_total counter\n"
+	    "ingenious_turn_db_rejections_total %llu\n"
+	    "# HELP ingenious_db_wait_estimate_seconds How long a call would wait for a chat-history connection now (the largest of the workers).\n"
+	    "# TYPE ingenious_db_wait_estimate_seconds gauge\n"
+	    "ingenious_db_wait_estimate_seconds %.3f\n"
 	    "# HELP ingenious_flow_admitted_total Requests handed to a flow thread.\n"
 	    "# TYPE ingenious_flow_admitted_total counter\n"
 	    "ingenious_flow_admitted_total %llu\n"
@@ -214,6 +223,7 @@ routes_metrics(struct http_exchange *x)
 	    (long long)inflight, (long long)conns,
 	    (unsigned long long)t->accepted,
 	    (unsigned long long)t->queue_rejections,
+	    (unsigned long long)t->db_rejections, (double)t->db_wait_max / 1000.0,
 	    (unsigned long long)t->admitted,
 	    (long long)t->threads, (long long)t->busy, (long long)t->queued,
 	    (long long)t->stuck, (long long)t->limit,
