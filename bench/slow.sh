@@ -520,7 +520,7 @@ for lg in "$run/ingen.log" "$run/ingen-sim.log.kept"; do
 	if grep -q 'level=\(warn\|error\)' "$lg"; then
 		echo "# $(basename "${lg%.kept}") warnings and errors (count, message):"
 		grep 'level=\(warn\|error\)' "$lg" | sed -n 's/.*\(level=[a-z]*\).*msg=\("[^"]*"\|[^ ]*\).*/\1 \2/p' |
-			sort | uniq -c | sort -rn | head -5
+			sort | uniq -c | sort -rn | awk 'NR <= 5'   # (head would end the pipe early: pipefail)
 	fi
 done | tee -a "$RES"
 

@@ -121,7 +121,7 @@ const struct config_key config_keys[] = {
 	    1, 1048576, 0),
 	K_INT("server.overload_delay_ms", C_INT(server.overload_delay_ms), "1000",
 	    0, 60000, 0),
-	K_INT("server.db_wait_limit_ms", C_INT(server.db_wait_limit_ms), "1000",
+	K_INT("server.db_wait_limit_ms", C_INT(server.db_wait_limit_ms), "2500",
 	    0, 600000, 0),
 	K_INT("server.thread_stack_kb", C_INT(server.thread_stack_kb), "256",
 	    64, 65536, 0),

@@ -145,6 +145,20 @@ int db_retry_after(struct db_pool *p);
  */
 int64_t db_pool_wait_estimate_ms(const struct db_pool *p);
 
+/* How long the oldest thread in the pool's queue has waited so far, in ms
+ * (0: nobody waits).  The queue is FIFO, so this is the longest wait of the
+ * moment; it grows without bound when the database stalls.  Lock-free. */
+int64_t db_pool_oldest_wait_ms(const struct db_pool *p);
+
+/* Calls per second the pool could serve at its average hold time (its size
+ * over the hold; 0 before it has measured one).  Holds grow when the
+ * client's threads wait for a CPU, so under load this is a floor of what
+ * the database does: compare with db_pool_calls_done over time.  Lock-free. */
+double db_pool_capacity(const struct db_pool *p);
+
+/* Calls that have given their connection back since the pool was made. */
+uint64_t db_pool_calls_done(const struct db_pool *p);
+
 /* A message as stored: the input of db_save_turn and the rows returned by
  * the readers.  JSON columns are JSON text (NULL when absent).  Strings the
  * pool returns live in the caller's arena. */

@@ -62,6 +62,7 @@ struct db_waiter {
 	pthread_cond_t cv;
 	struct db_waiter *next;
 	bool queued;                   /* still in the pool's queue */
+	int64_t since_ms;              /* when it queued (monotonic) */
 	bool woken;                    /* a connection was set aside for it */
 };
 
@@ -74,7 +75,9 @@ struct db_pool {
 
 	/* for db_pool_wait_estimate_ms, written under mu, read without it */
 	int n_waiting;                 /* threads in the queue */
+	int64_t head_since_ms;         /* when the oldest of them queued; 0: none */
 	int64_t hold_us;               /* moving average of a call's hold time */
+	uint64_t calls_done;           /* calls that gave their connection back */
 
 	char *conninfo;                /* secret: may hold a password */
 	const char *source;
@@ -309,6 +312,14 @@ db_conn_open(struct db_pool *p, struct db_conn *c, char *why, size_t whysize,
  * after acquire_timeout_ms when every connection is busy.
  */
 /* Wake the oldest waiter and set a free connection aside for it. */
+/* After the queue's head changed: publish when the new head queued. */
+static void
+db_head_changed_locked(struct db_pool *p)
+{
+	__atomic_store_n(&p->head_since_ms,
+	    p->wait_head != NULL ? p->wait_head->since_ms : 0, __ATOMIC_RELAXED);
+}
+
 static void
 db_wake_next_locked(struct db_pool *p)
 {
@@ -322,6 +333,7 @@ db_wake_next_locked(struct db_pool *p)
 	w->next = NULL;
 	w->queued = false;
 	__atomic_store_n(&p->n_waiting, p->n_waiting - 1, __ATOMIC_RELAXED);
+	db_head_changed_locked(p);
 	w->woken = true;
 	p->reserved++;
 	pthread_cond_signal(&w->cv);
@@ -349,6 +361,7 @@ db_unqueue_locked(struct db_pool *p, struct db_waiter *w)
 		}
 	w->queued = false;
 	__atomic_store_n(&p->n_waiting, p->n_waiting - 1, __ATOMIC_RELAXED);
+	db_head_changed_locked(p);
 }
 
 /* A free connection this caller may take: none while older waiters queue
@@ -423,12 +436,14 @@ db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 		pthread_cond_init(&me.cv, &ca);
 		pthread_condattr_destroy(&ca);
 		me.queued = true;
+		me.since_ms = clock_now_ms();
 		__atomic_store_n(&p->n_waiting, p->n_waiting + 1, __ATOMIC_RELAXED);
 		if (p->wait_tail != NULL)
 			p->wait_tail->next = &me;
 		else
 			p->wait_head = &me;
 		p->wait_tail = &me;
+		db_head_changed_locked(p);
 		while (!me.woken && rc != ETIMEDOUT)
 			rc = pthread_cond_timedwait(&me.cv, &p->mu, &deadline);
 		if (me.queued)
@@ -447,7 +462,6 @@ db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 		call->probe = true;
 	}
 	pthread_mutex_unlock(&p->mu);
-	call->acquired_us = clock_now_us();
 
 	call->c = c;
 	if (c->pg == NULL) {
@@ -470,6 +484,9 @@ db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 		db_mark_up_locked(p);
 		pthread_mutex_unlock(&p->mu);
 	}
+	/* the hold time of db_pool_drain_ms starts here: opening a connection
+	 * (tens of ms, once) is not what each call costs */
+	call->acquired_us = clock_now_us();
 	return 0;
 }
 
@@ -495,6 +512,7 @@ db_release(struct db_pool *p, struct db_call *call)
 		call->broken = true;
 
 	pthread_mutex_lock(&p->mu);
+	__atomic_store_n(&p->calls_done, p->calls_done + 1, __ATOMIC_RELAXED);
 	if (call->acquired_us > 0) {
 		/* an eighth of each new sample: a few hundred calls of memory */
 		int64_t held = clock_now_us() - call->acquired_us;
@@ -777,6 +795,29 @@ db_pool_wait_estimate_ms(const struct db_pool *p)
 		return 0;
 	/* the queue drains n connections at a time, one hold each */
 	return ((int64_t)waiting * hold_us / p->n + 999) / 1000;
+}
+
+int64_t
+db_pool_oldest_wait_ms(const struct db_pool *p)
+{
+	int64_t since = __atomic_load_n(&p->head_since_ms, __ATOMIC_RELAXED);
+	int64_t now = clock_now_ms();
+
+	return since > 0 && now > since ? now - since : 0;
+}
+
+double
+db_pool_capacity(const struct db_pool *p)
+{
+	int64_t hold_us = __atomic_load_n(&p->hold_us, __ATOMIC_RELAXED);
+
+	return hold_us > 0 && p->n > 0 ? (double)p->n * 1e6 / (double)hold_us : 0.0;
+}
+
+uint64_t
+db_pool_calls_done(const struct db_pool *p)
+{
+	return __atomic_load_n(&p->calls_done, __ATOMIC_RELAXED);
 }
 
 int

@@ -332,14 +332,51 @@ conn_fail(struct conn *c, int status, const char *msg)
 
 /* ---- dispatch --------------------------------------------------------- */
 
-/* A chat turn while the database's queue is longer than server.db_wait_limit_ms. */
+#define CONN_DB_RATE_MS 250     /* the database's rate is sampled this often */
+
+/*
+ * Would a new chat turn wait longer than server.db_wait_limit_ms for a
+ * database connection when it gets there, turn_lead_ms from now (the
+ * average time from a turn's request to its save: the model's latency,
+ * mostly)?  Yes when the turns already in flight, one save each, keep the
+ * pool busy longer than that (this sees, before any queue forms, turns
+ * admitted together that will reach the database together), or when the
+ * oldest call in the pool's queue has waited longer than that already (the
+ * database stalls).  A burst that queues but drains before a new turn could
+ * join it (a wave of answers from a slow model) is not refused.  What the
+ * pool can do is the larger of its size over the average hold (right when
+ * lightly loaded; too low when its threads wait for a CPU) and the calls it
+ * did in its best recent second (right when saturated).
+ */
 static bool
 conn_db_saturated(const struct conn *c, unsigned flags)
 {
-	int limit = c->w->cfg->server.db_wait_limit_ms;
+	struct worker *w = c->w;
+	int limit = w->cfg->server.db_wait_limit_ms;
+	int64_t inflight, lead, elapsed;
+	double capacity;
 
-	return (flags & ROUTE_TURN) && limit > 0 && c->w->db != NULL &&
-	    db_pool_wait_estimate_ms(c->w->db) > limit;
+	if (!(flags & ROUTE_TURN) || limit <= 0 || w->db == NULL)
+		return false;
+	inflight = sb_get_i(&w->slot->inflight);
+	lead = __atomic_load_n(&w->turn_lead_ms, __ATOMIC_RELAXED);
+	if (db_pool_oldest_wait_ms(w->db) - lead > limit)
+		return true;
+	capacity = db_pool_capacity(w->db);
+	if (w->db_rate > capacity)
+		capacity = w->db_rate;
+	/* and the rate since the last sample: a wave of saves that started
+	 * in the last quarter of a second */
+	elapsed = clock_now_ms() - w->db_rate_ms;
+	if (w->db_rate_ms > 0 && elapsed >= 50) {
+		double r = (double)(db_pool_calls_done(w->db) - w->db_rate_calls) *
+		    1000.0 / (double)elapsed;
+
+		if (r > capacity)
+			capacity = r;
+	}
+	return capacity > 0 &&
+	    (double)(inflight + 1) * 1000.0 / capacity - (double)lead > (double)limit;
 }
 
 static void
@@ -1029,8 +1066,25 @@ conn_sweep_flows(struct worker *w, int64_t now)
 		}
 	}
 	sb_set_i(&w->slot->flow_stuck, stuck);
-	if (w->db != NULL)
+	if (w->db != NULL) {
+		uint64_t done = db_pool_calls_done(w->db);
+
 		sb_set_i(&w->slot->db_wait_ms, db_pool_wait_estimate_ms(w->db));
+		if (w->db_rate_ms == 0) {
+			w->db_rate_ms = now;
+			w->db_rate_calls = done;
+		} else if (now - w->db_rate_ms >= CONN_DB_RATE_MS) {
+			double r = (double)(done - w->db_rate_calls) * 1000.0 /
+			    (double)(now - w->db_rate_ms);
+
+			/* the best of the last few samples: what the database
+			 * did when the turns were there to ask (an idle moment
+			 * says nothing of what it can do) */
+			w->db_rate = r > w->db_rate ? r : w->db_rate * 0.75 + r * 0.25;
+			w->db_rate_ms = now;
+			w->db_rate_calls = done;
+		}
+	}
 	if (stuck > 0 && !w->draining &&
 	    now - oldest >= (int64_t)w->cfg->server.worker_timeout * 1000) {
 		log_warn("retiring", "a flow thread has been stuck for %lld s past "

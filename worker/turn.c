@@ -708,6 +708,7 @@ turn_save(struct turn *t)
 	}
 	memset(&res, 0, sizeof(res));
 	err_clear(&e);
+	worker_note_turn_lead(t->w, (clock_now_us() - x->start_us) / 1000);
 	ds = db_save_turn(t->w->db, &rec, x->arena, &res, &e);
 	if (ds == DB_OK || ds == DB_REPLAYED)
 		/* in the turn's transaction, or recorded unlinked by it */

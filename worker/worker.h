@@ -48,6 +48,12 @@ struct worker {
 	struct llm_client *llm;       /* Azure OpenAI, created after fork */
 	struct uj *usage_journal;     /* held llm_usage rows (usage.c), or NULL */
 	char *usage_dir;              /* <state_dir>/usage-journal, or NULL */
+	int64_t turn_lead_ms;         /* moving average: a turn's admission to its
+	                               * save (worker_note_turn_lead) */
+	double db_rate;               /* chat-history calls done per second,
+	                               * moving average (conn_sweep) */
+	uint64_t db_rate_calls;       /* db_pool_calls_done at the last sample */
+	int64_t db_rate_ms;           /* ... and when */
 	char *kb_dir;                 /* the local knowledge base's directory
 	                               * (kbindex_server_dir), for the flows */
 	const struct keys *keys;      /* JWT key ring (the master's, copied by fork) */
@@ -72,5 +78,19 @@ struct worker {
 	int64_t hang_at_ms;           /* test fault worker_hang, else 0 */
 	bool fatal;                   /* setup failed for good: exit PROC_EXIT_FATAL */
 };
+
+/* A turn reached its save this many ms after its request was read: the
+ * moving average conn.c's admission uses (any thread). */
+static inline void
+worker_note_turn_lead(struct worker *w, int64_t ms)
+{
+	int64_t avg = __atomic_load_n(&w->turn_lead_ms, __ATOMIC_RELAXED);
+
+	if (ms < 0)
+		ms = 0;
+	/* racy read-modify-write: a lost sample of an average is harmless */
+	__atomic_store_n(&w->turn_lead_ms, avg == 0 ? ms : avg + (ms - avg) / 16,
+	    __ATOMIC_RELAXED);
+}
 
 #endif

@@ -116,6 +116,9 @@ ths1, out1 = wave(srv.port, "queued", WAVE)
 # the first turn of the wave holds the connection (waiting on the lock), the others queue
 t.ok(wait_for(lambda: (metric(srv.port, "ingenious_db_wait_estimate_seconds") or 0) > 0),
      "/metrics shows a database wait while turns queue")
+# a new turn would reach the database after the model's 300 ms: refused once
+# the queue has not moved for longer than that (plus the 1 ms limit)
+time.sleep(0.6)
 ths2, out2 = wave(srv.port, "refused", WAVE)
 for th in ths2:
     th.join(30)

@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
@@ -63,6 +64,15 @@ ATTACKS = [
 ]
 RULES = [{"match": m, "tool": "execute_sql_tool", "arguments": {"query": q},
           "final": "Result: {tool_result}"} for m, q in USEFUL + ATTACKS]
+# a follow-up that only makes sense with the thread's history: the model (the
+# simulator) writes the query only when the system prompt carries the earlier
+# answer, and asks back otherwise
+RULES = [{"match": "how many of them", "system": "Result: {'students': 7}",
+          "tool": "execute_sql_tool",
+          "arguments": {"query": "SELECT count(*) AS standard_lunch FROM students_performance "
+                                 "WHERE lunch = 'standard'"},
+          "final": "Result: {tool_result}"},
+         {"match": "how many of them", "content": "Which students do you mean?"}] + RULES
 
 pg = PgCluster(t)
 sim = Sim(t, api_key="sim-key", rules=RULES).start()
@@ -126,6 +136,12 @@ t.eq((doc or {}).get("agent_response"),
      "averages by group: several rows as a list of dicts, numbers bare")
 t.eq(pg.value("SELECT count(*) FROM messages WHERE thread_id = '%s'" % thread), "4",
      "the follow-up is in the same thread")
+st, doc, b = ask("how many of them had the standard lunch?", thread=thread)
+t.eq((doc or {}).get("agent_response"), "Result: {'standard_lunch': 4}",
+     "a follow-up resolved from the thread's history (the earlier answer is in the prompt)")
+st, doc, b = ask("how many of them had the standard lunch?", thread="sql-thread-fresh")
+t.eq((doc or {}).get("agent_response"), "Which students do you mean?",
+     "the same question in a new thread has no history to resolve it from")
 st, doc, b = ask("nobody scored above 100?")
 t.eq((doc or {}).get("agent_response"), "Result: No results found.",
      "no row: the reference's \"No results found.\"")
@@ -135,6 +151,24 @@ t.eq((doc or {}).get("agent_response"),
      "a string with a quote is printed as Python does")
 st, _, b = request(srv.port, "GET", "/api/v1/workflow-status/sql-manipulation-agent")
 t.ok(st == 200 and json.loads(b).get("ready") is True, "workflow-status: ready", b)
+
+# ---- many at once on the agent's own small pool (sql_agent.pool_size 2 a worker)
+CONCURRENT = 32
+answers = [None] * CONCURRENT
+
+
+def ask_into(i):
+    answers[i] = ask("how many students are there? (%d)" % i)
+
+
+ths = [threading.Thread(target=ask_into, args=(i,)) for i in range(CONCURRENT)]
+for th in ths:
+    th.start()
+for th in ths:
+    th.join(slack(60))
+t.eq([(a[0], (a[1] or {}).get("agent_response")) if a else None for a in answers],
+     [(200, "Result: {'students': 7}")] * CONCURRENT,
+     "%d questions at once on two connections a worker: each one answered" % CONCURRENT)
 
 # the stream: the reference's status chunks
 st, _, b = ask("how many students are there?", path="/api/v1/chat/stream")
