@@ -40,7 +40,8 @@ tests/e2e/test_chat_db.py tests/e2e/test_process.py tests/e2e/test_llm_client.py
 tests/e2e/test_chat_db_outage.py tests/e2e/test_disconnect.py tests/e2e/test_hung_flow.py \
 tests/e2e/test_plugins.py tests/e2e/test_cli_flows.py tests/e2e/test_seed_guide.py \
 tests/e2e/test_usage_journal.py tests/e2e/test_stream_race.py tests/e2e/test_sqlagent.py \
-tests/e2e/test_kb_flow.py tests/e2e/test_sql_flow.py"}
+tests/e2e/test_kb_flow.py tests/e2e/test_sql_flow.py tests/e2e/test_db_admission.py \
+tests/e2e/test_memtune.py"}
 
 JOBS=$(nproc 2>/dev/null || echo 2)
 [ -x configure ] || autoreconf -fi
