@@ -267,6 +267,8 @@ master_kb_index(struct master *m, const struct config *cfg)
 		return;
 	}
 	if (pid == 0) {
+		/* named apart from the workers in ps, top and /proc/PID/comm */
+		prctl(PR_SET_NAME, "ingen-kbindex");
 		/* the socket is the workers' business; the master's signals are
 		 * not the indexer's: SIGTERM ends it at once (its transaction
 		 * rolls back), and so does the master's death */

@@ -252,12 +252,23 @@ class Server:
             return None
 
     def workers(self):
-        """pids of live workers, from /proc (children of the master)."""
+        """pids of live workers, from /proc (children of the master, but not
+        the knowledge-base indexer it runs at start and on each SIGHUP)."""
         try:
             with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
-                return [int(p) for p in f.read().split()]
+                pids = [int(p) for p in f.read().split()]
         except (FileNotFoundError, ProcessLookupError):
             return []
+        out = []
+        for p in pids:
+            try:
+                with open("/proc/%d/comm" % p) as f:
+                    if f.read().strip() == "ingen-kbindex":
+                        continue
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            out.append(p)
+        return out
 
     def reload(self, generation, timeout=20):
         """SIGHUP, then wait until configuration generation `generation` serves
