@@ -381,6 +381,7 @@ delay_checked() {   # delay_checked MS: "ok", "-" (nothing to check) or the seco
 	awk -v t="$(cat "$run/delay-check" 2>/dev/null)" -v ms="$1" \
 		'BEGIN { if (t * 1000 >= 0.9 * ms) print "ok"; else printf "%.3fs\n", t + 0 }'
 }
+REJ_Q=0; REJ_D=0
 # load CASE NAME URL PIDFILE AUTH_HEADER LATENCY_MS CONNS UPSTREAM UPSTREAM_PORT UPSTREAM_PIDFILE PHASE
 load() {
 	local cs=$1 name=$2 url=$3 pf=$4 auth=$5 lat=$6 conns=$7 up=$8 upport=$9 uppf=${10} phase=${11}
@@ -455,7 +456,17 @@ load() {
 		line+=" nprocs=$(getv nprocs "$mon") host_busy_pct=$(getv host_busy_pct "$mon") steal_pct=$(getv steal_pct "$mon")"
 	fi
 	line+=" others_pct=$(getv others_pct "$hm") loadavg1=$(cut -d' ' -f1 /proc/loadavg)"
-	[ "$pf" = "$run/ingen.pid" ] && line+=" drain_before_s=$drain"
+	if [ "$pf" = "$run/ingen.pid" ]; then
+		# which admission refused: the database's (db_wait_limit_ms) or the flow queue's
+		# (counters since start: the difference from the last load's)
+		local met rq rd
+		met=$(curl -sf -m 5 "${url%/api/*}/metrics" || true)
+		rq=$(awk '$1 == "ingenious_flow_queue_rejections_total" {print $2}' <<<"$met")
+		rd=$(awk '$1 == "ingenious_turn_db_rejections_total" {print $2}' <<<"$met")
+		line+=" rej_queue=$(( ${rq:-0} - REJ_Q )) rej_db=$(( ${rd:-0} - REJ_D ))"
+		REJ_Q=${rq:-0}; REJ_D=${rd:-0}
+		line+=" drain_before_s=$drain"
+	fi
 	[ "$up" = fake-azure ] && line+=" delay_check=$(delay_checked "$lat")"
 	sleep 1
 	echo "$line" | tee -a "$RES"

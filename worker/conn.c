@@ -338,45 +338,83 @@ conn_fail(struct conn *c, int status, const char *msg)
  * Would a new chat turn wait longer than server.db_wait_limit_ms for a
  * database connection when it gets there, turn_lead_ms from now (the
  * average time from a turn's request to its save: the model's latency,
- * mostly)?  Yes when the turns already in flight, one save each, keep the
- * pool busy longer than that (this sees, before any queue forms, turns
- * admitted together that will reach the database together), or when the
- * oldest call in the pool's queue has waited longer than that already (the
- * database stalls).  A burst that queues but drains before a new turn could
- * join it (a wave of answers from a slow model) is not refused.  What the
- * pool can do is the larger of its size over the average hold (right when
- * lightly loaded; too low when its threads wait for a CPU) and the calls it
- * did in its best recent second (right when saturated).
+ * mostly)?  Yes when the oldest call in the pool's queue has waited longer
+ * than that already (the database stalls), or when a queue has formed (its
+ * oldest waiter at a tenth of the limit) and the turns already in flight,
+ * one save each, would keep the pool busy longer than that (at the pace it
+ * kept over the last second once the queue is old, at the best it is known
+ * to do before).  No queue, no refusal: a burst that queues
+ * but drains before a new turn could join it (a wave of answers from a
+ * slow model) is not refused.
  */
 static bool
 conn_db_saturated(const struct conn *c, unsigned flags)
 {
 	struct worker *w = c->w;
 	int limit = w->cfg->server.db_wait_limit_ms;
-	int64_t inflight, lead, elapsed;
-	double capacity;
+	int64_t inflight, lead, elapsed, oldest, now;
+	double capacity = 0, wait = 0;
+	static _Thread_local int64_t logged_ms;
 
 	if (!(flags & ROUTE_TURN) || limit <= 0 || w->db == NULL)
 		return false;
 	inflight = sb_get_i(&w->slot->inflight);
 	lead = __atomic_load_n(&w->turn_lead_ms, __ATOMIC_RELAXED);
-	if (db_pool_oldest_wait_ms(w->db) - lead > limit)
-		return true;
-	capacity = db_pool_capacity(w->db);
-	if (w->db_rate > capacity)
-		capacity = w->db_rate;
-	/* and the rate since the last sample: a wave of saves that started
-	 * in the last quarter of a second */
-	elapsed = clock_now_ms() - w->db_rate_ms;
-	if (w->db_rate_ms > 0 && elapsed >= 50) {
-		double r = (double)(db_pool_calls_done(w->db) - w->db_rate_calls) *
-		    1000.0 / (double)elapsed;
+	oldest = db_pool_oldest_wait_ms(w->db);
+	now = clock_now_ms();
+	/* a stalled database: its oldest waiter past the limit already */
+	if (oldest - lead > limit)
+		goto refuse;
+	/*
+	 * No queue, or a short one: admit.  A prediction from rates alone
+	 * is wrong at a load's start and between waves, where the rate seen
+	 * is not what the database can do (seen: 300 saves/s assumed, 800
+	 * done, 30 turns refused while the oldest waiter had waited 40 ms).
+	 */
+	if (oldest <= limit / 10)
+		return false;
+	/*
+	 * A queue has waited a tenth of the limit.  Once it has waited half
+	 * of it, the database has had work for the last second, so its pace
+	 * over that second is what it can do (the best of a few seconds was
+	 * too hopeful there: turns admitted on it timed out in the queue,
+	 * billed).  Before that the last second may hold the quiet before a
+	 * wave (seen: 61 saves/s assumed at a wave's start, 2,031 turns
+	 * refused while the oldest waiter had waited 278 ms), so the best of
+	 * what is known: the pool's size over its average hold, the best
+	 * second of the last four, the rate since the last sample.
+	 */
+	if (oldest >= limit / 2)
+		capacity = w->db_rate_recent;
+	if (capacity <= 0) {
+		capacity = db_pool_capacity(w->db);
+		if (w->db_rate > capacity)
+			capacity = w->db_rate;
+		elapsed = now - w->db_rate_ms;
+		if (w->db_rate_ms > 0 && elapsed >= 50) {
+			double r = (double)(db_pool_calls_done(w->db) -
+			    w->db_rate_calls) * 1000.0 / (double)elapsed;
 
-		if (r > capacity)
-			capacity = r;
+			if (r > capacity)
+				capacity = r;
+		}
 	}
-	return capacity > 0 &&
-	    (double)(inflight + 1) * 1000.0 / capacity - (double)lead > (double)limit;
+	wait = capacity > 0 ? (double)(inflight + 1) * 1000.0 / capacity : 0;
+	if (capacity <= 0 || wait - (double)lead <= (double)limit)
+		return false;
+refuse:
+	/* why, at most once a second: the operator's way to tell a stalled
+	 * database (the oldest waiter) from one that is only too slow */
+	if (now - logged_ms >= 1000) {
+		logged_ms = now;
+		log_warn("admitting a turn",
+		    "refusing turns: the database is saturated (oldest waiter "
+		    "%lld ms, %lld turns in flight over %.0f saves/s is %.0f ms, "
+		    "less %lld ms before a turn saves; limit "
+		    "server.db_wait_limit_ms %d)", (long long)oldest,
+		    (long long)inflight, capacity, wait, (long long)lead, limit);
+	}
+	return true;
 }
 
 static void
@@ -1077,10 +1115,28 @@ conn_sweep_flows(struct worker *w, int64_t now)
 			double r = (double)(done - w->db_rate_calls) * 1000.0 /
 			    (double)(now - w->db_rate_ms);
 
-			/* the best of the last few samples: what the database
-			 * did when the turns were there to ask (an idle moment
-			 * says nothing of what it can do) */
-			w->db_rate = r > w->db_rate ? r : w->db_rate * 0.75 + r * 0.25;
+			double best = 0;
+			int i;
+
+			/* the best of the last four seconds: what the database
+			 * did when the turns were there to ask.  An idle moment
+			 * says nothing of what it can do, and turns come in
+			 * waves (a model's latency apart), so a decaying
+			 * average forgot the last wave's rate before the next
+			 * one (seen: 232 saves/s assumed while it did 800) */
+			w->db_rates[w->db_rate_i] = r;
+			w->db_rate_i = (w->db_rate_i + 1) % WORKER_DB_RATES;
+			for (i = 0; i < WORKER_DB_RATES; i++)
+				if (w->db_rates[i] > best)
+					best = w->db_rates[i];
+			w->db_rate = best;
+			/* and what it did in the last second: its pace while a
+			 * queue waits for it (conn_db_saturated) */
+			best = 0;
+			for (i = 1; i <= 1000 / CONN_DB_RATE_MS; i++)
+				best += w->db_rates[(w->db_rate_i - i +
+				    WORKER_DB_RATES) % WORKER_DB_RATES];
+			w->db_rate_recent = best / (1000 / CONN_DB_RATE_MS);
 			w->db_rate_ms = now;
 			w->db_rate_calls = done;
 		}

@@ -50,8 +50,13 @@ struct worker {
 	char *usage_dir;              /* <state_dir>/usage-journal, or NULL */
 	int64_t turn_lead_ms;         /* moving average: a turn's admission to its
 	                               * save (worker_note_turn_lead) */
-	double db_rate;               /* chat-history calls done per second,
-	                               * moving average (conn_sweep) */
+	double db_rate;               /* chat-history calls done per second:
+	                               * the best of the last WORKER_DB_RATES
+	                               * samples (conn_sweep) */
+#define WORKER_DB_RATES 16
+	double db_rates[WORKER_DB_RATES]; /* the samples, a ring */
+	int db_rate_i;                /* its next slot */
+	double db_rate_recent;        /* the mean of the last second's samples */
 	uint64_t db_rate_calls;       /* db_pool_calls_done at the last sample */
 	int64_t db_rate_ms;           /* ... and when */
 	char *kb_dir;                 /* the local knowledge base's directory
