@@ -48,7 +48,7 @@ static const char cli_user_usage[] =
 "\n"
 "The password is asked twice on the terminal, without echo, or read from the\n"
 "first line of standard input when it is not a terminal:\n"
-"  printf '%%s\\n' \"$PASSWORD\" | ingen user add alice\n"
+"  printf '%s\\n' \"$PASSWORD\" | ingen user add alice\n"
 "It is never taken from the command line.  NAME is 1 to 128 characters of\n"
 "A-Z a-z 0-9 . _ @ -.\n"
 "\n"

@@ -132,6 +132,7 @@ struct config {
 		int max_headers;              /* fields, 431 above */
 		int max_body_size;            /* bytes, 413 above */
 		int max_json_depth;
+		int max_prompt_bytes;         /* a chat's user_prompt, 413 above */
 		int retry_after;              /* seconds in Retry-After of a 503 */
 		char *pidfile;
 		char *state_dir;              /* key file, local cluster state */

@@ -494,6 +494,17 @@ respond:
 	conn_flush(c);
 }
 
+/* 413, with the limit and the key that sets it */
+static void
+conn_fail_body_too_large(struct conn *c)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "Request body too large: the limit is %d bytes "
+	    "(server.max_body_size)", c->w->cfg->server.max_body_size);
+	conn_fail(c, 413, msg);
+}
+
 /* Start reading a body after a complete head; false if we answered. */
 static bool
 conn_begin_body(struct conn *c)
@@ -510,7 +521,7 @@ conn_begin_body(struct conn *c)
 		http_chunked_init(&c->ch);
 	if (!c->body_chunked && c->body_left > max) {
 		/* decided from Content-Length, before reading a byte of it */
-		conn_fail(c, 413, "Request body too large");
+		conn_fail_body_too_large(c);
 		return false;
 	}
 	if (x->req.expect_continue && (c->body_chunked || c->body_left > 0) &&
@@ -551,8 +562,11 @@ conn_read_body(struct conn *c)
 		return false;
 	case HTTP_PARSE_ERROR:
 	default:
-		conn_fail(c, e.status ? e.status : 400,
-		    e.msg[0] ? e.msg : "Invalid chunked body");
+		if (e.status == 413)
+			conn_fail_body_too_large(c);
+		else
+			conn_fail(c, e.status ? e.status : 400,
+			    e.msg[0] ? e.msg : "Invalid chunked body");
 		return false;
 	}
 }

@@ -34,7 +34,7 @@ chat_parse(struct http_exchange *x, struct turn_request *cr)
 	struct err e;
 	bool b;
 	enum json_get g;
-	char msg[64];
+	char msg[96];
 
 	memset(cr, 0, sizeof(*cr));
 	cr->memory_record = true;
@@ -68,6 +68,18 @@ chat_parse(struct http_exchange *x, struct turn_request *cr)
 	CHAT_FIELD(json_get_object, "thread_chat_history", false, &obj)
 #undef CHAT_FIELD
 	cr->body = root;
+	/* nothing to ask: refused before the model is called and billed */
+	if (cr->user_prompt[strspn(cr->user_prompt, " \t\r\n")] == '\0') {
+		xchg_validation_error(x, "user_prompt is empty",
+		    "Put the question or instruction for the flow in 'user_prompt'.");
+		return false;
+	}
+	if (strlen(cr->user_prompt) > (size_t)x->cfg->server.max_prompt_bytes) {
+		snprintf(msg, sizeof(msg), "user_prompt is longer than %d bytes "
+		    "(server.max_prompt_bytes)", x->cfg->server.max_prompt_bytes);
+		xchg_detail(x, 413, msg);
+		return false;
+	}
 	if (cr->conversation_flow[0] == '\0') {
 		xchg_detail(x, 400, "conversation_flow not set");
 		return false;

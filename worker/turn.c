@@ -44,6 +44,8 @@
 
 #define TURN_MSG_IN_PROGRESS "a request with this Idempotency-Key is still in progress"
 #define TURN_MSG_STORE "could not store the conversation"
+#define TURN_MSG_PROMPT_TOO_LONG "This prompt is longer than the model's context " \
+	"length: shorten it (a new conversation would not help)."
 #define TURN_MSG_STORE_STREAM "chat history database unavailable, retry later"
 
 struct turn;
@@ -643,6 +645,11 @@ turn_flow(struct turn *t)
 		return true;
 	status = t->ctx.err_status ? t->ctx.err_status : 500;
 	msg = t->ctx.err_msg[0] ? t->ctx.err_msg : "the flow produced no response";
+	/* the reference's advice is to start a new conversation; for the
+	 * first turn of one (no history) that cannot help: the prompt itself
+	 * is too long for the model */
+	if (status == 413 && t->hist.n == 0 && strcmp(msg, LLM_MSG_TOKEN_LIMIT) == 0)
+		msg = TURN_MSG_PROMPT_TOO_LONG;
 	log_warn("running flow", "flow %s failed with %d: %s", t->flow_name, status, msg);
 	t->mode->fail(t, status, msg, t->ctx.retry_after);
 	return false;

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from ingen import Tap, Server, request, raw, status_of, clean_env  # noqa: E402
+from ingen import Tap, Server, request, raw, status_of, clean_env, INGEN  # noqa: E402
 from pgcluster import PgCluster  # noqa: E402
 from sim import Sim  # noqa: E402
 from authkit import (basic, bearer, forge, kid_of, claims, ingen_user,  # noqa: E402
@@ -127,6 +127,17 @@ t.ok(r.returncode == 0 and [l.split("\t")[0] for l in r.stdout.splitlines()] == 
      and all(l.endswith("\tenabled") for l in r.stdout.splitlines()),
      "ingen user list shows the users, no hash", r.stdout)
 t.ok("$scrypt$" not in r.stdout, "list prints no hash")
+# the example of `ingen user --help`, run as a user would copy it into a shell
+r = subprocess.run([INGEN, "user", "--help"], capture_output=True, text=True, timeout=10)
+example = [l.strip() for l in r.stdout.splitlines() if "| ingen user add" in l]
+t.ok(r.returncode == 0 and len(example) == 1 and "%%" not in example[0],
+     "ingen user --help shows the stdin example, without a doubled %", r.stdout)
+if example:
+    cmd = example[0].replace("ingen user add alice", "'%s' user add erin" % INGEN)
+    r = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=30,
+                       env=dict(clean_env(DB_ENV), PASSWORD="erin-from-the-help"))
+    t.ok(r.returncode == 0 and "added: erin" in r.stdout, "the example of --help adds a user",
+         r.stdout + r.stderr)
 
 # ---- protection by default and the exact bodies -----------------------------------------
 thread_body = {"thread_id": "x", "message_id": "m", "positive_feedback": True}
@@ -397,6 +408,8 @@ if len(pids) == 2:
 # ---- users of the database ---------------------------------------------------------------
 st, p = login("terminal-user", "typed-secret-1")
 t.eq(st, 200, "the password typed on the terminal logs in")
+st, p = login("erin", "erin-from-the-help")
+t.eq(st, 200, "the password of the --help example is the one given, not a literal %s")
 st, p = login("bob", "bob-password-1")
 t.ok(st == 200 and claims(p["access_token"])[1]["sub"] == "bob", "login with a database user")
 bob_access, bob_refresh = (p["access_token"], p["refresh_token"]) if st == 200 else ("", "")

@@ -34,6 +34,8 @@ TIMEOUT_MS = int(slack(1500))  # INGENIOUS_LLM__TIMEOUT_MS of the main server
 SLACK = 0.03                # timer slack allowed below a promised gap (s)
 CF_BODY = ('{"detail":"The users prompt violates the content filter, '
            'please start a new conversation."}')
+PTL_BODY = ('{"detail":"This prompt is longer than the model\'s context length: '
+            'shorten it (a new conversation would not help)."}')
 TL_BODY = ('{"detail":"This chat has exceeded the token limit, '
            'please start a new conversation."}')
 FLOW = "classification-agent"
@@ -302,10 +304,18 @@ long_prompt = " ".join("word%d" % (i % 10) for i in range(1200))
 sim.reset()
 rid, tid = new_rid("context"), str(uuid.uuid4())
 st, h, b, secs = chat(srv.port, long_prompt, rid, tid)
-t.eq((st, b), (413, TL_BODY.encode()), "context length exceeded: 413 with the exact body")
+t.eq((st, b), (413, PTL_BODY.encode()),
+     "context length exceeded by the first prompt of a thread: 413 saying to shorten it")
 u = usage(rid)
 t.ok(attempts()[0] == 1 and messages(tid) == [] and len(u) == 1 and u[0]["status"] == 400
      and u[0]["total"] == 0, "context length: 1 attempt, no messages, an unbilled usage row", u)
+# a thread with history: the reference's exact advice, a new conversation
+rid = new_rid("context-history")
+st, h, b, secs = chat(srv.port, "a first question", rid)
+tid = json.loads(b).get("thread_id") if st == 200 else ""
+st, h, b, secs = chat(srv.port, long_prompt, new_rid("context-history-2"), tid)
+t.eq((st, b), (413, TL_BODY.encode()),
+     "context length exceeded in a thread with history: 413 with the exact body")
 failed_turn("upstream 400", "[400]", 502,
             detail_prefix('azure openai rejected the request for model "gpt-4o" with 400'),
             1, 400, 0)
@@ -433,6 +443,24 @@ t.eq((st, b, attempts()[0], usage(rid)),
      "a 129-character thread_id: 400 before the LLM call, no usage row")
 st, h, b, secs = chat(srv.port, "Hello", new_rid("max-thread"), "t" * 128)
 t.ok(st == 200 and json.loads(b)["thread_id"] == "t" * 128, "128 characters are fine", b)
+
+# an empty prompt is not sent to the model (nor billed): 422 like a missing field
+for text, name in (("", "empty"), ("  \n\t ", "blank")):
+    sim.reset()
+    rid = new_rid("prompt-" + name)
+    st, h, b, secs = chat(srv.port, text, rid)
+    body = json.loads(b) if st == 422 else {}
+    t.ok(st == 422 and body.get("error", {}).get("code") == "REQUEST_VALIDATION_ERROR"
+         and body["error"].get("message") == "user_prompt is empty"
+         and attempts()[0] == 0 and usage(rid) == [],
+         "an %s user_prompt: 422 before the LLM call, no usage row" % name, b)
+# a prompt over server.max_prompt_bytes: 413 naming the limit and its key
+sim.reset()
+rid = new_rid("prompt-huge")
+st, h, b, secs = chat(srv.port, "x" * 262145, rid)
+t.eq((st, b, attempts()[0], usage(rid)),
+     (413, b'{"detail":"user_prompt is longer than 262144 bytes (server.max_prompt_bytes)"}',
+      0, []), "a prompt of 256 KiB + 1: 413 naming server.max_prompt_bytes, no LLM call")
 
 # ---- concurrency: a slow upstream, 200 chats at once ---------------------------------------
 sim.reset()

@@ -208,9 +208,13 @@ resp = raw(port, b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n" +
 t.eq(status_of(resp), 431, "more than 100 header fields: 431")
 resp = raw(port, b"POST /api/v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
 t.eq(status_of(resp), 413, "body over max_body_size: 413 from Content-Length")
+t.ok(b"the limit is 4096 bytes (server.max_body_size)" in resp,
+     "the 413 names the limit and its key", resp[-200:])
 resp = raw(port, b"POST /api/v1/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
            + b"".join(b"400\r\n" + b"z" * 1024 + b"\r\n" for _ in range(5)) + b"0\r\n\r\n")
 t.eq(status_of(resp), 413, "chunked body over max_body_size: 413")
+t.ok(b"the limit is 4096 bytes (server.max_body_size)" in resp,
+     "the chunked body's 413 names the limit and its key too", resp[-200:])
 
 # header deadline: a head that never completes
 t0 = time.time()
