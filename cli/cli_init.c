@@ -29,6 +29,8 @@ static const char cli_init_usage[] =
 "Create an Ingenious project in the working directory, file by file, never\n"
 "overwriting one (each is reported as created, or kept when it exists):\n"
 "  ingenious.conf, .env.example      the configuration and its secrets\n"
+"  .gitignore                        keeps .env, key files, .ingenious/ (the\n"
+"                                    server's state) and built flows out of git\n"
 "  ingenious_extensions/flows/task_manager/\n"
 "                                    the custom workflow guide's task manager as\n"
 "                                    a flow in C, its Makefile (make, make check,\n"

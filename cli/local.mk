@@ -14,6 +14,7 @@ ingen_LDADD = $(INGEN_LIBS)
 SCAFFOLD_FILES = \
 	ingenious.conf \
 	.env.example \
+	.gitignore \
 	ingenious_extensions/flows/task_manager/task_manager.c \
 	ingenious_extensions/flows/task_manager/Makefile \
 	ingenious_extensions/flows/task_manager/tests/replies.json \

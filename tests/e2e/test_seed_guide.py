@@ -91,8 +91,26 @@ t.eq(r.returncode, 0, "ingen init succeeds in an empty directory")
 flowdir = os.path.join(proj, "ingenious_extensions", "flows", "task_manager")
 for rel in ("ingenious_extensions/flows/task_manager/task_manager.c",
             "ingenious_extensions/flows/task_manager/Makefile",
-            "test_task_manager.json", "README.md", ".env.example"):
+            "test_task_manager.json", "README.md", ".env.example", ".gitignore"):
     t.ok(os.path.exists(os.path.join(proj, rel)), "ingen init created %s" % rel)
+# the project's .gitignore keeps the secrets and the state out of git
+# (git is how the project itself is cloned: always there)
+subprocess.run(["git", "init", "-q", proj], check=False)
+for rel in (".env", ".env.local", "jwt.key"):
+    open(os.path.join(proj, rel), "w").write("secret\n")
+os.makedirs(os.path.join(proj, ".ingenious"), exist_ok=True)
+open(os.path.join(proj, ".ingenious", "jwt.key"), "w").write("k\n")
+r = subprocess.run(["git", "-C", proj, "status", "--porcelain", "--untracked-files=all"],
+                   capture_output=True, text=True)
+listed = [l[3:] for l in r.stdout.splitlines()]
+t.ok(r.returncode == 0 and not any(p.startswith((".env", ".ingenious", "jwt.key"))
+                                   and p != ".env.example" for p in listed)
+     and ".env.example" in listed and "ingenious.conf" in listed,
+     "git ignores .env, .env.local, jwt.key and .ingenious/, not .env.example", listed)
+for rel in (".env", ".env.local", "jwt.key"):
+    os.unlink(os.path.join(proj, rel))
+shutil.rmtree(os.path.join(proj, ".git"))
+shutil.rmtree(os.path.join(proj, ".ingenious"))
 
 # The server starts now, before the flow exists, and is never restarted.
 srv = Server(t, workers=2, cwd=proj, env={
