@@ -53,6 +53,18 @@ int cli_flows_unknown(const struct registry *reg, const char *name);
 /* ingen flow test NAME --prompt TEXT [--replies FILE] [--json] (cli_flow.c) */
 int cli_flow_main(int argc, char **argv);
 
+/*
+ * The prerequisites of `ingen validate` after the configuration and the
+ * flows (cli_ops.c): the database reachable with its schema current, each
+ * model's endpoint reachable, the port free; one line per check.  Returns 0,
+ * or 4 when a check failed.
+ */
+int cli_validate_checks(const struct config *cfg);
+
+/* ingen status|reload|stop [-c FILE] [--pidfile FILE] ... (cli_ops.c):
+ * argv[0] is the command's name */
+int cli_ops_main(int argc, char **argv);
+
 /* ingen init: the scaffold of a project in the working directory (cli_init.c) */
 int cli_init_main(int argc, char **argv);
 

@@ -6,7 +6,7 @@ ingen_SOURCES = \
 	cli/main.c cli/cli.h cli/cli_config.c \
 	cli/cli_db.c cli/cli_user.c cli/cli_kb.c \
 	cli/cli_workflows.c cli/cli_flow.c \
-	cli/cli_init.c cli/scaffold.h
+	cli/cli_init.c cli/cli_ops.c cli/scaffold.h
 ingen_LDADD = $(INGEN_LIBS)
 
 # the files of `ingen init`, relative to cli/scaffold/, compiled into the

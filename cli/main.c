@@ -32,7 +32,13 @@ static const char main_usage[] =
 "\n"
 "Commands:\n"
 "  serve       run the HTTP server (master and workers) in the foreground\n"
-"  validate    load the configuration from every source and report every problem\n"
+"  validate    load the configuration from every source and report every problem,\n"
+"              then check the database (reachable, schema current), each model's\n"
+"              endpoint and the port, one line each (--config-only: skip them)\n"
+"  status      is a server running: pid, address, uptime, generation, workers,\n"
+"              requests, tokens, database (see ingen status --help)\n"
+"  reload      SIGHUP a running server and wait for the new generation\n"
+"  stop        stop a running server (SIGTERM, drained; --now: SIGQUIT) and wait\n"
 "  db          manage the PostgreSQL schema and the embedded local cluster\n"
 "              (ingen db migrate|status|init-local|start-local|stop-local; see ingen db --help)\n"
 "  user        manage the users who may log in besides the configured one\n"
@@ -63,7 +69,8 @@ static const char main_usage[] =
 "\n"
 "Signals to the master: SIGHUP reload, SIGTERM/SIGINT graceful stop (twice: now),\n"
 "SIGQUIT immediate stop, SIGUSR1 reopen log files.\n"
-"Exit codes: 0 ok, 1 failure (or a worker's fatal exit), 2 invalid configuration or usage.\n";
+"Exit codes: 0 ok, 1 failure (or a worker's fatal exit), 2 invalid configuration or usage,\n"
+"3 no server running (status, reload, stop), 4 a check failed (validate, db status).\n";
 
 static bool main_migrate;   /* serve --migrate */
 
@@ -201,6 +208,16 @@ main_schema_check(const struct config *cfg, bool migrate)
 		    n, source);
 	}
 	if (migrate_check(url, cfg->chat_history.connect_timeout, sql_dir, &e) != 0) {
+		if (e.status == 503 && strcmp(source, "libpq defaults") == 0) {
+			log_error("checking the schema", "no chat-history database is "
+			    "configured: none of chat_history.database_url "
+			    "(INGENIOUS_CHAT_HISTORY__DATABASE_URL), the PG* environment "
+			    "or a local cluster in %s/pg, and libpq's defaults do not "
+			    "answer (%s); run `ingen db init-local` (./quickstart.sh "
+			    "does) or set the URL; serving, chats answer 503 until a "
+			    "database answers", cfg->server.state_dir, e.msg);
+			_exit(MAIN_SCHEMA_NO_DB);
+		}
 		if (e.status == 503) {
 			log_warn("checking the schema", "database unavailable at start (%s): %s; "
 			    "serving, not ready until it answers", source, e.msg);
@@ -260,7 +277,7 @@ main_validate_flows(const struct config *cfg)
 		fprintf(stderr, "ingen: warning: %s\n", r->warnings[i]);
 	if (reg == NULL)
 		return -1;
-	printf("flows:");
+	printf("%-5s flows:", "ok");
 	for (i = 0; i < registry_info_count(reg); i++) {
 		const struct registry_info *in = registry_info_at(reg, i);
 
@@ -278,7 +295,18 @@ main_validate(int argc, char **argv)
 {
 	struct config_overrides ov;
 	struct config *cfg;
+	bool config_only = false;
+	int i, j, rc;
 
+	/* validate's own option, taken out before the options of serve */
+	for (i = j = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config-only") == 0)
+			config_only = true;
+		else
+			argv[j++] = argv[i];
+	}
+	argc = j;
+	argv[argc] = NULL;
 	if (main_parse_server_options(argc, argv, &ov) != 0)
 		return PROC_EXIT_CONFIG;
 	if ((cfg = cli_config_load(&ov)) == NULL)
@@ -287,11 +315,12 @@ main_validate(int argc, char **argv)
 		config_free(cfg);
 		return PROC_EXIT_CONFIG;
 	}
+	printf("%-5s configuration: %s\n", "ok", cfg->source_file != NULL ?
+	    cfg->source_file : "no file (the defaults and the environment)");
 	printf("configuration is valid\n");
-	if (cfg->source_file != NULL)
-		printf("file: %s\n", cfg->source_file);
+	rc = config_only ? 0 : cli_validate_checks(cfg);
 	config_free(cfg);
-	return 0;
+	return rc;
 }
 
 int
@@ -310,6 +339,9 @@ main(int argc, char **argv)
 		return main_serve(argc - 1, argv + 1);
 	if (strcmp(cmd, "validate") == 0)
 		return main_validate(argc - 1, argv + 1);
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 ||
+	    strcmp(cmd, "stop") == 0)
+		return cli_ops_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "db") == 0)
 		return cli_db_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "user") == 0)

@@ -1515,3 +1515,57 @@ out:
 	buf_free(&body);
 	return rc;
 }
+
+/* ---- reachability (ingen validate) -------------------------------------- */
+
+static size_t
+llm_probe_discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+int
+llm_probe(const struct config *cfg, const struct config_model *m,
+    int timeout_s, struct err *e)
+{
+	const char *u = m->base_url != NULL && m->base_url[0] != '\0' ?
+	    m->base_url : m->endpoint;
+	const char *host, *end;
+	char origin[512];
+	CURL *easy;
+	CURLcode rc;
+	long status = 0;
+
+	if (u == NULL || u[0] == '\0')
+		return err_set(e, 0, "no base_url configured");
+	host = strstr(u, "://");
+	if (host == NULL || (strncmp(u, "http://", 7) != 0 &&
+	    strncmp(u, "https://", 8) != 0))
+		return err_set(e, 0, "base_url is not an http(s) URL");
+	host += 3;
+	end = host + strcspn(host, "/?#");
+	if (end == host || (size_t)(end - u) + 2 > sizeof(origin))
+		return err_set(e, 0, "base_url has no host");
+	snprintf(origin, sizeof(origin), "%.*s/", (int)(end - u), u);
+	llm_global_init();
+	if ((easy = curl_easy_init()) == NULL)
+		return err_set(e, 0, "could not create a curl handle");
+	curl_easy_setopt(easy, CURLOPT_URL, origin);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT, (long)timeout_s);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, (long)timeout_s);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, cfg->llm.verify_tls ? 1L : 0L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, cfg->llm.verify_tls ? 2L : 0L);
+	if (cfg->llm.ca_file != NULL && cfg->llm.ca_file[0] != '\0')
+		curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->llm.ca_file);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, llm_probe_discard);
+	rc = curl_easy_perform(easy);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(easy);
+	if (rc != CURLE_OK)
+		return err_set(e, 0, "%s: %s", origin, curl_easy_strerror(rc));
+	return (int)status;
+}

@@ -220,6 +220,17 @@ int llm_chat(struct llm_client *c, const struct llm_request *req,
     struct arena *a, struct llm_reply *reply, struct err *e) ING_WUR;
 
 /*
+ * Is the model's endpoint reachable?  An HTTP GET of the origin of its
+ * base_url (scheme, host and port: no path, no key, no token), within
+ * timeout_s seconds, with llm.verify_tls and llm.ca_file.  Returns the HTTP
+ * status it answered (any status means reachable: Azure answers 404 there),
+ * or -1 with `e` saying why not (no base_url, DNS, connection, TLS).  For
+ * `ingen validate`; not thread-safe against llm_global_init.
+ */
+int llm_probe(const struct config *cfg, const struct config_model *m,
+    int timeout_s, struct err *e) ING_WUR;
+
+/*
  * Forget the cached tokens (all models).  For tests and for a worker that
  * learned its credentials were rotated.  Thread-safe.
  */

@@ -60,6 +60,9 @@ libingen_a_SOURCES += \
 	lib/migrate.c lib/migrate.h \
 	lib/localpg.c lib/localpg.h
 
+# the running master's record in its state directory (ingen status/reload/stop)
+libingen_a_SOURCES += lib/runfile.c lib/runfile.h
+
 # the cross-worker table of failed logins (shared memory made by the master)
 libingen_a_SOURCES += lib/throttle.c lib/throttle.h
 

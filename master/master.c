@@ -51,6 +51,7 @@
 #include "lib/keys.h"
 #include "lib/log.h"
 #include "lib/proc.h"
+#include "lib/runfile.h"
 #include "lib/scoreboard.h"
 #include "lib/throttle.h"
 #include "lib/xmalloc.h"
@@ -848,6 +849,8 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 	struct timespec tick = { 0, MASTER_TICK_MS * 1000000L };
 	struct err e;
 	char *pidfile = NULL;   /* a copy: reloads free the config it came from */
+	char runpath[4096] = "";
+	struct runfile rf;
 	int code;
 
 	memset(&m, 0, sizeof(m));
@@ -895,6 +898,17 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 	if (pidfile != NULL && master_write_pidfile(pidfile, &e) != 0) {
 		log_error("starting", "%s", e.msg);
 		return PROC_EXIT_MASTER_FATAL;
+	}
+	/* for ingen status/reload/stop; a server that cannot write it serves */
+	memset(&rf, 0, sizeof(rf));
+	rf.pid = getpid();
+	snprintf(rf.listen, sizeof(rf.listen), "%s", m.listen_desc);
+	rf.started = (int64_t)time(NULL);
+	if (runfile_path(m.cur->cfg->server.state_dir, runpath, sizeof(runpath)) == 0 &&
+	    runfile_write(runpath, &rf, &e) != 0) {
+		log_warn("starting", "%s (ingen status and ingen stop will need "
+		    "--pidfile)", e.msg);
+		runpath[0] = '\0';
 	}
 	if ((m.sb = sb_create(&e)) == NULL) {
 		log_error("starting", "%s", e.msg);
@@ -966,6 +980,8 @@ master_run(struct config *cfg, const struct config_overrides *ov)
 	if (pidfile != NULL)
 		unlink(pidfile);
 	free(pidfile);
+	if (runpath[0] != '\0')
+		runfile_remove(runpath, getpid());
 	log_info("stopping", "master exiting with code %d", code);
 	sb_destroy(m.sb);
 	throttle_destroy(m.throttle);

@@ -393,3 +393,7 @@ tests/fuzz/fuzz_sqlguard$(EXEEXT): $(srcdir)/tests/fuzz/fuzz_sqlguard.c \
 	    $(srcdir)/tests/fuzz/fuzz_sqlguard.c $(srcdir)/lib/sqlguard.c \
 	    $(FUZZ_BASE_SRCS) $(CJSON_LIBS) $(PG_QUERY_LIBS)
 endif
+
+# the commands of an operator: validate's prerequisite checks, status, reload, stop
+TESTS += tests/e2e/test_ops_cli.py
+EXTRA_DIST += tests/e2e/test_ops_cli.py

@@ -36,6 +36,12 @@ const char *routes_name(int i);
 /* The reference's 422 message for a body that is not the wanted object. */
 #define ROUTES_MSG_INVALID_FORMAT "Invalid request format. Please check your input data."
 
+/* The 503 of a server with no chat-history database configured at all
+ * (dburl_resolve fell through to libpq's defaults, which do not answer). */
+#define ROUTES_MSG_NO_DB "chat history database unavailable: none is configured " \
+	"(chat_history.database_url, the PG* environment or a local cluster in " \
+	"server.state_dir/pg) and libpq's defaults do not answer"
+
 struct cJSON;
 
 /*

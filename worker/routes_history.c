@@ -24,7 +24,12 @@
 void
 routes_db_error(struct http_exchange *x, const struct err *e, const char *what)
 {
-	if (e->status == 503)
+	const char *source = x->w->db != NULL ? db_pool_source(x->w->db) : NULL;
+
+	/* nothing configured is a configuration problem, not a transient one */
+	if (e->status == 503 && source != NULL && strcmp(source, "libpq defaults") == 0)
+		xchg_error_retry(x, 503, ROUTES_MSG_NO_DB, db_retry_after(x->w->db));
+	else if (e->status == 503)
 		xchg_error_retry(x, 503, "chat history database unavailable, retry later",
 		    db_retry_after(x->w->db));
 	else

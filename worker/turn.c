@@ -372,7 +372,10 @@ static void
 turn_sse_fail_store(struct turn *t, enum db_status ds, const struct err *e)
 {
 	(void)e;
-	turn_sse_error(t, ds == DB_NOT_OWNER ? "Not Found" : TURN_MSG_STORE_STREAM);
+	turn_sse_error(t, ds == DB_NOT_OWNER ? "Not Found" :
+	    t->w->db != NULL && strcmp(db_pool_source(t->w->db), "libpq defaults") == 0 ?
+	    ROUTES_MSG_NO_DB :
+	    TURN_MSG_STORE_STREAM);
 }
 
 static void

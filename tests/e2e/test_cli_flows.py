@@ -118,7 +118,7 @@ t.ok("pkg-config" in mk.replace("$(PKG_CONFIG)", "pkg-config") and
      "the Makefile builds with pkg-config and has check and clean")
 
 # the configuration it wrote is valid, with no warning
-rc, out, err = ingen(["validate"], proj, env={"INGENIOUS_CONFIG": "ingenious.conf"})
+rc, out, err = ingen(["validate", "--config-only"], proj, env={"INGENIOUS_CONFIG": "ingenious.conf"})
 t.ok(rc == 0 and "configuration is valid" in out and "warning" not in err and
      "level=error" not in err,
      "ingen validate accepts the scaffold's ingenious.conf with no warning", out + err)

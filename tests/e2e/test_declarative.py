@@ -250,7 +250,7 @@ t.ok(tr and "You review: my essay on bikes (in short: my es)" in tr[0][0],
 other = os.path.join(work, "other")
 put(os.path.join(other, "classification_agent.flow"),
     TASK_MANAGER_FLOW.replace('name = "task_manager";', 'name = "classification_agent";'))
-r = ingen(["validate"], flow_path=other)
+r = ingen(["validate", "--config-only"], flow_path=other)
 t.ok(r.returncode == 0 and 'warning: flow file "%s/classification_agent.flow" replaces '
      'the built-in flow "classification_agent"' % other in r.stderr,
      "a flow file with a built-in's name replaces it, with a warning", r.stdout + r.stderr)

@@ -115,7 +115,7 @@ def validate(flow_path, extra=None):
         # a test plugin crashes its loader on purpose: not a sanitizer finding
         env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":handle_segv=0"
     env.update(extra or {})
-    return subprocess.run([INGEN, "validate"], env=env, cwd=work, capture_output=True,
+    return subprocess.run([INGEN, "validate", "--config-only"], env=env, cwd=work, capture_output=True,
                           text=True, timeout=60)
 
 
