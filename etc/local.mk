@@ -9,3 +9,7 @@ EXTRA_DIST += etc/ingenious.conf etc/env.example
 # into /etc/systemd/system (paths in them assume --prefix=/usr/local)
 ingensysconf_DATA += etc/ingenious.service etc/ingenious.socket
 EXTRA_DIST += etc/ingenious.service etc/ingenious.socket
+
+# monitoring: Prometheus alert rules and a Grafana dashboard (docs/monitoring.md)
+ingensysconf_DATA += etc/prometheus-alerts.yml etc/grafana-dashboard.json
+EXTRA_DIST += etc/prometheus-alerts.yml etc/grafana-dashboard.json docs/monitoring.md

@@ -159,6 +159,15 @@ double db_pool_capacity(const struct db_pool *p);
 /* Calls that have given their connection back since the pool was made. */
 uint64_t db_pool_calls_done(const struct db_pool *p);
 
+/* What the pool has counted since it was made, for /metrics.  Lock-free. */
+struct db_pool_stats {
+	uint64_t errors;          /* statements or connections that failed */
+	uint64_t waits;           /* calls that queued for a connection */
+	uint64_t wait_us;         /* ... and the time they queued, in all */
+	uint64_t timeouts;        /* calls that found no connection in time */
+};
+void db_pool_stats(const struct db_pool *p, struct db_pool_stats *out);
+
 /* A message as stored: the input of db_save_turn and the rows returned by
  * the readers.  JSON columns are JSON text (NULL when absent).  Strings the
  * pool returns live in the caller's arena. */

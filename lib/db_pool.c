@@ -78,6 +78,7 @@ struct db_pool {
 	int64_t head_since_ms;         /* when the oldest of them queued; 0: none */
 	int64_t hold_us;               /* moving average of a call's hold time */
 	uint64_t calls_done;           /* calls that gave their connection back */
+	struct db_pool_stats stats;    /* for /metrics, atomics */
 
 	char *conninfo;                /* secret: may hold a password */
 	const char *source;
@@ -426,6 +427,8 @@ db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 		if (!wait || rc == ETIMEDOUT) {
 			pthread_mutex_unlock(&p->mu);
 			if (rc == ETIMEDOUT)
+				__atomic_add_fetch(&p->stats.timeouts, 1, __ATOMIC_RELAXED);
+			if (rc == ETIMEDOUT)
 				log_warn(call->action, "no free database connection after %d ms "
 				    "(chat_history.pool_size %d)", p->acquire_timeout_ms, p->n);
 			return err_set(e, 503, "database busy: no free connection");
@@ -449,6 +452,9 @@ db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 		if (me.queued)
 			db_unqueue_locked(p, &me);
 		pthread_cond_destroy(&me.cv);
+		__atomic_add_fetch(&p->stats.waits, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&p->stats.wait_us,
+		    (uint64_t)(clock_now_ms() - me.since_ms) * 1000, __ATOMIC_RELAXED);
 		if (me.woken) {
 			/* a connection was set aside for us, even if we also timed out */
 			p->reserved--;
@@ -466,6 +472,7 @@ db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 	call->c = c;
 	if (c->pg == NULL) {
 		if (db_conn_open(p, c, why, sizeof(why), e) < 0) {
+			__atomic_add_fetch(&p->stats.errors, 1, __ATOMIC_RELAXED);
 			pthread_mutex_lock(&p->mu);
 			c->busy = false;
 			if (call->probe)
@@ -592,6 +599,9 @@ db_fail(struct db_call *call, PGresult *res, const char *what, struct err *e)
 	    PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	enum db_failure f = db_failure_of(res, pg);
 	const char *msg;
+
+	if (call->p != NULL)
+		__atomic_add_fetch(&call->p->stats.errors, 1, __ATOMIC_RELAXED);
 	char line[DB_LINE_MAX];
 	struct log_field lf[3];
 	size_t nf = 0;
@@ -857,4 +867,13 @@ db_bool(PGresult *res, int row, int col)
 	if (PQgetisnull(res, row, col))
 		return -1;
 	return PQgetvalue(res, row, col)[0] == 't' ? 1 : 0;
+}
+
+void
+db_pool_stats(const struct db_pool *p, struct db_pool_stats *out)
+{
+	out->errors = __atomic_load_n(&p->stats.errors, __ATOMIC_RELAXED);
+	out->waits = __atomic_load_n(&p->stats.waits, __ATOMIC_RELAXED);
+	out->wait_us = __atomic_load_n(&p->stats.wait_us, __ATOMIC_RELAXED);
+	out->timeouts = __atomic_load_n(&p->stats.timeouts, __ATOMIC_RELAXED);
 }

@@ -88,6 +88,12 @@ sb_fold(struct sb_counters *dst, const struct sb_counters *src)
 	sb_add(&dst->connections_accepted, sb_get(&src->connections_accepted));
 	sb_add(&dst->llm_tokens, sb_get(&src->llm_tokens));
 	sb_add(&dst->llm_calls, sb_get(&src->llm_calls));
+	sb_add(&dst->llm_errors, sb_get(&src->llm_errors));
+	sb_add(&dst->login_throttled, sb_get(&src->login_throttled));
+	sb_add(&dst->db_errors, sb_get(&src->db_errors));
+	sb_add(&dst->db_waits, sb_get(&src->db_waits));
+	sb_add(&dst->db_wait_us, sb_get(&src->db_wait_us));
+	sb_add(&dst->db_timeouts, sb_get(&src->db_timeouts));
 }
 
 void

@@ -53,6 +53,14 @@ struct sb_counters {
 	uint64_t connections_accepted;
 	uint64_t llm_tokens;
 	uint64_t llm_calls;
+	uint64_t llm_errors;            /* model calls that failed (no answer) */
+	uint64_t login_throttled;       /* logins refused 429 by the throttle */
+	/* the chat-history pool's db_pool_stats, set by the worker's sweep
+	 * (its pool counts from 0 as the slot does) */
+	uint64_t db_errors;
+	uint64_t db_waits;
+	uint64_t db_wait_us;
+	uint64_t db_timeouts;
 };
 
 struct sb_slot {
@@ -108,6 +116,7 @@ static inline void sb_add(uint64_t *p, uint64_t v) { __atomic_add_fetch(p, v, __
 static inline uint64_t sb_get(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline void sb_add_i(int64_t *p, int64_t v) { __atomic_add_fetch(p, v, __ATOMIC_RELAXED); }
 static inline int64_t sb_get_i(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void sb_set(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 static inline void sb_set_i(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 static inline void sb_set_state(struct sb_slot *s, enum sb_state st) { __atomic_store_n(&s->state, (int)st, __ATOMIC_RELEASE); }
 static inline int sb_get_state(const struct sb_slot *s) { return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE); }

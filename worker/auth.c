@@ -221,6 +221,8 @@ auth_reply_throttled(struct http_exchange *x, long retry_after)
 {
 	char ra[24];
 
+	if (x->w->slot != NULL)
+		sb_add(&x->w->slot->c.login_throttled, 1);
 	xchg_detail(x, 429, AUTH_MSG_THROTTLED);
 	snprintf(ra, sizeof(ra), "%ld", retry_after > 0 ? retry_after : 1);
 	xchg_header(x, "Retry-After", ra);

@@ -1121,7 +1121,14 @@ conn_sweep_flows(struct worker *w, int64_t now)
 	if (w->db != NULL) {
 		uint64_t done = db_pool_calls_done(w->db);
 
+		struct db_pool_stats ps;
+
 		sb_set_i(&w->slot->db_wait_ms, db_pool_wait_estimate_ms(w->db));
+		db_pool_stats(w->db, &ps);
+		sb_set(&w->slot->c.db_errors, ps.errors);
+		sb_set(&w->slot->c.db_waits, ps.waits);
+		sb_set(&w->slot->c.db_wait_us, ps.wait_us);
+		sb_set(&w->slot->c.db_timeouts, ps.timeouts);
 		if (w->db_rate_ms == 0) {
 			w->db_rate_ms = now;
 			w->db_rate_calls = done;

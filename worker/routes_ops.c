@@ -78,6 +78,7 @@ struct routes_totals {
 	uint64_t bucket[SB_MAX_ROUTES][SB_LAT_BUCKETS];
 	uint64_t sum_us[SB_MAX_ROUTES];
 	uint64_t queue_rejections, db_rejections, admitted, accept_pauses, accepted, llm_tokens, llm_calls;
+	uint64_t llm_errors, login_throttled, db_errors, db_waits, db_wait_us, db_timeouts;
 	int64_t threads, busy, queued, limit, stuck, db_wait_max;   /* live slots only */
 };
 
@@ -100,6 +101,12 @@ routes_add_counters(struct routes_totals *t, const struct sb_counters *c)
 	t->accepted += sb_get(&c->connections_accepted);
 	t->llm_tokens += sb_get(&c->llm_tokens);
 	t->llm_calls += sb_get(&c->llm_calls);
+	t->llm_errors += sb_get(&c->llm_errors);
+	t->login_throttled += sb_get(&c->login_throttled);
+	t->db_errors += sb_get(&c->db_errors);
+	t->db_waits += sb_get(&c->db_waits);
+	t->db_wait_us += sb_get(&c->db_wait_us);
+	t->db_timeouts += sb_get(&c->db_timeouts);
 }
 
 void
@@ -230,6 +237,29 @@ routes_metrics(struct http_exchange *x)
 	    (unsigned long long)t->accept_pauses,
 	    (unsigned long long)t->llm_calls,
 	    (unsigned long long)t->llm_tokens);
+
+	buf_printf(&b,
+	    "# HELP ingenious_llm_errors_total Attempts of calls to the language model that failed (an error status or no answer; each retry counted).\n"
+	    "# TYPE ingenious_llm_errors_total counter\n"
+	    "ingenious_llm_errors_total %llu\n"
+	    "# HELP ingenious_login_throttled_total Logins refused with 429 by the failed-login throttle.\n"
+	    "# TYPE ingenious_login_throttled_total counter\n"
+	    "ingenious_login_throttled_total %llu\n"
+	    "# HELP ingenious_db_errors_total Chat-history statements and connections that failed.\n"
+	    "# TYPE ingenious_db_errors_total counter\n"
+	    "ingenious_db_errors_total %llu\n"
+	    "# HELP ingenious_db_pool_waits_total Calls that queued for a chat-history connection.\n"
+	    "# TYPE ingenious_db_pool_waits_total counter\n"
+	    "ingenious_db_pool_waits_total %llu\n"
+	    "# HELP ingenious_db_pool_wait_seconds_total Time calls spent queued for a chat-history connection.\n"
+	    "# TYPE ingenious_db_pool_wait_seconds_total counter\n"
+	    "ingenious_db_pool_wait_seconds_total %.6f\n"
+	    "# HELP ingenious_db_pool_timeouts_total Calls that found no chat-history connection within the wait (503).\n"
+	    "# TYPE ingenious_db_pool_timeouts_total counter\n"
+	    "ingenious_db_pool_timeouts_total %llu\n",
+	    (unsigned long long)t->llm_errors, (unsigned long long)t->login_throttled,
+	    (unsigned long long)t->db_errors, (unsigned long long)t->db_waits,
+	    (double)t->db_wait_us / 1e6, (unsigned long long)t->db_timeouts);
 
 	buf_puts(&b, "# HELP ingenious_http_requests_total Requests answered, by route and status.\n"
 	    "# TYPE ingenious_http_requests_total counter\n");

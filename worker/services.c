@@ -168,6 +168,8 @@ services_record_usage(void *arg, const struct ctx_turn *who, const char *agent,
 		if (u->billed)
 			sb_add(&w->slot->c.llm_tokens, (uint64_t)u->total_tokens);
 		sb_add(&w->slot->c.llm_calls, 1);
+		if (u->http_status != 200)
+			sb_add(&w->slot->c.llm_errors, 1);
 	}
 	if (w->db == NULL)
 		return -1;

@@ -9,6 +9,7 @@ stop it (waiting for its exit); with no server they exit 3.  A chat on a
 server with no database configured says so."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,13 +18,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from ingen import Tap, Server, INGEN, clean_env, free_port, request, slack  # noqa: E402
+from ingen import Tap, Server, INGEN, SRCDIR, clean_env, free_port, request, slack  # noqa: E402
 from pgcluster import PgCluster  # noqa: E402
 from sim import Sim  # noqa: E402
 
 t = Tap(timeout=240)
 pg = PgCluster(t)
-sim = Sim(t, api_key="ops-key").start()
+sim = Sim(t, api_key="ops-key", rules=[{"match": "[400]", "fault": "400"}]).start()
 work = tempfile.mkdtemp(prefix="ingen-ops-")
 state = os.path.join(work, "state")
 flows = os.path.join(work, "flows")
@@ -138,6 +139,45 @@ t.ok(rc == 0 and "running: pid %d" % srv.pid in out and "generation: 1" in out
 rc, out, err = ingen(["status", "--pidfile", srv.pidfile])
 t.ok(rc == 0 and "running: pid %d (%s)" % (srv.pid, srv.pidfile) in out,
      "ingen status --pidfile: the same server by its pid file", out + err)
+
+# ---- /metrics: errors of the model and the database, and what the docs use ----
+def metric(text, name):
+    for l in text.splitlines():
+        if l.startswith(name + " "):
+            return float(l.split()[1])
+    return None
+
+
+st, _, b = request(port, "POST", "/api/v1/chat",
+                   {"user_prompt": "[400] refuse this", "conversation_flow": "classification-agent"})
+pg.sql("REVOKE INSERT ON messages FROM ingenious_app", role="owner")
+st2, _, _ = request(port, "POST", "/api/v1/chat",
+                    {"user_prompt": "saved nowhere", "conversation_flow": "classification-agent"})
+pg.sql("GRANT INSERT ON messages TO ingenious_app", role="owner")
+time.sleep(0.5)   # the sweep copies the pool's counters (every 250 ms)
+m = request(port, "GET", "/metrics")[2].decode()
+t.ok(st == 502 and (metric(m, "ingenious_llm_errors_total") or 0) >= 1,
+     "an upstream 400 counts in ingenious_llm_errors_total", m[-400:])
+t.ok(st2 == 500 and (metric(m, "ingenious_db_errors_total") or 0) >= 1,
+     "a statement the database refuses counts in ingenious_db_errors_total")
+for name in ("ingenious_db_pool_waits_total", "ingenious_db_pool_wait_seconds_total",
+             "ingenious_db_pool_timeouts_total", "ingenious_login_throttled_total"):
+    t.ok(metric(m, name) is not None, "/metrics has %s" % name)
+# every metric the shipped dashboard and alert rules use is one the server exports
+names = set(re.findall(r"^(ingenious_[a-z_]+)", m, re.M))
+names |= {re.sub(r"_(bucket|sum|count)$", "", n) for n in names}
+for doc in ("etc/grafana-dashboard.json", "etc/prometheus-alerts.yml"):
+    text = open(os.path.join(SRCDIR, doc)).read()
+    if doc.endswith(".json"):
+        dash = json.loads(text)
+        t.ok(dash.get("panels") and all(p.get("targets") for p in dash["panels"]
+                                        if p.get("type") != "row"),
+             "%s is a Grafana dashboard with a query on every panel" % doc)
+    used = {re.sub(r"_(bucket|sum|count)$", "", u)
+            for u in re.findall(r"\b(ingenious_[a-z_]+)", text)}
+    missing = sorted(used - names)
+    t.ok(used and not missing, "every metric %s uses is exported (%d used)" % (doc, len(used)),
+         missing)
 
 rc, out, err = ingen(["reload"])
 t.ok(rc == 0 and "reloaded: generation 2 is serving" in out,
