@@ -397,3 +397,7 @@ endif
 # the commands of an operator: validate's prerequisite checks, status, reload, stop
 TESTS += tests/e2e/test_ops_cli.py
 EXTRA_DIST += tests/e2e/test_ops_cli.py
+
+# several servers on one PostgreSQL behind nginx
+TESTS += tests/e2e/test_cluster.py
+EXTRA_DIST += tests/e2e/test_cluster.py
