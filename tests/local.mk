@@ -401,3 +401,7 @@ EXTRA_DIST += tests/e2e/test_ops_cli.py
 # several servers on one PostgreSQL behind nginx
 TESTS += tests/e2e/test_cluster.py
 EXTRA_DIST += tests/e2e/test_cluster.py
+
+# PostgreSQL failover: a streaming standby promoted under load
+TESTS += tests/e2e/test_failover.py
+EXTRA_DIST += tests/e2e/test_failover.py
