@@ -474,4 +474,50 @@ int db_kb_search(struct db_pool *p, const char *tsconfig, const char *query,
  * (503/500 as above).  Any thread. */
 int db_kb_count(struct db_pool *p, long *chunks, struct err *e) ING_WUR;
 
+/* ------------------------------------------------------------------ */
+/* Usage for charts (lib/db_usage.c, sql/009_usage_rollup.sql)         */
+/* ------------------------------------------------------------------ */
+
+/* What a usage summary is grouped by. */
+enum db_usage_by {
+	DB_USAGE_BY_DAY = 0,
+	DB_USAGE_BY_USER,
+	DB_USAGE_BY_FLOW,
+	DB_USAGE_BY_MODEL,
+	DB_USAGE_BY_AGENT,
+	DB_USAGE_BY_N
+};
+
+/* The most groups one summary returns (the largest by tokens; days:
+ * the most recent). */
+#define DB_USAGE_ROWS_MAX 1000
+
+/* One group of a summary, in the caller's arena. */
+struct db_usage_row {
+	const char *key;          /* "2026-12-03", a user, flow, model or agent ("" = none) */
+	long long calls, errors, prompt_tokens, completion_tokens, total_tokens;
+	long long latency_ms_mean, latency_ms_max;
+};
+
+/* "day", "user", "flow", "model", "agent"; NULL for another value. */
+const char *db_usage_by_name(enum db_usage_by by);
+int db_usage_by_parse(const char *s);   /* the enum, or -1 */
+
+/*
+ * Move the rollup forward (usage_rollup_mark, then usage_rollup_apply, two
+ * transactions): every llm_usage row committed so far is summed into
+ * usage_rollup.  Returns the groups written, or -1 with e.  Any thread.
+ */
+long db_usage_rollup(struct db_pool *p, struct err *e) ING_WUR;
+
+/*
+ * Usage of the last `days` UTC days (today included) grouped by `by`, of
+ * one user or (user NULL) of all, from usage_live: the rollup and the rows
+ * after it.  Returns the number of rows (at most DB_USAGE_ROWS_MAX), or -1
+ * with e.  Any thread.
+ */
+int db_usage_summary(struct db_pool *p, enum db_usage_by by, int days,
+    const char *user, struct arena *a, struct db_usage_row **rows,
+    struct err *e) ING_WUR;
+
 #endif

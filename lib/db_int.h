@@ -13,6 +13,7 @@
  *                 cluster's bootstrap
  *   db_kb.c       the local knowledge base: the pool's search and count,
  *                 the sessions' add, list, remove and search
+ *   db_usage.c    usage summed for charts: the rollup and its readers
  */
 #ifndef INGEN_DB_INT_H
 #define INGEN_DB_INT_H
@@ -56,6 +57,13 @@ enum db_stmt {
 	DB_STMT_USER_LIST,
 	DB_STMT_KB_SEARCH,
 	DB_STMT_KB_COUNT,
+	DB_STMT_USAGE_MARK,
+	DB_STMT_USAGE_APPLY,
+	DB_STMT_USAGE_BY_DAY,
+	DB_STMT_USAGE_BY_USER,
+	DB_STMT_USAGE_BY_FLOW,
+	DB_STMT_USAGE_BY_MODEL,
+	DB_STMT_USAGE_BY_AGENT,
 	DB_STMT_COUNT
 };
 

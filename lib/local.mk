@@ -56,6 +56,7 @@ libingen_a_SOURCES += \
 	lib/db_pool.c lib/db_chat.c lib/db_users.c \
 	lib/db_session.c lib/db_session.h \
 	lib/db_sqlagent.c lib/db_sqlagent.h \
+	lib/db_usage.c \
 	lib/dburl.c lib/dburl.h \
 	lib/migrate.c lib/migrate.h \
 	lib/localpg.c lib/localpg.h

@@ -405,3 +405,7 @@ EXTRA_DIST += tests/e2e/test_cluster.py
 # PostgreSQL failover: a streaming standby promoted under load
 TESTS += tests/e2e/test_failover.py
 EXTRA_DIST += tests/e2e/test_failover.py
+
+# usage for charts: the rollup and GET /api/v1/usage
+TESTS += tests/e2e/test_usage_api.py
+EXTRA_DIST += tests/e2e/test_usage_api.py

@@ -16,4 +16,5 @@ ingen_SOURCES += \
 	worker/routes_history.c \
 	worker/auth.c worker/auth.h worker/routes_auth.c \
 	worker/routes_flows.c \
-	worker/routes_prompts.c
+	worker/routes_prompts.c \
+	worker/routes_usage.c

@@ -94,5 +94,6 @@ void routes_prompts_view(struct http_exchange *x);
 void routes_prompts_update(struct http_exchange *x);
 void routes_prompts_create(struct http_exchange *x);
 void routes_prompts_versions(struct http_exchange *x);
+void routes_usage(struct http_exchange *x);       /* routes_usage.c */
 
 #endif

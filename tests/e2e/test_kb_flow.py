@@ -8,7 +8,7 @@ The seed guide's KB_POLICY=local_only: an empty knowledge base with no folder an
 with an empty folder (the reference's two texts), a file dropped into kb.directory
 and picked up at SIGHUP, a file added with `ingen kb add`, the answer's exact text,
 the turn stored, no model call and no usage row in direct mode; kb_top_k from the
-request; a query of stop words, of tsquery syntax, of 600 KB; the stream's two
+request; a query of stop words, of tsquery syntax, of 250 KB (and 600 KB: over server.max_prompt_bytes); the stream's two
 status chunks; assist mode's tool loop with a usage row per model call.  Then
 Azure: azure_only without Azure (503 naming the policy), with the simulator's
 search (the reference's [i] title (score=...) format), an empty index, the
@@ -197,9 +197,12 @@ odd = "helmet & | ! ( ) : * <-> 'x' \\ \"y\""
 st, doc, b = ask(odd)
 t.ok(st == 200 and "helmet" in (doc or {}).get("agent_response", ""),
      "tsquery syntax characters are words, not syntax: 200", b[:300])
-big = ("helmet " * 90000)[:600000]
+big = ("helmet " * 40000)[:250000]
 st, doc, b = ask(big)
-t.ok(st == 200, "a 600 KB query: 200 (the search takes its first 4 KiB)", b[:200])
+t.ok(st == 200, "a 250 KB query: 200 (the search takes its first 4 KiB)", b[:200])
+st, doc, b = ask(("helmet " * 90000)[:600000])
+t.ok(st == 413 and b"server.max_prompt_bytes" in b,
+     "a 600 KB query: 413 naming server.max_prompt_bytes, before any search", b[:200])
 
 # the stream: the reference's two status chunks, then the answer
 st, _, b = ask(q, path="/api/v1/chat/stream")

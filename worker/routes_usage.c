@@ -1,0 +1,153 @@
+/*
+ * routes_usage.c -- GET /api/v1/usage: calls, errors, tokens and latency of
+ * the model calls summed by day, user, flow, model or agent over the last
+ * N days, for charts (the web console) and scripts.  It reads usage_live
+ * (sql/009_usage_rollup.sql) and moves the rollup forward first when it is
+ * older than ROUTES_USAGE_ROLLUP_MS, so the read stays small at tens of
+ * millions of rows.  With authentication on, the administrator sees every
+ * user (and may pick one with ?user_id=), another user only their own.
+ * Flow-thread handler.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/arena.h"
+#include "lib/buf.h"
+#include "lib/clock.h"
+#include "lib/config.h"
+#include "lib/db.h"
+#include "lib/http.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "worker/exchange.h"
+#include "worker/routes.h"
+#include "worker/worker.h"
+
+#define ROUTES_USAGE_ROLLUP_MS 10000   /* the rollup may lag this much */
+#define ROUTES_USAGE_DAYS      30      /* ?days= by default */
+#define ROUTES_USAGE_DAYS_MAX  3660
+#define ROUTES_USAGE_HINT "GET /api/v1/usage?by=day|user|flow|model|agent" \
+	"&days=1..3660[&user_id=NAME]"
+
+/* The (percent-decoded) value of ?name=, NULL when absent, "\1" when it
+ * does not decode. */
+static const char *
+usage_query(struct http_exchange *x, const char *name)
+{
+	const char *p = x->req.query;
+	size_t nl = strlen(name);
+	struct err e;
+
+	while (p != NULL && *p != '\0') {
+		const char *end = strchr(p, '&');
+		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+
+		if (len >= nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+			char *v = http_percent_decode(x->arena, p + nl + 1, len - nl - 1, &e);
+
+			return v != NULL ? v : "\1";
+		}
+		p = end != NULL ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+void
+routes_usage(struct http_exchange *x)
+{
+	static int64_t rolled_ms;   /* the worker's last rollup (atomic) */
+	const char *by_s = usage_query(x, "by"), *days_s = usage_query(x, "days");
+	const char *user = usage_query(x, "user_id");
+	const char *admin = x->cfg->web.authentication.username;
+	struct db_usage_row *rows = NULL;
+	struct buf b = BUF_INIT;
+	struct err e;
+	char msg[160];
+	int by, days = ROUTES_USAGE_DAYS, n, i;
+	int64_t now, last;
+	long v;
+	char *end;
+
+	by = by_s == NULL ? DB_USAGE_BY_DAY : db_usage_by_parse(by_s);
+	if (by < 0) {
+		snprintf(msg, sizeof(msg), "by must be day, user, flow, model or agent (%s)",
+		    ROUTES_USAGE_HINT);
+		xchg_detail(x, 400, msg);
+		return;
+	}
+	if (days_s != NULL) {
+		v = strtol(days_s, &end, 10);
+		if (*days_s == '\0' || *end != '\0' || v < 1 || v > ROUTES_USAGE_DAYS_MAX) {
+			xchg_detail(x, 400, "days must be an integer from 1 to 3660");
+			return;
+		}
+		days = (int)v;
+	}
+	if (user != NULL && (user[0] == '\1' || user[0] == '\0' ||
+	    strlen(user) > DB_OWNER_MAX)) {
+		snprintf(msg, sizeof(msg), "user_id must be 1 to %d characters, "
+		    "percent-encoded", DB_OWNER_MAX);
+		xchg_detail(x, 400, msg);
+		return;
+	}
+	/* another user than the administrator sees their own usage only */
+	if (x->cfg->web.authentication.enable && x->user != NULL &&
+	    (admin == NULL || strcmp(x->user, admin) != 0)) {
+		if (user != NULL && strcmp(user, x->user) != 0) {
+			xchg_detail(x, 403, "Only the administrator may read another user's usage");
+			return;
+		}
+		user = x->user;
+	}
+	if (x->w->db == NULL) {
+		xchg_error(x, 503, "no chat history database is configured");
+		return;
+	}
+	err_clear(&e);
+	now = clock_now_ms();
+	last = __atomic_load_n(&rolled_ms, __ATOMIC_RELAXED);
+	/* one flow thread of the worker rolls up; the others read at once */
+	if (now - last >= ROUTES_USAGE_ROLLUP_MS &&
+	    __atomic_compare_exchange_n(&rolled_ms, &last, now, false,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		/* a failed rollup only means a longer tail to sum */
+		if (db_usage_rollup(x->w->db, &e) < 0) {
+			log_warn("reading usage", "could not roll up usage: %s", e.msg);
+			__atomic_store_n(&rolled_ms, last, __ATOMIC_RELAXED);
+		}
+		err_clear(&e);
+	}
+	n = db_usage_summary(x->w->db, (enum db_usage_by)by, days, user, x->arena,
+	    &rows, &e);
+	if (n < 0) {
+		routes_db_error(x, &e, "could not read usage");
+		return;
+	}
+	buf_puts(&b, "{\"by\":");
+	buf_json_string(&b, db_usage_by_name((enum db_usage_by)by));
+	buf_printf(&b, ",\"days\":%d,\"user_id\":", days);
+	if (user != NULL)
+		buf_json_string(&b, user);
+	else
+		buf_puts(&b, "null");
+	buf_puts(&b, ",\"rows\":[");
+	for (i = 0; i < n; i++) {
+		const struct db_usage_row *r = &rows[i];
+
+		if (i > 0)
+			buf_putc(&b, ',');
+		buf_puts(&b, "{\"key\":");
+		buf_json_string(&b, r->key);
+		buf_printf(&b, ",\"calls\":%lld,\"errors\":%lld,\"prompt_tokens\":%lld,"
+		    "\"completion_tokens\":%lld,\"total_tokens\":%lld,"
+		    "\"latency_ms_mean\":%lld,\"latency_ms_max\":%lld}",
+		    r->calls, r->errors, r->prompt_tokens, r->completion_tokens,
+		    r->total_tokens, r->latency_ms_mean, r->latency_ms_max);
+	}
+	buf_puts(&b, "]}");
+	xchg_reply(x, 200, "application/json", b.data, b.len);
+	buf_free(&b);
+}
