@@ -505,8 +505,9 @@ int db_usage_by_parse(const char *s);   /* the enum, or -1 */
 
 /*
  * Move the rollup forward (usage_rollup_mark, then usage_rollup_apply, two
- * transactions): every llm_usage row committed so far is summed into
- * usage_rollup.  Returns the groups written, or -1 with e.  Any thread.
+ * transactions): the llm_usage rows committed so far are summed into
+ * usage_rollup, a million at most.  Returns the ids left to sum (0: caught
+ * up), or -1 with e.  Any thread.
  */
 long db_usage_rollup(struct db_pool *p, struct err *e) ING_WUR;
 

@@ -114,8 +114,13 @@ routes_usage(struct http_exchange *x)
 	    __atomic_compare_exchange_n(&rolled_ms, &last, now, false,
 	    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
 		/* a failed rollup only means a longer tail to sum */
-		if (db_usage_rollup(x->w->db, &e) < 0) {
+		long left = db_usage_rollup(x->w->db, &e);
+
+		if (left < 0) {
 			log_warn("reading usage", "could not roll up usage: %s", e.msg);
+			__atomic_store_n(&rolled_ms, last, __ATOMIC_RELAXED);
+		} else if (left > 0) {
+			/* a large backlog goes a step per read until it is done */
 			__atomic_store_n(&rolled_ms, last, __ATOMIC_RELAXED);
 		}
 		err_clear(&e);
