@@ -409,3 +409,7 @@ EXTRA_DIST += tests/e2e/test_failover.py
 # usage for charts: the rollup and GET /api/v1/usage
 TESTS += tests/e2e/test_usage_api.py
 EXTRA_DIST += tests/e2e/test_usage_api.py
+
+# the reference's diagnostic route
+TESTS += tests/e2e/test_diagnostic.py
+EXTRA_DIST += tests/e2e/test_diagnostic.py

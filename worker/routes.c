@@ -34,6 +34,8 @@ static const struct router_route routes_table[] = {
 	{ HTTP_METHOD_POST, "/api/v1/prompts/update/{revision_id}/{filename}", (void *)routes_prompts_update, 0, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/prompts/versions/{revision_id}/{filename}", (void *)routes_prompts_versions, 0, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/usage", (void *)routes_usage, 0, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/diagnostic", (void *)routes_diagnostic, 0, NULL },
+	{ HTTP_METHOD_OPTIONS, "/api/v1/diagnostic", (void *)routes_diagnostic_options, 0, NULL },
 };
 
 #define ROUTES_N (sizeof(routes_table) / sizeof(routes_table[0]))

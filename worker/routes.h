@@ -95,5 +95,7 @@ void routes_prompts_update(struct http_exchange *x);
 void routes_prompts_create(struct http_exchange *x);
 void routes_prompts_versions(struct http_exchange *x);
 void routes_usage(struct http_exchange *x);       /* routes_usage.c */
+void routes_diagnostic(struct http_exchange *x);  /* routes_ops.c */
+void routes_diagnostic_options(struct http_exchange *x);
 
 #endif

@@ -10,13 +10,17 @@
 #include "autoconfig.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
 #include "lib/clock.h"
 #include "lib/buf.h"
 #include "lib/db.h"
+#include "lib/json.h"
 #include "lib/scoreboard.h"
+#include "lib/xmalloc.h"
 #include "worker/exchange.h"
 #include "worker/routes.h"
 #include "worker/worker.h"
@@ -303,4 +307,53 @@ routes_metrics(struct http_exchange *x)
 	}
 	xchg_reply(x, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
 	buf_free(&b);
+}
+
+/* path + "/" + leaf, without a doubled or a missing slash */
+static void
+routes_join(struct buf *b, const char *path, const char *leaf)
+{
+	size_t n = path != NULL ? strlen(path) : 0;
+
+	if (n == 0 || (n == 2 && strcmp(path, "./") == 0) || strcmp(path, ".") == 0) {
+		buf_json_string(b, leaf);
+		return;
+	}
+	{
+		char *j = xasprintf("%s%s%s", path, path[n - 1] == '/' ? "" : "/", leaf);
+
+		buf_json_string(b, j);
+		free(j);
+	}
+}
+
+/*
+ * The reference's storage folders (ingenious-api.md 1.8), ours: the prompt
+ * templates under file_storage.revisions.path, the data, output and events
+ * folders under file_storage.data.path.  Behind authentication like the
+ * other non-health routes.
+ */
+void
+routes_diagnostic(struct http_exchange *x)
+{
+	struct buf b = BUF_INIT;
+
+	buf_puts(&b, "{\"Prompt Directory\":");
+	routes_join(&b, x->cfg->file_storage.revisions_path, "templates/prompts");
+	buf_puts(&b, ",\"Data Directory\":");
+	routes_join(&b, x->cfg->file_storage.data_path, "functional_test_outputs");
+	buf_puts(&b, ",\"Output Directory\":");
+	routes_join(&b, x->cfg->file_storage.data_path, "functional_test_outputs");
+	buf_puts(&b, ",\"Events Directory\":");
+	routes_join(&b, x->cfg->file_storage.data_path, "functional_test_outputs");
+	buf_putc(&b, '}');
+	xchg_reply(x, 200, "application/json", b.data, b.len);
+	buf_free(&b);
+}
+
+void
+routes_diagnostic_options(struct http_exchange *x)
+{
+	xchg_header(x, "Allow", "GET, OPTIONS");
+	xchg_json(x, 200, "{\"Allow\":\"GET, OPTIONS\"}");
 }
