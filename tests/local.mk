@@ -413,3 +413,7 @@ EXTRA_DIST += tests/e2e/test_usage_api.py
 # the reference's diagnostic route
 TESTS += tests/e2e/test_diagnostic.py
 EXTRA_DIST += tests/e2e/test_diagnostic.py
+
+# the API document: the route table, the responses, requests generated from it
+TESTS += tests/e2e/test_openapi.py
+EXTRA_DIST += tests/e2e/test_openapi.py tests/e2e/lib/oaschema.py

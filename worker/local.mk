@@ -17,4 +17,17 @@ ingen_SOURCES += \
 	worker/auth.c worker/auth.h worker/routes_auth.c \
 	worker/routes_flows.c \
 	worker/routes_prompts.c \
-	worker/routes_usage.c
+	worker/routes_usage.c \
+	worker/routes_docs.c worker/static.h
+
+# the static files served (the API document, the /docs page), compiled in
+STATIC_FILES = openapi.json=docs/openapi.json docs.html=worker/static/docs.html \
+	docs.js=worker/static/docs.js docs.css=worker/static/docs.css
+STATIC_SRCS = docs/openapi.json worker/static/docs.html worker/static/docs.js \
+	worker/static/docs.css
+EXTRA_DIST += worker/static_embed.sh $(STATIC_SRCS)
+nodist_ingen_SOURCES += worker/static_files.c
+CLEANFILES += worker/static_files.c
+worker/static_files.c: $(addprefix $(srcdir)/,$(STATIC_SRCS)) $(srcdir)/worker/static_embed.sh
+	@$(MKDIR_P) worker
+	$(AM_V_GEN)$(SHELL) $(srcdir)/worker/static_embed.sh $(srcdir) $(STATIC_FILES) > $@.tmp && mv $@.tmp $@

@@ -36,6 +36,10 @@ static const struct router_route routes_table[] = {
 	{ HTTP_METHOD_GET, "/api/v1/usage", (void *)routes_usage, 0, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/diagnostic", (void *)routes_diagnostic, 0, NULL },
 	{ HTTP_METHOD_OPTIONS, "/api/v1/diagnostic", (void *)routes_diagnostic_options, 0, NULL },
+	{ HTTP_METHOD_GET, "/openapi.json", (void *)routes_openapi, 0, NULL },
+	{ HTTP_METHOD_GET, "/docs", (void *)routes_docs, 0, NULL },
+	{ HTTP_METHOD_GET, "/docs/docs.js", (void *)routes_docs_js, 0, NULL },
+	{ HTTP_METHOD_GET, "/docs/docs.css", (void *)routes_docs_css, 0, NULL },
 };
 
 #define ROUTES_N (sizeof(routes_table) / sizeof(routes_table[0]))

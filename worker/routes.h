@@ -97,5 +97,9 @@ void routes_prompts_versions(struct http_exchange *x);
 void routes_usage(struct http_exchange *x);       /* routes_usage.c */
 void routes_diagnostic(struct http_exchange *x);  /* routes_ops.c */
 void routes_diagnostic_options(struct http_exchange *x);
+void routes_openapi(struct http_exchange *x);     /* routes_docs.c */
+void routes_docs(struct http_exchange *x);
+void routes_docs_js(struct http_exchange *x);
+void routes_docs_css(struct http_exchange *x);
 
 #endif
