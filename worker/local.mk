@@ -25,7 +25,7 @@ STATIC_FILES = openapi.json=docs/openapi.json docs.html=worker/static/docs.html 
 	docs.js=worker/static/docs.js docs.css=worker/static/docs.css
 STATIC_SRCS = docs/openapi.json worker/static/docs.html worker/static/docs.js \
 	worker/static/docs.css
-EXTRA_DIST += worker/static_embed.sh $(STATIC_SRCS)
+EXTRA_DIST += worker/static_embed.sh $(STATIC_SRCS) docs/api.md
 nodist_ingen_SOURCES += worker/static_files.c
 CLEANFILES += worker/static_files.c
 worker/static_files.c: $(addprefix $(srcdir)/,$(STATIC_SRCS)) $(srcdir)/worker/static_embed.sh
