@@ -124,6 +124,33 @@ SELECT (u.created_at AT TIME ZONE 'UTC')::date, coalesce(u.user_id, ''), coalesc
 COMMENT ON VIEW usage_live IS
 	'usage_rollup plus the llm_usage rows not rolled up yet, one row each: sum it grouped by what a chart needs.';
 
+COMMENT ON COLUMN usage_rollup.day IS 'UTC date of the calls.';
+COMMENT ON COLUMN usage_rollup.user_id IS 'User the calls were made for ('''' = none).';
+COMMENT ON COLUMN usage_rollup.flow IS 'Conversation flow ('''' = none).';
+COMMENT ON COLUMN usage_rollup.agent_name IS 'Agent of the flow ('''' = none).';
+COMMENT ON COLUMN usage_rollup.model IS 'Model name ('''' = none).';
+COMMENT ON COLUMN usage_rollup.calls IS 'LLM calls summed.';
+COMMENT ON COLUMN usage_rollup.prompt_tokens IS 'Sum of prompt_tokens.';
+COMMENT ON COLUMN usage_rollup.completion_tokens IS 'Sum of completion_tokens.';
+COMMENT ON COLUMN usage_rollup.total_tokens IS 'Sum of total_tokens.';
+COMMENT ON COLUMN usage_rollup.latency_ms_max IS 'Largest latency_ms.';
+COMMENT ON COLUMN usage_rollup_state.id IS 'Always 1: one row.';
+COMMENT ON COLUMN usage_rollup_state.rolled_to IS 'Every llm_usage id up to this one is summed in usage_rollup.';
+COMMENT ON COLUMN usage_rollup_state.marked IS 'The point usage_rollup_mark made safe and usage_rollup_apply has not reached yet; NULL when caught up.';
+COMMENT ON COLUMN usage_rollup_state.rolled_at IS 'When the rollup last moved.';
+COMMENT ON COLUMN usage_live.day IS 'UTC date of the calls.';
+COMMENT ON COLUMN usage_live.user_id IS 'User ('''' = none).';
+COMMENT ON COLUMN usage_live.flow IS 'Flow ('''' = none).';
+COMMENT ON COLUMN usage_live.agent_name IS 'Agent ('''' = none).';
+COMMENT ON COLUMN usage_live.model IS 'Model ('''' = none).';
+COMMENT ON COLUMN usage_live.calls IS 'Calls (1 for a row of the tail).';
+COMMENT ON COLUMN usage_live.errors IS 'Calls whose last attempt was not a 2xx, or got no response.';
+COMMENT ON COLUMN usage_live.prompt_tokens IS 'Prompt tokens.';
+COMMENT ON COLUMN usage_live.completion_tokens IS 'Completion tokens.';
+COMMENT ON COLUMN usage_live.total_tokens IS 'Total tokens.';
+COMMENT ON COLUMN usage_live.latency_ms_sum IS 'Sum of latency_ms.';
+COMMENT ON COLUMN usage_live.latency_ms_max IS 'Largest latency_ms.';
+
 GRANT SELECT, INSERT, UPDATE ON usage_rollup, usage_rollup_state TO ingenious_app;
 GRANT SELECT ON usage_rollup, usage_rollup_state, usage_live TO ingenious_readonly;
 GRANT SELECT ON usage_live TO ingenious_app;
