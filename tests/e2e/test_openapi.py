@@ -132,6 +132,35 @@ for body, want, name in cases:
         gen_problems.append((name, st, want, got, b[:200]))
 t.eq(gen_problems, [], "%d requests generated from ChatRequest get the documented statuses"
      % len(cases))
+
+# every other JSON body of the document: each required field missing, each
+# field of the wrong type: a documented status, a 4xx, a body of its schema
+gen_problems, n_cases = [], 0
+fill = {"string": "x", "boolean": True, "integer": 1, "object": {}, "array": []}
+for path, item in doc["paths"].items():
+    for method, o in item.items():
+        rb = o.get("requestBody", {}).get("content", {}).get("application/json")
+        if rb is None or path.startswith("/api/v1/chat"):
+            continue
+        bs = api.resolve(rb["schema"])
+        concrete = path.replace("{message_id}", "m-1").replace("{revision_id}", "quickstart-1") \
+            .replace("{filename}", "summary_prompt.jinja")
+        good = {}
+        for k, prop in bs.get("properties", {}).items():
+            ty = prop.get("type", "string")
+            good[k] = fill[ty if isinstance(ty, str) else ty[0]]
+        variants = [({x: v for x, v in good.items() if x != k}, "without " + k)
+                    for k in bs.get("required", [])]
+        variants += [(dict(good, **{k: 12345 if v != 12345 else "x"}), k + " of the wrong type")
+                     for k, v in good.items() if not isinstance(v, int) or isinstance(v, bool)]
+        for body, name in variants:
+            n_cases += 1
+            st, h, b = request(port, method.upper(), concrete, body, check_openapi=False)
+            got = api.check(method.upper(), concrete, st, b, h.get("content-type"))
+            if not 400 <= st < 500 or got:
+                gen_problems.append(("%s %s %s" % (method.upper(), path, name), st, got, b[:160]))
+t.ok(n_cases >= 8, "requests generated from the other bodies (%d)" % n_cases)
+t.eq(gen_problems, [], "each is refused with a documented 4xx and a body of its schema")
 srv.stop()
 
 # ---- switched off; behind authentication --------------------------------------
