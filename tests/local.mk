@@ -417,3 +417,7 @@ EXTRA_DIST += tests/e2e/test_diagnostic.py
 # the API document: the route table, the responses, requests generated from it
 TESTS += tests/e2e/test_openapi.py
 EXTRA_DIST += tests/e2e/test_openapi.py tests/e2e/lib/oaschema.py
+
+# the install layout, the systemd units
+TESTS += tests/e2e/test_install.py
+EXTRA_DIST += tests/e2e/test_install.py
