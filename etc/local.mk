@@ -20,7 +20,7 @@ etc/ingenious.socket: $(srcdir)/etc/ingenious.socket.in Makefile
 	    $(srcdir)/etc/ingenious.socket.in >$@
 
 # man pages
-dist_man1_MANS = docs/ingen.1
+dist_man1_MANS = docs/ingen.1 docs/ingen-azure-sim.1
 dist_man5_MANS = docs/ingenious.conf.5
 
 # monitoring: Prometheus alert rules and a Grafana dashboard (docs/monitoring.md)

@@ -421,3 +421,7 @@ EXTRA_DIST += tests/e2e/test_openapi.py tests/e2e/lib/oaschema.py
 # the install layout, the systemd units
 TESTS += tests/e2e/test_install.py
 EXTRA_DIST += tests/e2e/test_install.py
+
+# the Debian package: build, lintian, install, run, purge (root only)
+TESTS += tests/e2e/test_deb.py
+EXTRA_DIST += tests/e2e/test_deb.py
