@@ -6,6 +6,8 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -66,6 +68,64 @@ sb_slot_claim(struct scoreboard *sb, pid_t pid, uint32_t generation)
 	return -1;
 }
 
+static bool
+sb_llm_is(const struct sb_llm *l, const char *flow, const char *agent,
+    const char *model)
+{
+	return strncmp(l->flow, flow, SB_LLM_NAME - 1) == 0 &&
+	    strncmp(l->agent, agent, SB_LLM_NAME - 1) == 0 &&
+	    strncmp(l->model, model, SB_LLM_NAME - 1) == 0;
+}
+
+void
+sb_llm_add(struct sb_counters *c, const char *flow, const char *agent,
+    const char *model, uint64_t calls, uint64_t tokens, uint64_t errors)
+{
+	struct sb_llm *l = NULL;
+	uint32_t expect;
+	int i;
+
+	flow = flow != NULL ? flow : "";
+	agent = agent != NULL ? agent : "";
+	model = model != NULL ? model : "";
+	for (i = 0; i < SB_LLM_KEYS - 1 && l == NULL; i++) {
+		struct sb_llm *e = &c->llm[i];
+		uint32_t u = __atomic_load_n(&e->used, __ATOMIC_ACQUIRE);
+
+		if (u == 2 && sb_llm_is(e, flow, agent, model)) {
+			l = e;
+		} else if (u == 0) {
+			expect = 0;
+			if (!__atomic_compare_exchange_n(&e->used, &expect, 1, false,
+			    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+				/* taken meanwhile: look at it again */
+				i--;
+				while (__atomic_load_n(&e->used, __ATOMIC_ACQUIRE) == 1)
+					;
+				continue;
+			}
+			snprintf(e->flow, sizeof(e->flow), "%s", flow);
+			snprintf(e->agent, sizeof(e->agent), "%s", agent);
+			snprintf(e->model, sizeof(e->model), "%s", model);
+			__atomic_store_n(&e->used, 2, __ATOMIC_RELEASE);
+			l = e;
+		}
+	}
+	if (l == NULL) {
+		/* the table is full: the last entry takes the rest */
+		l = &c->llm[SB_LLM_KEYS - 1];
+		expect = 0;
+		if (__atomic_compare_exchange_n(&l->used, &expect, 1, false,
+		    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			snprintf(l->flow, sizeof(l->flow), "other");
+			__atomic_store_n(&l->used, 2, __ATOMIC_RELEASE);
+		}
+	}
+	sb_add(&l->calls, calls);
+	sb_add(&l->tokens, tokens);
+	sb_add(&l->errors, errors);
+}
+
 static void
 sb_fold(struct sb_counters *dst, const struct sb_counters *src)
 {
@@ -94,6 +154,11 @@ sb_fold(struct sb_counters *dst, const struct sb_counters *src)
 	sb_add(&dst->db_waits, sb_get(&src->db_waits));
 	sb_add(&dst->db_wait_us, sb_get(&src->db_wait_us));
 	sb_add(&dst->db_timeouts, sb_get(&src->db_timeouts));
+	for (k = 0; k < SB_LLM_KEYS; k++)
+		if (__atomic_load_n(&src->llm[k].used, __ATOMIC_ACQUIRE) == 2)
+			sb_llm_add(dst, src->llm[k].flow, src->llm[k].agent,
+			    src->llm[k].model, sb_get(&src->llm[k].calls),
+			    sb_get(&src->llm[k].tokens), sb_get(&src->llm[k].errors));
 }
 
 void

@@ -42,6 +42,17 @@ enum sb_state {
 	SB_STATE_DRAINING,       /* stopped accepting, finishing requests */
 };
 
+/* Model calls by flow, agent and model: a small table of each worker (the
+ * keys come from the configuration, so they are few); the last entry takes
+ * whatever does not fit, as flow="other". */
+#define SB_LLM_KEYS  32
+#define SB_LLM_NAME  48              /* bytes of a name, NUL included; longer is cut */
+struct sb_llm {
+	uint32_t used;                  /* 0 free, 1 being written, 2 ready */
+	char flow[SB_LLM_NAME], agent[SB_LLM_NAME], model[SB_LLM_NAME];
+	uint64_t calls, tokens, errors;
+};
+
 struct sb_counters {
 	uint64_t requests[SB_MAX_ROUTES][SB_STATUS_N];
 	uint64_t latency_bucket[SB_MAX_ROUTES][SB_LAT_BUCKETS]; /* not cumulative */
@@ -61,6 +72,7 @@ struct sb_counters {
 	uint64_t db_waits;
 	uint64_t db_wait_us;
 	uint64_t db_timeouts;
+	struct sb_llm llm[SB_LLM_KEYS];
 };
 
 struct sb_slot {
@@ -105,6 +117,11 @@ void sb_destroy(struct scoreboard *sb);
 
 /* Claim a free slot for a new worker (master); -1 if all are taken. */
 int sb_slot_claim(struct scoreboard *sb, pid_t pid, uint32_t generation);
+/* Count model calls for (flow, agent, model) in c's table; any thread of
+ * the worker that owns c (and the master folding a gone worker's). */
+void sb_llm_add(struct sb_counters *c, const char *flow, const char *agent,
+    const char *model, uint64_t calls, uint64_t tokens, uint64_t errors);
+
 /* Fold a gone worker's counters into `retired` and free its slot (master). */
 void sb_slot_release(struct scoreboard *sb, int slot);
 

@@ -113,11 +113,92 @@ routes_add_counters(struct routes_totals *t, const struct sb_counters *c)
 	t->db_timeouts += sb_get(&c->db_timeouts);
 }
 
+/* (flow, agent, model) counters summed over the retired and live tables */
+#define ROUTES_LLM_MAX 256
+struct routes_llm {
+	const struct sb_llm *key;
+	uint64_t calls, tokens, errors;
+};
+
+static size_t
+routes_llm_merge(struct routes_llm *out, size_t n, size_t cap, const struct sb_counters *c)
+{
+	size_t i, j;
+
+	for (i = 0; i < SB_LLM_KEYS; i++) {
+		const struct sb_llm *l = &c->llm[i];
+
+		if (__atomic_load_n(&l->used, __ATOMIC_ACQUIRE) != 2)
+			continue;
+		for (j = 0; j < n; j++)
+			if (strcmp(out[j].key->flow, l->flow) == 0 &&
+			    strcmp(out[j].key->agent, l->agent) == 0 &&
+			    strcmp(out[j].key->model, l->model) == 0)
+				break;
+		if (j == n) {
+			if (n == cap)
+				continue;
+			out[n++].key = l;
+		}
+		out[j].calls += sb_get(&l->calls);
+		out[j].tokens += sb_get(&l->tokens);
+		out[j].errors += sb_get(&l->errors);
+	}
+	return n;
+}
+
+/* a label value: \, " and newlines escaped (the exposition format) */
+static void
+routes_label(struct buf *b, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			buf_putc(b, '\\');
+		if (*s == '\n') {
+			buf_puts(b, "\\n");
+			continue;
+		}
+		buf_putc(b, *s);
+	}
+}
+
+static void
+routes_llm_metrics(struct buf *b, struct routes_llm *m, size_t n)
+{
+	static const char *const names[3] = {
+		"ingenious_model_calls_total", "ingenious_model_tokens_total",
+		"ingenious_model_errors_total"
+	};
+	static const char *const help[3] = {
+		"Calls to the language model (usage reports), by flow, agent and model.",
+		"Tokens billed by the language model, by flow, agent and model.",
+		"Failed attempts of calls to the language model, by flow, agent and model."
+	};
+	size_t i;
+	int k;
+
+	for (k = 0; k < 3; k++) {
+		buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", names[k], help[k], names[k]);
+		for (i = 0; i < n; i++) {
+			buf_printf(b, "%s{flow=\"", names[k]);
+			routes_label(b, m[i].key->flow);
+			buf_puts(b, "\",agent=\"");
+			routes_label(b, m[i].key->agent);
+			buf_puts(b, "\",model=\"");
+			routes_label(b, m[i].key->model);
+			buf_printf(b, "\"} %llu\n", (unsigned long long)(k == 0 ? m[i].calls :
+			    k == 1 ? m[i].tokens : m[i].errors));
+		}
+	}
+}
+
 void
 routes_metrics(struct http_exchange *x)
 {
 	struct scoreboard *sb = x->w->sb;
 	struct routes_totals *t;
+	struct routes_llm *llm;
+	size_t nllm;
 	struct buf b = BUF_INIT;
 	int64_t inflight = 0, conns = 0;
 	int i, r, k, nroutes = routes_count(), states[4] = { 0 };
@@ -127,6 +208,8 @@ routes_metrics(struct http_exchange *x)
 		return;
 	}
 	t = arena_zalloc(x->arena, sizeof(*t));
+	llm = arena_zalloc(x->arena, sizeof(*llm) * ROUTES_LLM_MAX);
+	nllm = routes_llm_merge(llm, 0, ROUTES_LLM_MAX, &sb->retired);
 	routes_add_counters(t, &sb->retired);
 	buf_puts(&b, "# HELP ingenious_worker_info A live worker process.\n"
 	    "# TYPE ingenious_worker_info gauge\n");
@@ -138,6 +221,7 @@ routes_metrics(struct http_exchange *x)
 			continue;
 		states[st]++;
 		routes_add_counters(t, &s->c);
+		nllm = routes_llm_merge(llm, nllm, ROUTES_LLM_MAX, &s->c);
 		inflight += sb_get_i(&s->inflight);
 		conns += sb_get_i(&s->connections);
 		t->threads += sb_get_i(&s->flow_threads);
@@ -264,6 +348,8 @@ routes_metrics(struct http_exchange *x)
 	    (unsigned long long)t->llm_errors, (unsigned long long)t->login_throttled,
 	    (unsigned long long)t->db_errors, (unsigned long long)t->db_waits,
 	    (double)t->db_wait_us / 1e6, (unsigned long long)t->db_timeouts);
+
+	routes_llm_metrics(&b, llm, nllm);
 
 	buf_puts(&b, "# HELP ingenious_http_requests_total Requests answered, by route and status.\n"
 	    "# TYPE ingenious_http_requests_total counter\n");

@@ -170,6 +170,8 @@ services_record_usage(void *arg, const struct ctx_turn *who, const char *agent,
 		sb_add(&w->slot->c.llm_calls, 1);
 		if (u->http_status != 200)
 			sb_add(&w->slot->c.llm_errors, 1);
+		sb_llm_add(&w->slot->c, who->flow, agent, u->model, 1,
+		    u->billed ? (uint64_t)u->total_tokens : 0, u->http_status != 200);
 	}
 	if (w->db == NULL)
 		return -1;

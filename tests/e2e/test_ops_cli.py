@@ -160,6 +160,22 @@ t.ok(st == 502 and (metric(m, "ingenious_llm_errors_total") or 0) >= 1,
      "an upstream 400 counts in ingenious_llm_errors_total", m[-400:])
 t.ok(st2 == 500 and (metric(m, "ingenious_db_errors_total") or 0) >= 1,
      "a statement the database refuses counts in ingenious_db_errors_total")
+def by_labels(text, name):
+    out = {}
+    for l in text.splitlines():
+        m = re.match(name + r'\{flow="([^"]*)",agent="([^"]*)",model="([^"]*)"\} (\d+)$', l)
+        if m:
+            out[m.group(1, 2, 3)] = int(m.group(4))
+    return out
+
+
+calls_by = by_labels(m, "ingenious_model_calls_total")
+errors_by = by_labels(m, "ingenious_model_errors_total")
+t.ok(any(k[0] == "classification_agent" and k[2] == "gpt-4o" and v >= 3
+         for k, v in calls_by.items()) and sum(calls_by.values()) == metric(m, "ingenious_llm_calls_total"),
+     "model calls by flow, agent and model add up to ingenious_llm_calls_total", calls_by)
+t.ok(sum(errors_by.values()) == metric(m, "ingenious_llm_errors_total") >= 1,
+     "and the failed ones by flow, agent and model", errors_by)
 for name in ("ingenious_db_pool_waits_total", "ingenious_db_pool_wait_seconds_total",
              "ingenious_db_pool_timeouts_total", "ingenious_login_throttled_total"):
     t.ok(metric(m, name) is not None, "/metrics has %s" % name)
@@ -182,6 +198,10 @@ for doc in ("etc/grafana-dashboard.json", "etc/prometheus-alerts.yml"):
 rc, out, err = ingen(["reload"])
 t.ok(rc == 0 and "reloaded: generation 2 is serving" in out,
      "ingen reload waits for the new generation", out + err)
+time.sleep(1.0)   # the old workers drain and exit
+m2 = request(port, "GET", "/metrics")[2].decode()
+t.eq(by_labels(m2, "ingenious_model_calls_total"), calls_by,
+     "the counters by flow, agent and model outlive the workers that counted them")
 with open(os.path.join(flows, "broken.flow"), "w") as f:
     f.write("name = \"broken\"\nagents = ( {\n")   # not even libconfig
 rc, out, err = ingen(["reload"], timeout=90)
