@@ -91,7 +91,7 @@ class OpenAPI:
         p, op = self.operation(method, path)
         if op is None:
             return ["%s %s is not in the document" % (method, path)]
-        r = op["responses"].get(str(status))
+        r = op["responses"].get(str(status)) or op["responses"].get("%dXX" % (status // 100))
         if r is None:
             return ["%s %s: status %s is not documented (%s)" % (method, p, status,
                                                                  sorted(op["responses"]))]
