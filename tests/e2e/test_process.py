@@ -304,7 +304,15 @@ t.ok(collect("READY=1"), "READY=1 sent when the workers are up")
 t.ok(any("STATUS=" in m for m in msgs), "STATUS= sent")
 t.ok(any("MAINPID=%d" % srv.pid in m for m in msgs), "MAINPID names the master")
 msgs.clear()
-t.ok(collect("WATCHDOG=1", 2), "WATCHDOG=1 sent at half the WATCHDOG_USEC interval")
+t.ok(collect("WATCHDOG=1", 2), "WATCHDOG=1 sent")
+# at half the interval (200 ms): about ten in two seconds, not one, not a flood
+msgs.clear()
+t_end = time.time() + 2.0
+while time.time() < t_end:
+    collect("never-sent", timeout=max(0.0, t_end - time.time()))
+pings = sum(m.count("WATCHDOG=1") for m in msgs)
+t.ok(4 <= pings <= 14, "WATCHDOG=1 at half the WATCHDOG_USEC interval: %d pings in 2 s "
+     "(400 ms interval)" % pings)
 msgs.clear()
 srv.signal(signal.SIGHUP)
 t.ok(collect("RELOADING=1"), "RELOADING=1 on SIGHUP")
@@ -312,6 +320,15 @@ t.ok(collect("READY=1"), "READY=1 again when the new generation serves")
 msgs.clear()
 srv.signal(signal.SIGTERM)
 t.ok(collect("STOPPING=1"), "STOPPING=1 on SIGTERM")
+srv.wait_exit(10)
+srv.proc = None
+# without WATCHDOG_USEC the watchdog is off: no ping at all
+srv = Server(t, workers=1, env={"NOTIFY_SOCKET": path}).start(wait=False)
+t.ok(collect("READY=1"), "READY=1 without a watchdog")
+msgs.clear()
+collect("WATCHDOG=1", 1.5)
+t.ok(not any("WATCHDOG=1" in m for m in msgs), "no WATCHDOG=1 when WATCHDOG_USEC is not set")
+srv.signal(signal.SIGTERM)
 srv.wait_exit(10)
 srv.proc = None
 ns.close()
