@@ -257,21 +257,36 @@ class Server:
 
     def workers(self):
         """pids of live workers, from /proc (children of the master, but not
-        the knowledge-base indexer it runs at start and on each SIGHUP)."""
-        try:
-            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
-                pids = [int(p) for p in f.read().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            return []
+        the knowledge-base indexer it runs at start and on each SIGHUP).
+        The indexer names itself (ingen-kbindex) right after its fork: a
+        child younger than 0.2 s may not have yet, so then the children are
+        read once more, 50 ms later."""
+        hz = os.sysconf("SC_CLK_TCK")
         out = []
-        for p in pids:
+        for attempt in (0, 1):
             try:
-                with open("/proc/%d/comm" % p) as f:
-                    if f.read().strip() == "ingen-kbindex":
-                        continue
+                with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
+                    pids = [int(p) for p in f.read().split()]
+                with open("/proc/uptime") as f:
+                    now = float(f.read().split()[0]) * hz
             except (FileNotFoundError, ProcessLookupError):
-                continue
-            out.append(p)
+                return []
+            out, fresh = [], False
+            for p in pids:
+                try:
+                    with open("/proc/%d/comm" % p) as f:
+                        comm = f.read().strip()
+                    with open("/proc/%d/stat" % p) as f:
+                        started = float(f.read().rsplit(")", 1)[1].split()[19])
+                except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                    continue
+                if comm == "ingen-kbindex":
+                    continue
+                fresh = fresh or now - started < 0.2 * hz
+                out.append(p)
+            if not fresh or attempt == 1:
+                break
+            time.sleep(0.05)
         return out
 
     def reload(self, generation, timeout=20):
