@@ -279,9 +279,10 @@ cli_ops_alive(pid_t pid)
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
+	/* argv[0]: ingen, /usr/bin/ingen, .../_build/ingen */
 	base = strrchr(buf, '/');
 	base = base != NULL ? base + 1 : buf;
-	return strncmp(base, "ingen", 5) == 0 || strstr(buf, "ingen") != NULL;
+	return strncmp(base, "ingen", 5) == 0;
 }
 
 /*

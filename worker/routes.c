@@ -7,7 +7,10 @@
  */
 #include "autoconfig.h"
 
+#include <string.h>
+
 #include "lib/config.h"
+#include "lib/http.h"
 #include "lib/json.h"
 #include "lib/scoreboard.h"
 #include "lib/router.h"
@@ -36,10 +39,10 @@ static const struct router_route routes_table[] = {
 	{ HTTP_METHOD_GET, "/api/v1/usage", (void *)routes_usage, 0, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/diagnostic", (void *)routes_diagnostic, 0, NULL },
 	{ HTTP_METHOD_OPTIONS, "/api/v1/diagnostic", (void *)routes_diagnostic_options, 0, NULL },
-	{ HTTP_METHOD_GET, "/openapi.json", (void *)routes_openapi, 0, NULL },
+	{ HTTP_METHOD_GET, "/openapi.json", (void *)routes_docs, 0, NULL },
 	{ HTTP_METHOD_GET, "/docs", (void *)routes_docs, 0, NULL },
-	{ HTTP_METHOD_GET, "/docs/docs.js", (void *)routes_docs_js, 0, NULL },
-	{ HTTP_METHOD_GET, "/docs/docs.css", (void *)routes_docs_css, 0, NULL },
+	{ HTTP_METHOD_GET, "/docs/docs.js", (void *)routes_docs, 0, NULL },
+	{ HTTP_METHOD_GET, "/docs/docs.css", (void *)routes_docs, 0, NULL },
 };
 
 #define ROUTES_N (sizeof(routes_table) / sizeof(routes_table[0]))
@@ -136,4 +139,27 @@ routes_read_json_object(struct http_exchange *x, const char *syntax_msg,
 	}
 	*root = j;
 	return true;
+}
+
+const char ROUTES_QUERY_BAD[] = "";
+
+const char *
+routes_query(struct http_exchange *x, const char *name)
+{
+	const char *p = x->req.query;
+	size_t nl = strlen(name);
+	struct err e;
+
+	while (p != NULL && *p != '\0') {
+		const char *end = strchr(p, '&');
+		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+
+		if (len >= nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+			char *v = http_percent_decode(x->arena, p + nl + 1, len - nl - 1, &e);
+
+			return v != NULL ? v : ROUTES_QUERY_BAD;
+		}
+		p = end != NULL ? end + 1 : NULL;
+	}
+	return NULL;
 }

@@ -33,6 +33,14 @@ int routes_check(struct err *e) ING_WUR;
 int routes_count(void);
 const char *routes_name(int i);
 
+/*
+ * The percent-decoded value of ?name= in the request's query, in x->arena;
+ * NULL when absent, ROUTES_QUERY_BAD when it does not decode (a malformed
+ * escape, a NUL).  Any thread.
+ */
+extern const char ROUTES_QUERY_BAD[];
+const char *routes_query(struct http_exchange *x, const char *name);
+
 /* The reference's 422 message for a body that is not the wanted object. */
 #define ROUTES_MSG_INVALID_FORMAT "Invalid request format. Please check your input data."
 
@@ -97,9 +105,6 @@ void routes_prompts_versions(struct http_exchange *x);
 void routes_usage(struct http_exchange *x);       /* routes_usage.c */
 void routes_diagnostic(struct http_exchange *x);  /* routes_ops.c */
 void routes_diagnostic_options(struct http_exchange *x);
-void routes_openapi(struct http_exchange *x);     /* routes_docs.c */
-void routes_docs(struct http_exchange *x);
-void routes_docs_js(struct http_exchange *x);
-void routes_docs_css(struct http_exchange *x);
+void routes_docs(struct http_exchange *x);        /* routes_docs.c */
 
 #endif

@@ -31,11 +31,28 @@ static_find(const char *name)
 	return NULL;
 }
 
-static void
-docs_serve(struct http_exchange *x, const char *name, const char *type)
-{
-	const struct static_file *f = static_find(name);
+/* the routes of this file: the request's path, the file served, its type */
+static const struct {
+	const char *path, *name, *type;
+} docs_files[] = {
+	{ "/openapi.json", "openapi.json", "application/json" },
+	{ "/docs", "docs.html", "text/html; charset=utf-8" },
+	{ "/docs/docs.js", "docs.js", "text/javascript; charset=utf-8" },
+	{ "/docs/docs.css", "docs.css", "text/css; charset=utf-8" },
+};
 
+void
+routes_docs(struct http_exchange *x)
+{
+	const struct static_file *f = NULL;
+	const char *type = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(docs_files) / sizeof(docs_files[0]); i++)
+		if (strcmp(x->req.path, docs_files[i].path) == 0) {
+			f = static_find(docs_files[i].name);
+			type = docs_files[i].type;
+		}
 	if (!x->cfg->server.api_docs || f == NULL) {
 		xchg_detail(x, 404, "Not Found");
 		return;
@@ -44,28 +61,4 @@ docs_serve(struct http_exchange *x, const char *name, const char *type)
 	xchg_header(x, "X-Content-Type-Options", "nosniff");
 	xchg_header(x, "Cache-Control", "no-cache");
 	xchg_reply(x, 200, type, (const char *)f->data, f->len);
-}
-
-void
-routes_openapi(struct http_exchange *x)
-{
-	docs_serve(x, "openapi.json", "application/json");
-}
-
-void
-routes_docs(struct http_exchange *x)
-{
-	docs_serve(x, "docs.html", "text/html; charset=utf-8");
-}
-
-void
-routes_docs_js(struct http_exchange *x)
-{
-	docs_serve(x, "docs.js", "text/javascript; charset=utf-8");
-}
-
-void
-routes_docs_css(struct http_exchange *x)
-{
-	docs_serve(x, "docs.css", "text/css; charset=utf-8");
 }

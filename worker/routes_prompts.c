@@ -230,24 +230,6 @@ routes_prompts_list(struct http_exchange *x)
 	buf_free(&b);
 }
 
-/* The value of ?name= in the query, or NULL (in the arena). */
-static const char *
-prompts_query(struct http_exchange *x, const char *name)
-{
-	const char *p = x->req.query;
-	size_t nl = strlen(name);
-
-	while (p != NULL && *p != '\0') {
-		const char *end = strchr(p, '&');
-		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
-
-		if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=')
-			return arena_strndup(x->arena, p + nl + 1, len - nl - 1);
-		p = end != NULL ? end + 1 : NULL;
-	}
-	return NULL;
-}
-
 static void
 prompts_hash_headers(struct http_exchange *x, const char *hash)
 {
@@ -263,7 +245,7 @@ routes_prompts_view(struct http_exchange *x)
 {
 	const char *rid = xchg_param(x, "revision_id");
 	const char *file = xchg_param(x, "filename");
-	const char *want = prompts_query(x, "hash"), *text;
+	const char *want = routes_query(x, "hash"), *text;
 	char hash[REV_HASH_LEN + 1];
 	size_t len;
 	struct buf b = BUF_INIT;

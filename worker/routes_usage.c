@@ -32,35 +32,12 @@
 #define ROUTES_USAGE_HINT "GET /api/v1/usage?by=day|user|flow|model|agent" \
 	"&days=1..3660[&user_id=NAME]"
 
-/* The (percent-decoded) value of ?name=, NULL when absent, "\1" when it
- * does not decode. */
-static const char *
-usage_query(struct http_exchange *x, const char *name)
-{
-	const char *p = x->req.query;
-	size_t nl = strlen(name);
-	struct err e;
-
-	while (p != NULL && *p != '\0') {
-		const char *end = strchr(p, '&');
-		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
-
-		if (len >= nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-			char *v = http_percent_decode(x->arena, p + nl + 1, len - nl - 1, &e);
-
-			return v != NULL ? v : "\1";
-		}
-		p = end != NULL ? end + 1 : NULL;
-	}
-	return NULL;
-}
-
 void
 routes_usage(struct http_exchange *x)
 {
 	static int64_t rolled_ms;   /* the worker's last rollup (atomic) */
-	const char *by_s = usage_query(x, "by"), *days_s = usage_query(x, "days");
-	const char *user = usage_query(x, "user_id");
+	const char *by_s = routes_query(x, "by"), *days_s = routes_query(x, "days");
+	const char *user = routes_query(x, "user_id");
 	const char *admin = x->cfg->web.authentication.username;
 	struct db_usage_row *rows = NULL;
 	struct buf b = BUF_INIT;
@@ -86,7 +63,7 @@ routes_usage(struct http_exchange *x)
 		}
 		days = (int)v;
 	}
-	if (user != NULL && (user[0] == '\1' || user[0] == '\0' ||
+	if (user != NULL && (user == ROUTES_QUERY_BAD || user[0] == '\0' ||
 	    strlen(user) > DB_OWNER_MAX)) {
 		snprintf(msg, sizeof(msg), "user_id must be 1 to %d characters, "
 		    "percent-encoded", DB_OWNER_MAX);
