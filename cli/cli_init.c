@@ -1,6 +1,6 @@
 /*
  * cli_init.c -- `ingen init`: the scaffold of a project in the working
- * directory (the files of cli/scaffold/, compiled in by scaffold_embed.sh):
+ * directory (the files of cli/scaffold/, compiled in by build-aux/embed.sh):
  * a configuration, .env.example, the task manager flow in C with its
  * Makefile and its test, the bike-insights prompt templates, sample data
  * and a README.  It never overwrites a file: each one is created or kept

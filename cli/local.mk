@@ -10,7 +10,7 @@ ingen_SOURCES = \
 ingen_LDADD = $(INGEN_LIBS)
 
 # the files of `ingen init`, relative to cli/scaffold/, compiled into the
-# binary by cli/scaffold_embed.sh (a folder's files come after it)
+# binary by build-aux/embed.sh (a folder's files come after it)
 SCAFFOLD_FILES = \
 	ingenious.conf \
 	.env.example \
@@ -29,10 +29,11 @@ SCAFFOLD_FILES = \
 	sample_data/bike_sales_april_2023.json \
 	README.md
 SCAFFOLD_SRCS = $(addprefix cli/scaffold/,$(SCAFFOLD_FILES))
-EXTRA_DIST += cli/scaffold_embed.sh $(SCAFFOLD_SRCS)
+EXTRA_DIST += $(SCAFFOLD_SRCS)
 nodist_ingen_SOURCES = cli/scaffold_files.c
 CLEANFILES += cli/scaffold_files.c
-cli/scaffold_files.c: $(addprefix $(srcdir)/,$(SCAFFOLD_SRCS)) $(srcdir)/cli/scaffold_embed.sh
+cli/scaffold_files.c: $(addprefix $(srcdir)/,$(SCAFFOLD_SRCS)) $(srcdir)/build-aux/embed.sh
 	@$(MKDIR_P) cli
-	$(AM_V_GEN)$(SHELL) $(srcdir)/cli/scaffold_embed.sh $(srcdir)/cli/scaffold \
+	$(AM_V_GEN)$(SHELL) $(srcdir)/build-aux/embed.sh cli/scaffold.h \
+	    scaffold_file scaffold $(srcdir)/cli/scaffold \
 	    $(SCAFFOLD_FILES) > $@.tmp && mv $@.tmp $@

@@ -1,6 +1,6 @@
 /*
  * scaffold.h -- the files `ingen init` writes: the folder cli/scaffold/ of
- * the source tree, compiled into the binary by cli/scaffold_embed.sh (the
+ * the source tree, compiled into the binary by build-aux/embed.sh (the
  * generated scaffold_files.c), so that `ingen init` needs no data folder.
  */
 #ifndef INGEN_SCAFFOLD_H

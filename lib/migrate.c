@@ -132,7 +132,7 @@ migrate_load(const char *sql_dir, struct arena *a, struct migrate_file **files,
 
 	if (sql_dir == NULL || sql_dir[0] == '\0') {
 		*source = "built-in";
-		for (i = 0; i < migrate_embedded_count; i++) {
+		for (i = 0; i < migrate_embedded_n_files; i++) {
 			v = migrate_version_of(migrate_embedded_files[i].name);
 			if (v < 0)
 				continue;

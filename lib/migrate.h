@@ -30,7 +30,7 @@ struct migrate_embedded {
 	size_t len;
 };
 extern const struct migrate_embedded migrate_embedded_files[];
-extern const size_t migrate_embedded_count;
+extern const size_t migrate_embedded_n_files;
 
 /* A schema file to apply. */
 struct migrate_file {

@@ -1,6 +1,6 @@
 # sql/local.mk -- the schema files, included by Makefile.am.  They are
 # installed into $(pkgdatadir)/sql for DBAs and compiled into the binary
-# (lib/migrate.h) by sql/embed.sh, so `ingen db migrate` needs no data
+# (lib/migrate.h) by build-aux/embed.sh, so `ingen db migrate` needs no data
 # directory.  A new schema file is added to SQL_FILES, never edited after
 # it has been applied anywhere.
 SQL_FILES = \
@@ -14,10 +14,11 @@ SQL_FILES = \
 	sql/008_sql_agent.sql \
 	sql/009_usage_rollup.sql
 dist_sql_DATA += $(SQL_FILES)
-EXTRA_DIST += sql/embed.sh docs/dba.md
+EXTRA_DIST += docs/dba.md
 nodist_libingen_a_SOURCES = sql/embedded.c
 CLEANFILES += sql/embedded.c
-sql/embedded.c: $(SQL_FILES) $(srcdir)/sql/embed.sh
+sql/embedded.c: $(SQL_FILES) $(srcdir)/build-aux/embed.sh
 	@$(MKDIR_P) sql
-	$(AM_V_GEN)$(SHELL) $(srcdir)/sql/embed.sh \
-	    $(addprefix $(srcdir)/,$(SQL_FILES)) > $@.tmp && mv $@.tmp $@
+	$(AM_V_GEN)$(SHELL) $(srcdir)/build-aux/embed.sh lib/migrate.h \
+	    migrate_embedded migrate_embedded $(srcdir)/sql \
+	    $(notdir $(SQL_FILES)) > $@.tmp && mv $@.tmp $@

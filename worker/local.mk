@@ -25,9 +25,10 @@ STATIC_FILES = openapi.json=docs/openapi.json docs.html=worker/static/docs.html 
 	docs.js=worker/static/docs.js docs.css=worker/static/docs.css
 STATIC_SRCS = docs/openapi.json worker/static/docs.html worker/static/docs.js \
 	worker/static/docs.css
-EXTRA_DIST += worker/static_embed.sh $(STATIC_SRCS) docs/api.md
+EXTRA_DIST += $(STATIC_SRCS) docs/api.md
 nodist_ingen_SOURCES += worker/static_files.c
 CLEANFILES += worker/static_files.c
-worker/static_files.c: $(addprefix $(srcdir)/,$(STATIC_SRCS)) $(srcdir)/worker/static_embed.sh
+worker/static_files.c: $(addprefix $(srcdir)/,$(STATIC_SRCS)) $(srcdir)/build-aux/embed.sh
 	@$(MKDIR_P) worker
-	$(AM_V_GEN)$(SHELL) $(srcdir)/worker/static_embed.sh $(srcdir) $(STATIC_FILES) > $@.tmp && mv $@.tmp $@
+	$(AM_V_GEN)$(SHELL) $(srcdir)/build-aux/embed.sh worker/static.h \
+	    static_file static $(srcdir) $(STATIC_FILES) > $@.tmp && mv $@.tmp $@

@@ -1,6 +1,6 @@
 /*
  * static.h -- the static files the server serves, compiled into the binary
- * by worker/static_embed.sh (the API document docs/openapi.json, and the
+ * by build-aux/embed.sh (the API document docs/openapi.json, and the
  * page of /docs that renders it), so the server needs no data directory.
  */
 #ifndef INGEN_STATIC_H
