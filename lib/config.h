@@ -134,6 +134,7 @@ struct config {
 		int max_json_depth;
 		int max_prompt_bytes;         /* a chat's user_prompt, 413 above */
 		bool api_docs;                /* GET /openapi.json and /docs */
+		bool console;                 /* the web console at /console/ */
 		int retry_after;              /* seconds in Retry-After of a 503 */
 		char *pidfile;
 		char *state_dir;              /* key file, local cluster state */

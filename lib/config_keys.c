@@ -160,6 +160,7 @@ const struct config_key config_keys[] = {
 	K_INT("server.max_prompt_bytes", C_INT(server.max_prompt_bytes), "262144",
 	    1, INT_MAX, 0),
 	K_BOOL("server.api_docs", C_BOOL(server.api_docs), "true", 0),
+	K_BOOL("server.console", C_BOOL(server.console), "true", 0),
 	K_INT("server.retry_after", C_INT(server.retry_after), "1", 0, 3600, 0),
 	K_STR("server.pidfile", C_STR(server.pidfile), "", KEY_RESTART),
 	K_STR("server.state_dir", C_STR(server.state_dir), "./.ingenious",

@@ -377,6 +377,25 @@ enum db_status db_thread_history(struct db_pool *p, const char *thread_id,
     const char *owner, int limit, struct arena *a, struct db_history *out,
     struct err *e) ING_WUR;
 
+/* A thread as GET /api/v1/conversations lists it (db_thread_list). */
+struct db_thread_summary {
+	const char *id, *owner, *flow;
+	const char *created_at, *updated_at;  /* UTC, DB_TIMESTAMP_FORMAT */
+	const char *preview;                  /* the first message's first 120
+	                                       * characters ("" none) */
+	int messages;                         /* threads.last_seq */
+};
+#define DB_THREAD_LIST_MAX 200
+
+/*
+ * The `limit` (1..DB_THREAD_LIST_MAX) most recently updated threads, of one
+ * owner (owner not NULL: threads_owner_updated_idx) or of every owner,
+ * newest first.  Returns how many (in *out, from a), or -1 with e set.
+ * Any thread.
+ */
+int db_thread_list(struct db_pool *p, const char *owner, int limit,
+    struct arena *a, struct db_thread_summary **out, struct err *e) ING_WUR;
+
 /*
  * Set a message's feedback (positive: 1 true, 0 false, -1 clear), the
  * reference's logic (§1.6): the message is found by (message_id, thread_id)
@@ -520,5 +539,25 @@ long db_usage_rollup(struct db_pool *p, struct err *e) ING_WUR;
 int db_usage_summary(struct db_pool *p, enum db_usage_by by, int days,
     const char *user, struct arena *a, struct db_usage_row **rows,
     struct err *e) ING_WUR;
+
+/* The model calls one version of a prompt template made (db_prompt_usage). */
+struct db_prompt_use {
+	const char *hash;                     /* llm_usage.prompt_hash */
+	long long calls, errors, total_tokens;
+	const char *first_used, *last_used;   /* UTC, DB_TIMESTAMP_FORMAT */
+	const char *threads_json;             /* a JSON array of the 5 threads
+	                                       * that used it last ("[]" none) */
+};
+#define DB_PROMPT_USAGE_HASHES 100
+
+/*
+ * The calls of revision/file's versions `hashes` (1..DB_PROMPT_USAGE_HASHES,
+ * 64 lower-case hex digits each: llm_usage_prompt_hash_idx), of one user or
+ * of all (user NULL): one row per version used.  Returns how many (in
+ * *out), or -1 with e set (400 for a hash that is not hex).  Any thread.
+ */
+int db_prompt_usage(struct db_pool *p, const char *revision, const char *file,
+    const char *const *hashes, size_t n, const char *user, struct arena *a,
+    struct db_prompt_use **out, struct err *e) ING_WUR;
 
 #endif

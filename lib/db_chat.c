@@ -159,6 +159,28 @@ static const struct db_stmt_def db_stmt_thread_messages = {
 	" WHERE t.id = $1 ORDER BY m.seq"
 };
 
+/* The console's list of threads (db_thread_list): of one owner through
+ * threads_owner_updated_idx, or of every owner (a scan and a top-N sort:
+ * no index of its own, which every turn would pay to maintain). */
+#define DB_THREAD_LIST_SQL(where) \
+	"SELECT t.id, t.owner, t.flow, t.last_seq," \
+	" to_char(t.created_at AT TIME ZONE 'UTC', " DB_TIMESTAMP_FORMAT ")," \
+	" to_char(t.updated_at AT TIME ZONE 'UTC', " DB_TIMESTAMP_FORMAT ")," \
+	" coalesce((SELECT left(m.content, 120) FROM messages m" \
+	"   WHERE m.thread_id = t.id AND m.seq = 1), '')" \
+	" FROM threads t " where \
+	" ORDER BY t.updated_at DESC, t.id LIMIT $1::integer"
+
+static const struct db_stmt_def db_stmt_thread_list = {
+	DB_STMT_THREAD_LIST, "ing_thread_list", 2,
+	DB_THREAD_LIST_SQL("WHERE t.owner = $2")
+};
+
+static const struct db_stmt_def db_stmt_thread_list_all = {
+	DB_STMT_THREAD_LIST_ALL, "ing_thread_list_all", 1,
+	DB_THREAD_LIST_SQL("")
+};
+
 static const struct db_stmt_def db_stmt_feedback_find = {
 	DB_STMT_FEEDBACK_FIND, "ing_feedback_find", 2,
 	"SELECT coalesce(m.user_id, ''), t.owner FROM messages m"
@@ -878,6 +900,61 @@ db_thread_messages(struct db_pool *p, const char *thread_id, const char *owner,
 		*n = h.n;
 	}
 	return rc;
+}
+
+struct db_thread_list_job {
+	const char *owner;
+	int limit, n;
+	struct arena *a;
+	struct db_thread_summary *out;
+};
+
+static enum db_status
+db_thread_list_work(struct db_call *call, void *arg, struct err *e)
+{
+	struct db_thread_list_job *j = arg;
+	char lim[DB_INT_TEXT];
+	const char *v[2] = { lim, j->owner };
+	PGresult *res;
+	int r;
+
+	snprintf(lim, sizeof(lim), "%d", j->limit);
+	res = db_exec(call, j->owner != NULL ? &db_stmt_thread_list :
+	    &db_stmt_thread_list_all, v, e);
+	if (res == NULL)
+		return DB_ERROR;
+	j->n = PQntuples(res);
+	j->out = j->n > 0 ? arena_zalloc(j->a, (size_t)j->n * sizeof(*j->out)) : NULL;
+	for (r = 0; r < j->n; r++) {
+		struct db_thread_summary *t = &j->out[r];
+
+		t->id = db_val(res, r, 0, j->a);
+		t->owner = db_val(res, r, 1, j->a);
+		t->flow = db_val(res, r, 2, j->a);
+		t->messages = atoi(PQgetvalue(res, r, 3));
+		t->created_at = db_val(res, r, 4, j->a);
+		t->updated_at = db_val(res, r, 5, j->a);
+		t->preview = db_val(res, r, 6, j->a);
+	}
+	PQclear(res);
+	return DB_OK;
+}
+
+int
+db_thread_list(struct db_pool *p, const char *owner, int limit,
+    struct arena *a, struct db_thread_summary **out, struct err *e)
+{
+	struct db_thread_list_job j = { owner, limit, 0, a, NULL };
+
+	*out = NULL;
+	if (j.limit < 1)
+		j.limit = 1;
+	if (j.limit > DB_THREAD_LIST_MAX)
+		j.limit = DB_THREAD_LIST_MAX;
+	if (db_run(p, "while listing threads", db_thread_list_work, &j, e) != DB_OK)
+		return -1;
+	*out = j.out;
+	return j.n;
 }
 
 /* ------------------------------------------------------------------ */

@@ -160,3 +160,105 @@ db_usage_summary(struct db_pool *p, enum db_usage_by by, int days,
 	*rows = j.rows;
 	return j.n;
 }
+
+/* $1: the versions' hashes (a text[] literal), $2 revision, $3 file, $4 one
+ * user or NULL; the hashes pick rows through llm_usage_prompt_hash_idx */
+#define DB_PROMPT_USE_WHERE(t) \
+	" " t ".prompt_revision = $2 AND " t ".prompt_file = $3" \
+	" AND ($4::text IS NULL OR " t ".user_id = $4)"
+
+static const struct db_stmt_def db_stmt_prompt_usage = {
+	DB_STMT_PROMPT_USAGE, "ing_prompt_usage", 4,
+	"SELECT u.prompt_hash, count(*),"
+	" count(*) FILTER (WHERE u.http_status IS NULL OR u.http_status NOT BETWEEN 200 AND 299),"
+	" coalesce(sum(u.total_tokens), 0),"
+	" to_char(min(u.created_at) AT TIME ZONE 'UTC', " DB_TIMESTAMP_FORMAT "),"
+	" to_char(max(u.created_at) AT TIME ZONE 'UTC', " DB_TIMESTAMP_FORMAT "),"
+	" coalesce((SELECT json_agg(r.thread_id ORDER BY r.last DESC)::text FROM"
+	"   (SELECT v.thread_id, max(v.created_at) AS last FROM llm_usage v"
+	"     WHERE v.prompt_hash = u.prompt_hash AND v.thread_id IS NOT NULL AND"
+	DB_PROMPT_USE_WHERE("v")
+	"     GROUP BY v.thread_id ORDER BY 2 DESC LIMIT 5) r), '[]')"
+	" FROM llm_usage u WHERE u.prompt_hash = ANY($1::text[]) AND"
+	DB_PROMPT_USE_WHERE("u")
+	" GROUP BY u.prompt_hash ORDER BY max(u.created_at) DESC"
+};
+
+struct db_prompt_usage_job {
+	const char *v[4];
+	struct arena *a;
+	struct db_prompt_use *rows;
+	int n;
+};
+
+static enum db_status
+db_prompt_usage_work(struct db_call *call, void *arg, struct err *e)
+{
+	struct db_prompt_usage_job *j = arg;
+	PGresult *res = db_exec(call, &db_stmt_prompt_usage, j->v, e);
+	int r;
+
+	if (res == NULL)
+		return DB_ERROR;
+	j->n = PQntuples(res);
+	j->rows = j->n > 0 ? arena_zalloc(j->a, sizeof(*j->rows) * (size_t)j->n) : NULL;
+	for (r = 0; r < j->n; r++) {
+		struct db_prompt_use *u = &j->rows[r];
+
+		u->hash = db_val(res, r, 0, j->a);
+		u->calls = db_usage_ll(res, r, 1);
+		u->errors = db_usage_ll(res, r, 2);
+		u->total_tokens = db_usage_ll(res, r, 3);
+		u->first_used = db_val(res, r, 4, j->a);
+		u->last_used = db_val(res, r, 5, j->a);
+		u->threads_json = db_val(res, r, 6, j->a);
+	}
+	PQclear(res);
+	return DB_OK;
+}
+
+int
+db_prompt_usage(struct db_pool *p, const char *revision, const char *file,
+    const char *const *hashes, size_t n, const char *user, struct arena *a,
+    struct db_prompt_use **out, struct err *e)
+{
+	struct db_prompt_usage_job j;
+	char *lit, *w;
+	size_t i, k;
+
+	*out = NULL;
+	if (n == 0)
+		return 0;
+	if (n > DB_PROMPT_USAGE_HASHES)
+		n = DB_PROMPT_USAGE_HASHES;
+	/* "{h1,h2,...}": hex digits need no quoting */
+	lit = w = arena_alloc(a, n * 65 + 3);
+	*w++ = '{';
+	for (i = 0; i < n; i++) {
+		for (k = 0; hashes[i][k] != '\0'; k++)
+			if (k >= 64 || !((hashes[i][k] >= '0' && hashes[i][k] <= '9') ||
+			    (hashes[i][k] >= 'a' && hashes[i][k] <= 'f')))
+				return err_set(e, 400, "a prompt version hash is 64 "
+				    "lower-case hex digits");
+		if (k != 64)
+			return err_set(e, 400, "a prompt version hash is 64 lower-case "
+			    "hex digits");
+		if (i > 0)
+			*w++ = ',';
+		memcpy(w, hashes[i], 64);
+		w += 64;
+	}
+	*w++ = '}';
+	*w = '\0';
+	memset(&j, 0, sizeof(j));
+	j.v[0] = lit;
+	j.v[1] = revision;
+	j.v[2] = file;
+	j.v[3] = user;
+	j.a = a;
+	if (db_run(p, "while reading a prompt's usage", db_prompt_usage_work, &j,
+	    e) != DB_OK)
+		return -1;
+	*out = j.rows;
+	return j.n;
+}

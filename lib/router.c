@@ -135,6 +135,9 @@ router_check(const struct router_route *table, size_t n, struct err *e)
 			continue;
 		for (p = pat + 1;; p = pe + 1) {
 			pe = router_segment_end(p);
+			/* only a trailing '/' ("/console/") ends in an empty one */
+			if (pe == p && *pe == '\0')
+				break;
 			if (pe == p)
 				return err_set(e, 500, "invalid route \"%s\": "
 				    "empty segment", pat);

@@ -62,7 +62,8 @@ enum router_result {
 /*
  * Check a table once at startup: every pattern starts with '/', has no empty
  * segment except a lone "/", braces form whole "{name}" segments with a
- * non-empty name, at most ROUTER_MAX_PARAMS parameters, no name twice.
+ * non-empty name, at most ROUTER_MAX_PARAMS parameters, no name twice; a
+ * trailing '/' is allowed ("/console/" is a path of its own).
  * Returns 0, or -1 with e set (status 500) naming the bad pattern.
  */
 int router_check(const struct router_route *table, size_t n, struct err *e)

@@ -219,3 +219,38 @@ sb_count_request(struct sb_slot *s, int route, int status, uint64_t dur_us)
 	sb_add(&s->c.latency_sum_us[route], dur_us);
 	sb_add(&s->served, 1);
 }
+
+void
+sb_reload_error_set(struct scoreboard *sb, const char *why)
+{
+	__atomic_add_fetch(&sb->reload_error_seq, 1, __ATOMIC_ACQ_REL);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	snprintf(sb->reload_error, sizeof(sb->reload_error), "%s", why != NULL ? why : "");
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&sb->reload_error_seq, 1, __ATOMIC_ACQ_REL);
+}
+
+void
+sb_reload_error(const struct scoreboard *sb, char *out, size_t n)
+{
+	uint32_t before, after;
+	int tries;
+
+	if (n == 0)
+		return;
+	out[0] = '\0';
+	/* the master writes it rarely: a few tries see a whole text */
+	for (tries = 0; tries < 100; tries++) {
+		before = __atomic_load_n(&sb->reload_error_seq, __ATOMIC_ACQUIRE);
+		if (before & 1)
+			continue;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		memcpy(out, sb->reload_error, n < sizeof(sb->reload_error) ? n : sizeof(sb->reload_error));
+		out[n - 1] = '\0';
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		after = __atomic_load_n(&sb->reload_error_seq, __ATOMIC_ACQUIRE);
+		if (after == before)
+			return;
+	}
+	out[0] = '\0';
+}

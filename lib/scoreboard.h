@@ -20,6 +20,7 @@
 #define SB_MAX_SLOTS     128     /* workers alive at once, old and new generations */
 #define SB_MAX_ROUTES    48      /* route index 0 = unmatched */
 #define SB_LAT_BUCKETS   15      /* see sb_latency_bounds_ms[] */
+#define SB_RELOAD_ERROR  512     /* bytes of the last refused reload's reason */
 
 /* The statuses we count individually; anything else lands in "other". */
 #define SB_STATUS_CODES \
@@ -103,6 +104,11 @@ struct scoreboard {
 	uint64_t watchdog_kills;
 	uint64_t reloads;
 	uint64_t reload_failures;
+	/* why the last reload was refused ("" before the first refusal): the
+	 * master writes it between two increments of reload_error_seq (odd
+	 * while it writes); read it with sb_reload_error() */
+	uint32_t reload_error_seq;
+	char reload_error[SB_RELOAD_ERROR];
 	int64_t master_started_ms;
 	struct sb_counters retired;     /* counters of workers that are gone */
 	struct sb_slot slots[SB_MAX_SLOTS];
@@ -124,6 +130,11 @@ void sb_llm_add(struct sb_counters *c, const char *flow, const char *agent,
 
 /* Fold a gone worker's counters into `retired` and free its slot (master). */
 void sb_slot_release(struct scoreboard *sb, int slot);
+
+/* Record why a reload was refused (master) / copy the last such reason
+ * into out (any process; "" when none). */
+void sb_reload_error_set(struct scoreboard *sb, const char *why);
+void sb_reload_error(const struct scoreboard *sb, char *out, size_t n);
 
 enum sb_status sb_status_index(int status);
 int sb_status_code(enum sb_status s);

@@ -536,9 +536,11 @@ master_begin_stop(struct master *m, bool graceful, int exit_code)
 	}
 }
 
+/* why: the first line of the reason, kept for GET /api/v1/admin/reload */
 static void
-master_reload_failed(struct master *m)
+master_reload_failed(struct master *m, const char *why)
 {
+	sb_reload_error_set(m->sb, why);
 	sb_add(&m->sb->reload_failures, 1);
 	notify_send("READY=1\nSTATUS=serving (reload failed, generation %u)",
 	    m->cur->id);
@@ -547,12 +549,12 @@ master_reload_failed(struct master *m)
 /* The starting generation cannot serve: its workers go, the current one
  * keeps serving as if no reload had been asked for. */
 static void
-master_abandon_reload(struct master *m)
+master_abandon_reload(struct master *m, const char *why)
 {
 	master_signal_generation(m, m->next->id, SIGKILL, true);
 	master_gen_free(m->next);
 	m->next = NULL;
-	master_reload_failed(m);
+	master_reload_failed(m, why);
 }
 
 static void
@@ -589,7 +591,8 @@ process_sigchld(struct master *m)
 			    "worker pid %d of generation %u exited with the fatal code %d, "
 			    "keeping generation %u", (int)pid, m->next->id,
 			    PROC_EXIT_FATAL, m->cur->id);
-			master_abandon_reload(m);
+			master_abandon_reload(m, "a worker of the new generation exited with "
+			    "the fatal code (its log line says why)");
 			continue;
 		}
 		if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_EXIT_FATAL &&
@@ -651,8 +654,9 @@ process_sighup(struct master *m)
 			log_error("reloading", "%s", probs.lines[i]);
 		log_error("reloading", "configuration has %zu problem(s), keeping generation %u",
 		    probs.n, m->cur->id);
+		master_reload_failed(m, probs.n > 0 ? probs.lines[0] :
+		    "the configuration has problems");
 		config_problems_free(&probs);
-		master_reload_failed(m);
 		/* files dropped into kb.directory are still indexed */
 		master_kb_index(m, m->cur->cfg);
 		return;
@@ -663,7 +667,7 @@ process_sighup(struct master *m)
 	g = master_gen_build(ncfg, m->cur, m->last_generation + 1, &e);
 	if (g == NULL) {
 		log_error("reloading", "%s; keeping generation %u", e.msg, m->cur->id);
-		master_reload_failed(m);
+		master_reload_failed(m, e.msg);
 		master_kb_index(m, m->cur->cfg);
 		return;
 	}
@@ -696,7 +700,7 @@ master_check_reload(struct master *m)
 	if (ready == 0) {
 		log_error("reloading", "no worker of generation %u became ready, "
 		    "keeping generation %u", g->id, old->id);
-		master_abandon_reload(m);
+		master_abandon_reload(m, "no worker of the new generation became ready");
 		return;
 	}
 	for (i = 0; i < SB_MAX_SLOTS; i++)

@@ -18,13 +18,19 @@ ingen_SOURCES += \
 	worker/routes_flows.c \
 	worker/routes_prompts.c \
 	worker/routes_usage.c \
-	worker/routes_docs.c worker/static.h
+	worker/routes_docs.c worker/static.h \
+	worker/routes_console.c
 
-# the static files served (the API document, the /docs page), compiled in
+# the static files served (the API document, the /docs page, the web
+# console), compiled in
 STATIC_FILES = openapi.json=docs/openapi.json docs.html=worker/static/docs.html \
-	docs.js=worker/static/docs.js docs.css=worker/static/docs.css
+	docs.js=worker/static/docs.js docs.css=worker/static/docs.css \
+	console.html=worker/static/console/index.html \
+	console.js=worker/static/console/console.js \
+	console.css=worker/static/console/console.css
 STATIC_SRCS = docs/openapi.json worker/static/docs.html worker/static/docs.js \
-	worker/static/docs.css
+	worker/static/docs.css worker/static/console/index.html \
+	worker/static/console/console.js worker/static/console/console.css
 EXTRA_DIST += $(STATIC_SRCS) docs/api.md
 nodist_ingen_SOURCES += worker/static_files.c
 CLEANFILES += worker/static_files.c

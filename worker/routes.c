@@ -22,6 +22,7 @@ static const struct router_route routes_table[] = {
 	{ HTTP_METHOD_GET, "/metrics", (void *)routes_metrics, ROUTE_INLINE | ROUTE_PUBLIC | ROUTE_METRICS_AUTH, NULL },
 	{ HTTP_METHOD_POST, "/api/v1/chat", (void *)routes_chat, ROUTE_TURN, NULL },
 	{ HTTP_METHOD_POST, "/api/v1/chat/stream", (void *)routes_chat_stream, ROUTE_TURN, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/conversations", (void *)routes_conversations, 0, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/conversations/{thread_id}", (void *)routes_conversation, 0, NULL },
 	{ HTTP_METHOD_PUT, "/api/v1/messages/{message_id}/feedback", (void *)routes_feedback, 0, NULL },
 	{ HTTP_METHOD_POST, "/api/v1/auth/login", (void *)routes_auth_login, ROUTE_PUBLIC, NULL },
@@ -36,6 +37,7 @@ static const struct router_route routes_table[] = {
 	{ HTTP_METHOD_GET, "/api/v1/prompts/view/{revision_id}/{filename}", (void *)routes_prompts_view, 0, NULL },
 	{ HTTP_METHOD_POST, "/api/v1/prompts/update/{revision_id}/{filename}", (void *)routes_prompts_update, 0, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/prompts/versions/{revision_id}/{filename}", (void *)routes_prompts_versions, 0, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/prompts/usage/{revision_id}/{filename}", (void *)routes_prompts_usage, 0, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/usage", (void *)routes_usage, 0, NULL },
 	{ HTTP_METHOD_GET, "/api/v1/diagnostic", (void *)routes_diagnostic, 0, NULL },
 	{ HTTP_METHOD_OPTIONS, "/api/v1/diagnostic", (void *)routes_diagnostic_options, 0, NULL },
@@ -43,6 +45,12 @@ static const struct router_route routes_table[] = {
 	{ HTTP_METHOD_GET, "/docs", (void *)routes_docs, 0, NULL },
 	{ HTTP_METHOD_GET, "/docs/docs.js", (void *)routes_docs, 0, NULL },
 	{ HTTP_METHOD_GET, "/docs/docs.css", (void *)routes_docs, 0, NULL },
+	{ HTTP_METHOD_GET, "/api/v1/admin/reload", (void *)routes_admin_reload_status, 0, NULL },
+	{ HTTP_METHOD_POST, "/api/v1/admin/reload", (void *)routes_admin_reload, 0, NULL },
+	{ HTTP_METHOD_GET, "/console", (void *)routes_console, ROUTE_INLINE | ROUTE_PUBLIC, NULL },
+	{ HTTP_METHOD_GET, "/console/", (void *)routes_console, ROUTE_INLINE | ROUTE_PUBLIC, NULL },
+	{ HTTP_METHOD_GET, "/console/console.js", (void *)routes_console, ROUTE_INLINE | ROUTE_PUBLIC, NULL },
+	{ HTTP_METHOD_GET, "/console/console.css", (void *)routes_console, ROUTE_INLINE | ROUTE_PUBLIC, NULL },
 };
 
 #define ROUTES_N (sizeof(routes_table) / sizeof(routes_table[0]))
@@ -162,4 +170,14 @@ routes_query(struct http_exchange *x, const char *name)
 		p = end != NULL ? end + 1 : NULL;
 	}
 	return NULL;
+}
+
+bool
+routes_is_admin(const struct http_exchange *x)
+{
+	const char *admin = x->cfg->web.authentication.username;
+
+	if (!x->cfg->web.authentication.enable)
+		return true;
+	return x->user != NULL && admin != NULL && strcmp(x->user, admin) == 0;
 }

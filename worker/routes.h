@@ -69,6 +69,11 @@ struct cJSON;
 bool routes_read_json_object(struct http_exchange *x, const char *syntax_msg,
     const char *syntax_hint, const char *hint, const struct cJSON **root);
 
+/* Authentication off, or the caller is web.authentication.username: the
+ * administrator, who may write prompts, reload the server and read every
+ * user's threads and usage. */
+bool routes_is_admin(const struct http_exchange *x);
+
 /* The handlers of routes_ops.c. */
 void routes_health(struct http_exchange *x);
 void routes_ready(struct http_exchange *x);
@@ -83,6 +88,7 @@ void routes_chat_stream(struct http_exchange *x);
  * 500 with `what` (never the database's own message). */
 void routes_db_error(struct http_exchange *x, const struct err *e, const char *what);
 void routes_conversation(struct http_exchange *x);
+void routes_conversations(struct http_exchange *x);
 void routes_feedback(struct http_exchange *x);
 
 /* routes_auth.c */
@@ -102,9 +108,13 @@ void routes_prompts_view(struct http_exchange *x);
 void routes_prompts_update(struct http_exchange *x);
 void routes_prompts_create(struct http_exchange *x);
 void routes_prompts_versions(struct http_exchange *x);
+void routes_prompts_usage(struct http_exchange *x);
 void routes_usage(struct http_exchange *x);       /* routes_usage.c */
 void routes_diagnostic(struct http_exchange *x);  /* routes_ops.c */
 void routes_diagnostic_options(struct http_exchange *x);
 void routes_docs(struct http_exchange *x);        /* routes_docs.c */
+void routes_console(struct http_exchange *x);     /* routes_console.c */
+void routes_admin_reload(struct http_exchange *x);        /* routes_ops.c */
+void routes_admin_reload_status(struct http_exchange *x);
 
 #endif

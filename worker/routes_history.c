@@ -181,3 +181,83 @@ routes_feedback(struct http_exchange *x)
 		return;
 	}
 }
+
+#define THREADS_DEFAULT_LIMIT 50
+
+/* GET /api/v1/conversations (ours): the threads newest first, for the web
+ * console.  The administrator (or anyone when authentication is off) sees
+ * every owner's, or one with ?user_id=; another user their own only. */
+void
+routes_conversations(struct http_exchange *x)
+{
+	const char *user = routes_query(x, "user_id"), *lim_s = routes_query(x, "limit");
+	struct db_thread_summary *t = NULL;
+	struct buf b = BUF_INIT;
+	struct err e;
+	char msg[160];
+	int limit = THREADS_DEFAULT_LIMIT, n, i;
+	long v;
+	char *end;
+
+	if (lim_s != NULL) {
+		v = strtol(lim_s, &end, 10);
+		if (*lim_s == '\0' || *end != '\0' || v < 1 || v > DB_THREAD_LIST_MAX) {
+			snprintf(msg, sizeof(msg), "limit must be an integer from 1 to %d",
+			    DB_THREAD_LIST_MAX);
+			xchg_detail(x, 400, msg);
+			return;
+		}
+		limit = (int)v;
+	}
+	if (user != NULL && (user == ROUTES_QUERY_BAD || user[0] == '\0' ||
+	    strlen(user) > DB_OWNER_MAX)) {
+		snprintf(msg, sizeof(msg), "user_id must be 1 to %d characters, "
+		    "percent-encoded", DB_OWNER_MAX);
+		xchg_detail(x, 400, msg);
+		return;
+	}
+	if (!routes_is_admin(x) && x->user != NULL) {
+		if (user != NULL && strcmp(user, x->user) != 0) {
+			xchg_detail(x, 403, "Only the administrator may list another user's "
+			    "threads");
+			return;
+		}
+		user = x->user;
+	}
+	if (x->w->db == NULL) {
+		xchg_error(x, 503, ROUTES_MSG_NO_DB);
+		return;
+	}
+	err_clear(&e);
+	n = db_thread_list(x->w->db, user, limit, x->arena, &t, &e);
+	if (n < 0) {
+		routes_db_error(x, &e, "could not list the threads");
+		return;
+	}
+	buf_puts(&b, "{\"user_id\":");
+	if (user != NULL)
+		buf_json_string(&b, user);
+	else
+		buf_puts(&b, "null");
+	buf_puts(&b, ",\"threads\":[");
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_putc(&b, ',');
+		buf_puts(&b, "{\"thread_id\":");
+		buf_json_string(&b, t[i].id);
+		buf_puts(&b, ",\"owner\":");
+		buf_json_string(&b, t[i].owner);
+		buf_puts(&b, ",\"flow\":");
+		buf_json_string(&b, t[i].flow);
+		buf_printf(&b, ",\"messages\":%d,\"created_at\":", t[i].messages);
+		buf_json_string(&b, t[i].created_at);
+		buf_puts(&b, ",\"updated_at\":");
+		buf_json_string(&b, t[i].updated_at);
+		buf_puts(&b, ",\"preview\":");
+		buf_json_string(&b, t[i].preview != NULL ? t[i].preview : "");
+		buf_putc(&b, '}');
+	}
+	buf_puts(&b, "]}");
+	xchg_reply(x, 200, "application/json", b.data, b.len);
+	buf_free(&b);
+}

@@ -1,6 +1,8 @@
 /*
  * routes_ops.c -- the operator's routes: liveness (/api/v1/health),
- * readiness (/api/v1/ready) and Prometheus metrics (/metrics).
+ * readiness (/api/v1/ready), Prometheus metrics (/metrics), and the
+ * administrator's reload (/api/v1/admin/reload: SIGHUP to the master, and
+ * the state of the last reload, for the web console).
  *
  * Health and metrics run on the event loop (ROUTE_INLINE): they only read
  * memory (the worker state and the shared scoreboard) and must never block.
@@ -9,6 +11,8 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +23,7 @@
 #include "lib/buf.h"
 #include "lib/db.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/scoreboard.h"
 #include "lib/xmalloc.h"
 #include "worker/exchange.h"
@@ -442,4 +447,67 @@ routes_diagnostic_options(struct http_exchange *x)
 {
 	xchg_header(x, "Allow", "GET, OPTIONS");
 	xchg_json(x, 200, "{\"Allow\":\"GET, OPTIONS\"}");
+}
+
+#define ROUTES_MSG_ADMIN_RELOAD "Only the administrator may reload the server"
+
+/* The reload state of the shared scoreboard, as JSON. */
+static void
+routes_reload_json(struct http_exchange *x, struct buf *b, const char *status)
+{
+	const struct scoreboard *sb = x->w->sb;
+	char why[SB_RELOAD_ERROR];
+
+	sb_reload_error(sb, why, sizeof(why));
+	buf_puts(b, "{\"status\":");
+	buf_json_string(b, status);
+	buf_printf(b, ",\"generation\":%u,\"worker_generation\":%u,"
+	    "\"reloads\":%llu,\"reload_failures\":%llu,\"last_error\":",
+	    __atomic_load_n(&sb->generation, __ATOMIC_RELAXED), x->w->generation,
+	    (unsigned long long)sb_get(&sb->reloads),
+	    (unsigned long long)sb_get(&sb->reload_failures));
+	buf_json_string(b, why[0] != '\0' ? why : NULL);
+	buf_putc(b, '}');
+}
+
+/* GET /api/v1/admin/reload (ours): the generation serving, how many
+ * reloads were done and refused, and why the last one was refused. */
+void
+routes_admin_reload_status(struct http_exchange *x)
+{
+	struct buf b = BUF_INIT;
+
+	if (!routes_is_admin(x)) {
+		xchg_detail(x, 403, ROUTES_MSG_ADMIN_RELOAD);
+		return;
+	}
+	routes_reload_json(x, &b, "serving");
+	xchg_json(x, 200, buf_cstr(&b));
+	buf_free(&b);
+}
+
+/* POST /api/v1/admin/reload (ours): what `ingen reload` does, SIGHUP to the
+ * master; 202 at once, the new generation serves when `generation` grows
+ * (or reload_failures does, and last_error says why). */
+void
+routes_admin_reload(struct http_exchange *x)
+{
+	struct buf b = BUF_INIT;
+	char msg[160];
+
+	if (!routes_is_admin(x)) {
+		xchg_detail(x, 403, ROUTES_MSG_ADMIN_RELOAD);
+		return;
+	}
+	if (x->w->master_pid <= 1 || kill(x->w->master_pid, SIGHUP) != 0) {
+		snprintf(msg, sizeof(msg), "could not signal the master (pid %d): %s",
+		    (int)x->w->master_pid, strerror(errno));
+		xchg_error(x, 500, msg);
+		return;
+	}
+	log_info("reloading", "reload asked through the API by %s",
+	    x->user != NULL ? x->user : "a caller (authentication is off)");
+	routes_reload_json(x, &b, "reloading");
+	xchg_json(x, 202, buf_cstr(&b));
+	buf_free(&b);
 }

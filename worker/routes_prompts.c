@@ -2,7 +2,8 @@
  * routes_prompts.c -- the prompts API of the reference (§1.7): the
  * revisions and their template files, viewing and updating a template,
  * creating a revision; and ours: the kept versions of a template, a view
- * of one by its hash, and the hash of what is served (ETag, X-Prompt-Hash).
+ * of one by its hash, the hash of what is served (ETag, X-Prompt-Hash),
+ * and the model calls each version made (llm_usage.prompt_hash).
  *
  * Every name a client sends reaches lib/revisions.c, which refuses (400)
  * anything that could leave the templates folder before a file is opened;
@@ -23,11 +24,13 @@
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/crypto.h"
+#include "lib/db.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/revisions.h"
 #include "worker/exchange.h"
 #include "worker/routes.h"
+#include "worker/worker.h"
 #include "worker/worker.h"
 
 #define PROMPTS_MSG_ADMIN "Only the administrator may change prompt templates"
@@ -59,11 +62,7 @@ prompts_fail(struct http_exchange *x, const struct err *e, const char *action)
 static bool
 prompts_may_write(struct http_exchange *x)
 {
-	const char *admin = x->cfg->web.authentication.username;
-
-	if (!x->cfg->web.authentication.enable)
-		return true;
-	if (x->user != NULL && admin != NULL && strcmp(x->user, admin) == 0)
+	if (routes_is_admin(x))
 		return true;
 	xchg_detail(x, 403, PROMPTS_MSG_ADMIN);
 	return false;
@@ -535,6 +534,74 @@ routes_prompts_versions(struct http_exchange *x)
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		buf_printf(&b, "%s{\"hash\":\"%s\",\"written_at\":\"%s\","
 		    "\"size\":%zu}", i > 0 ? "," : "", v[i].hash, when, v[i].size);
+	}
+	buf_puts(&b, "]}");
+	xchg_json(x, 200, buf_cstr(&b));
+	buf_free(&b);
+}
+
+/* GET /api/v1/prompts/usage/{revision_id}/{filename} (ours): for each kept
+ * version (the newest DB_PROMPT_USAGE_HASHES), the model calls rendered from
+ * it and the threads that used it last.  Another user than the
+ * administrator counts their own calls only. */
+void
+routes_prompts_usage(struct http_exchange *x)
+{
+	const char *rid = xchg_param(x, "revision_id");
+	const char *file = xchg_param(x, "filename");
+	const char *user = routes_is_admin(x) ? NULL : x->user;
+	const char **hashes;
+	struct rev_version *v;
+	struct db_prompt_use *u = NULL;
+	struct buf b = BUF_INIT;
+	struct err e;
+	size_t n, i;
+	int k, nu = 0;
+
+	err_clear(&e);
+	if (rev_versions(x->cfg, rid, file, x->arena, &v, &n, &e) < 0) {
+		prompts_fail(x, &e, "listing the versions of a prompt template");
+		return;
+	}
+	if (n > DB_PROMPT_USAGE_HASHES)
+		n = DB_PROMPT_USAGE_HASHES;
+	if (n > 0 && x->w->db == NULL) {
+		xchg_error(x, 503, ROUTES_MSG_NO_DB);
+		return;
+	}
+	hashes = arena_alloc(x->arena, (n + 1) * sizeof(*hashes));
+	for (i = 0; i < n; i++)
+		hashes[i] = v[i].hash;
+	if (n > 0) {
+		nu = db_prompt_usage(x->w->db, rid, file, hashes, n, user, x->arena, &u, &e);
+		if (nu < 0) {
+			routes_db_error(x, &e, "could not read the prompt's usage");
+			return;
+		}
+	}
+	buf_puts(&b, "{\"revision_id\":");
+	buf_json_string(&b, rid);
+	buf_puts(&b, ",\"filename\":");
+	buf_json_string(&b, file);
+	buf_puts(&b, ",\"user_id\":");
+	buf_json_string(&b, user);
+	buf_puts(&b, ",\"versions\":[");
+	for (i = 0; i < n; i++) {
+		const struct db_prompt_use *r = NULL;
+
+		for (k = 0; k < nu; k++)
+			if (u[k].hash != NULL && strcmp(u[k].hash, v[i].hash) == 0)
+				r = &u[k];
+		buf_printf(&b, "%s{\"hash\":\"%s\",\"calls\":%lld,\"errors\":%lld,"
+		    "\"total_tokens\":%lld,\"first_used\":", i > 0 ? "," : "", v[i].hash,
+		    r != NULL ? r->calls : 0, r != NULL ? r->errors : 0,
+		    r != NULL ? r->total_tokens : 0);
+		buf_json_string(&b, r != NULL ? r->first_used : NULL);
+		buf_puts(&b, ",\"last_used\":");
+		buf_json_string(&b, r != NULL ? r->last_used : NULL);
+		buf_puts(&b, ",\"thread_ids\":");
+		buf_puts(&b, r != NULL && r->threads_json != NULL ? r->threads_json : "[]");
+		buf_putc(&b, '}');
 	}
 	buf_puts(&b, "]}");
 	xchg_json(x, 200, buf_cstr(&b));

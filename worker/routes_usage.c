@@ -38,7 +38,6 @@ routes_usage(struct http_exchange *x)
 	static int64_t rolled_ms;   /* the worker's last rollup (atomic) */
 	const char *by_s = routes_query(x, "by"), *days_s = routes_query(x, "days");
 	const char *user = routes_query(x, "user_id");
-	const char *admin = x->cfg->web.authentication.username;
 	struct db_usage_row *rows = NULL;
 	struct buf b = BUF_INIT;
 	struct err e;
@@ -71,8 +70,7 @@ routes_usage(struct http_exchange *x)
 		return;
 	}
 	/* another user than the administrator sees their own usage only */
-	if (x->cfg->web.authentication.enable && x->user != NULL &&
-	    (admin == NULL || strcmp(x->user, admin) != 0)) {
+	if (!routes_is_admin(x) && x->user != NULL) {
 		if (user != NULL && strcmp(user, x->user) != 0) {
 			xchg_detail(x, 403, "Only the administrator may read another user's usage");
 			return;

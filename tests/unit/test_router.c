@@ -215,8 +215,12 @@ test_check(void)
 		{ HTTP_METHOD_GET, "api", NULL, 0, NULL } };
 	static const struct router_route bad_empty[] = {
 		{ HTTP_METHOD_GET, "/a//b", NULL, 0, NULL } };
-	static const struct router_route bad_slash[] = {
+	static const struct router_route slash[] = {
 		{ HTTP_METHOD_GET, "/a/", NULL, 0, NULL } };
+	static const struct router_route bad_slash[] = {
+		{ HTTP_METHOD_GET, "/a//", NULL, 0, NULL } };
+	struct router_match mt;
+	struct arena *a = arena_create(0);
 	static const struct router_route bad_brace[] = {
 		{ HTTP_METHOD_GET, "/a/{x", NULL, 0, NULL } };
 	static const struct router_route bad_inner[] = {
@@ -234,7 +238,14 @@ test_check(void)
 	ok(router_check(routes, N_ROUTES, &e) == 0, "the test table is valid");
 	ok(router_check(bad_start, 1, &e) < 0, "pattern without '/'");
 	ok(router_check(bad_empty, 1, &e) < 0, "empty segment");
-	ok(router_check(bad_slash, 1, &e) < 0, "trailing slash");
+	/* a trailing slash is a path of its own (the console's "/console/") */
+	ok(router_check(slash, 1, &e) == 0, "a trailing slash is allowed");
+	ok(router_match(slash, 1, HTTP_METHOD_GET, "/a/", a, &mt, &e) == ROUTER_FOUND,
+	    "\"/a/\" matches \"/a/\"");
+	ok(router_match(slash, 1, HTTP_METHOD_GET, "/a", a, &mt, &e) == ROUTER_NOT_FOUND,
+	    "\"/a\" does not match \"/a/\"");
+	ok(router_check(bad_slash, 1, &e) < 0, "an empty segment before the "
+	    "trailing slash");
 	ok(router_check(bad_brace, 1, &e) < 0, "unclosed brace");
 	ok(router_check(bad_inner, 1, &e) < 0, "brace inside a segment");
 	ok(router_check(bad_noname, 1, &e) < 0, "empty parameter name");
@@ -242,6 +253,7 @@ test_check(void)
 	ok(router_check(bad_method, 1, &e) < 0, "OTHER is not a route method");
 	ok(router_check(bad_many, 1, &e) < 0 && e.status == 500,
 	    "too many parameters: %s", e.msg);
+	arena_destroy(a);
 }
 
 int
