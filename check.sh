@@ -14,7 +14,7 @@ top=$(pwd)
 
 PKGS="build-essential autoconf automake pkg-config libcurl4-openssl-dev libcjson-dev
 libssl-dev libpq-dev libconfig-dev libpg-query-dev postgresql-15 python3 clang libclang-rt-14-dev curl
-nginx-light systemd debhelper lintian adduser"
+nginx-light systemd debhelper lintian adduser chromium"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -1262,6 +1262,9 @@ struct decl_turn {
 	                             * several threads) */
 	cJSON *agents;              /* inside vars */
 	char *extra_json;           /* {"excerpt": ...}: vars_json of file templates */
+	long stream_agent;          /* the agent whose answer streams to the
+	                             * client as it comes (-1: the reply is sent
+	                             * whole when the flow ends) */
 };
 
 /* An agent offered as a tool. */
@@ -1463,14 +1466,41 @@ decl_prepare(struct decl_turn *t, size_t ai, const char *user,
 /* Run agent ai once, alone, when `calls` more model calls fit. */
 static int
 decl_chat(struct decl_turn *t, size_t ai, const char *user, size_t calls,
-    const char **out)
+    int stream, const char **out)
 {
 	struct ing_llm_options opt;
 	struct ing_message *m;
 
 	if (decl_room(t, calls) != 0 || decl_prepare(t, ai, user, &opt, &m) != 0)
 		return -1;
+	opt.stream = stream;
 	return ing_llm_chat(t->ctx, &opt, m, 2, out);
+}
+
+/*
+ * The agent whose answer can stream to the client token by token: the
+ * reply is its answer as it is (reply_agent, or no reply template and a
+ * last step of one agent), it runs alone in the last step, it has no tools
+ * (a tool round's text is not the reply) and no append_if rule changes the
+ * reply.  -1 otherwise: the reply is sent whole at the end.
+ */
+static long
+decl_stream_agent(const struct decl_flow *f)
+{
+	const struct decl_step *last;
+	long ai;
+
+	if (f->n_steps == 0 || f->n_rules > 0)
+		return -1;
+	last = &f->steps[f->n_steps - 1];
+	if (last->parallel || last->n != 1)
+		return -1;
+	ai = (long)last->agents[0];
+	if (f->reply_agent >= 0 ? f->reply_agent != ai : f->reply != NULL)
+		return -1;
+	if (f->agents[ai].n_tools > 0 || f->agents[ai].kb_search || f->agents[ai].sql_query)
+		return -1;
+	return ai;
 }
 
 /* An agent called as a tool: its user prompt is the model's "input". */
@@ -1492,7 +1522,7 @@ decl_tool_call(struct ing_ctx *ctx, void *arg, const char *arguments,
 	cJSON_Delete(args);
 	/* room for this agent's call and for the caller's next round, which
 	 * the context makes with the result (a failure has failed the turn) */
-	if (decl_chat(ta->t, ta->agent, input, 2, &answer) != 0)
+	if (decl_chat(ta->t, ta->agent, input, 2, 0, &answer) != 0)
 		return ING_TOOL_ABORT;
 	*result = answer;
 	return 0;
@@ -1567,7 +1597,9 @@ decl_step(struct decl_turn *t, const struct decl_step *st)
 	if (!st->parallel) {
 		const char *out;
 
-		if (decl_chat(t, st->agents[0], NULL, 1, &out) != 0)
+		if (decl_chat(t, st->agents[0], NULL, 1,
+		    st == &t->f->steps[t->f->n_steps - 1] &&
+		    t->stream_agent == (long)st->agents[0], &out) != 0)
 			return -1;
 		cJSON_AddStringToObject(t->agents, t->f->agents[st->agents[0]].name,
 		    out != NULL ? out : "");
@@ -1629,7 +1661,7 @@ decl_run(struct ing_ctx *ctx, const struct ing_chat_request *req,
     struct ing_chat_reply *reply)
 {
 	struct decl_turn t = { ctx, decl_find(ctx->turn.flow), req, NULL, NULL,
-	    NULL };
+	    NULL, -1 };
 	const char *answer = NULL;
 	size_t i;
 	int rc = -1;
@@ -1638,6 +1670,7 @@ decl_run(struct ing_ctx *ctx, const struct ing_chat_request *req,
 		return ing_error(ctx, 500, "declarative flow \"%s\" is not loaded in "
 		    "this process", ctx->turn.flow != NULL ? ctx->turn.flow : "?");
 	decl_turn_vars(&t);
+	t.stream_agent = decl_stream_agent(t.f);
 	for (i = 0; i < t.f->n_steps; i++)
 		if (decl_step(&t, &t.f->steps[i]) != 0)
 			goto out;
@@ -1664,8 +1697,10 @@ decl_run(struct ing_ctx *ctx, const struct ing_chat_request *req,
 	    decl_render_text(&t, t.f->memory, "memory", &reply->memory_summary) != 0)
 		goto out;
 	reply->agent_response = answer;
-	/* a streaming client gets the reply as it is final (a no-op otherwise) */
-	(void)ing_emit(ctx, answer);
+	/* a streaming client got the reply agent's tokens as they came, or gets
+	 * the reply now that it is final (a no-op for another client) */
+	if (t.stream_agent < 0)
+		(void)ing_emit(ctx, answer);
 	rc = 0;
 out:
 	cJSON_Delete(t.vars);

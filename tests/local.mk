@@ -417,6 +417,9 @@ EXTRA_DIST += tests/e2e/test_diagnostic.py
 # the API document: the route table, the responses, requests generated from it
 TESTS += tests/e2e/test_openapi.py
 EXTRA_DIST += tests/e2e/test_openapi.py tests/e2e/lib/oaschema.py
+# the web console in headless Chromium over the DevTools protocol (issue 16)
+TESTS += tests/e2e/test_console.py
+EXTRA_DIST += tests/e2e/test_console.py tests/e2e/lib/cdp.py
 
 # the install layout, the systemd units
 TESTS += tests/e2e/test_install.py

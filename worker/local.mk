@@ -27,10 +27,12 @@ STATIC_FILES = openapi.json=docs/openapi.json docs.html=worker/static/docs.html 
 	docs.js=worker/static/docs.js docs.css=worker/static/docs.css \
 	console.html=worker/static/console/index.html \
 	console.js=worker/static/console/console.js \
-	console.css=worker/static/console/console.css
+	console.css=worker/static/console/console.css \
+	favicon.svg=worker/static/console/favicon.svg
 STATIC_SRCS = docs/openapi.json worker/static/docs.html worker/static/docs.js \
 	worker/static/docs.css worker/static/console/index.html \
-	worker/static/console/console.js worker/static/console/console.css
+	worker/static/console/console.js worker/static/console/console.css \
+	worker/static/console/favicon.svg
 EXTRA_DIST += $(STATIC_SRCS) docs/api.md
 nodist_ingen_SOURCES += worker/static_files.c
 CLEANFILES += worker/static_files.c

@@ -51,6 +51,7 @@ static const struct router_route routes_table[] = {
 	{ HTTP_METHOD_GET, "/console/", (void *)routes_console, ROUTE_INLINE | ROUTE_PUBLIC, NULL },
 	{ HTTP_METHOD_GET, "/console/console.js", (void *)routes_console, ROUTE_INLINE | ROUTE_PUBLIC, NULL },
 	{ HTTP_METHOD_GET, "/console/console.css", (void *)routes_console, ROUTE_INLINE | ROUTE_PUBLIC, NULL },
+	{ HTTP_METHOD_GET, "/console/favicon.svg", (void *)routes_console, ROUTE_INLINE | ROUTE_PUBLIC, NULL },
 };
 
 #define ROUTES_N (sizeof(routes_table) / sizeof(routes_table[0]))

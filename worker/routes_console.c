@@ -30,6 +30,7 @@ static const struct {
 	{ "/console/", "console.html", "text/html; charset=utf-8" },
 	{ "/console/console.js", "console.js", "text/javascript; charset=utf-8" },
 	{ "/console/console.css", "console.css", "text/css; charset=utf-8" },
+	{ "/console/favicon.svg", "favicon.svg", "image/svg+xml" },
 };
 
 void
