@@ -546,14 +546,16 @@ struct db_prompt_use {
 	long long calls, errors, total_tokens;
 	const char *first_used, *last_used;   /* UTC, DB_TIMESTAMP_FORMAT */
 	const char *threads_json;             /* a JSON array of the 5 threads
-	                                       * that used it last ("[]" none) */
+	                                       * that used it last, among its last
+	                                       * 1,000 calls ("[]" none) */
 };
 #define DB_PROMPT_USAGE_HASHES 100
 
 /*
  * The calls of revision/file's versions `hashes` (1..DB_PROMPT_USAGE_HASHES,
- * 64 lower-case hex digits each: llm_usage_prompt_hash_idx), of one user or
- * of all (user NULL): one row per version used.  Returns how many (in
+ * 64 lower-case hex digits each), of one user or of all (user NULL), from
+ * prompt_usage_live (sql/010_prompt_usage_rollup.sql): one row per version
+ * used.  Returns how many (in
  * *out), or -1 with e set (400 for a hash that is not hex).  Any thread.
  */
 int db_prompt_usage(struct db_pool *p, const char *revision, const char *file,

@@ -162,26 +162,33 @@ db_usage_summary(struct db_pool *p, enum db_usage_by by, int days,
 }
 
 /* $1: the versions' hashes (a text[] literal), $2 revision, $3 file, $4 one
- * user or NULL; the hashes pick rows through llm_usage_prompt_hash_idx */
+ * user or NULL.  The sums come from prompt_usage_live (the rollup by
+ * primary key, the rows after it by llm_usage_prompt_hash_idx); the recent
+ * threads are those of the version's last DB_PROMPT_USAGE_SCAN calls, read
+ * newest first from the same index (bounded whatever the user filter). */
+#define DB_PROMPT_USAGE_SCAN "1000"
 #define DB_PROMPT_USE_WHERE(t) \
-	" " t ".prompt_revision = $2 AND " t ".prompt_file = $3" \
+	" " t ".prompt_revision = coalesce($2, '') AND " t ".prompt_file = coalesce($3, '')" \
 	" AND ($4::text IS NULL OR " t ".user_id = $4)"
 
 static const struct db_stmt_def db_stmt_prompt_usage = {
 	DB_STMT_PROMPT_USAGE, "ing_prompt_usage", 4,
-	"SELECT u.prompt_hash, count(*),"
-	" count(*) FILTER (WHERE u.http_status IS NULL OR u.http_status NOT BETWEEN 200 AND 299),"
-	" coalesce(sum(u.total_tokens), 0),"
-	" to_char(min(u.created_at) AT TIME ZONE 'UTC', " DB_TIMESTAMP_FORMAT "),"
-	" to_char(max(u.created_at) AT TIME ZONE 'UTC', " DB_TIMESTAMP_FORMAT "),"
+	"SELECT h.hash, s.calls, s.errors, s.tokens,"
+	" to_char(s.first_used AT TIME ZONE 'UTC', " DB_TIMESTAMP_FORMAT "),"
+	" to_char(s.last_used AT TIME ZONE 'UTC', " DB_TIMESTAMP_FORMAT "),"
 	" coalesce((SELECT json_agg(r.thread_id ORDER BY r.last DESC)::text FROM"
-	"   (SELECT v.thread_id, max(v.created_at) AS last FROM llm_usage v"
-	"     WHERE v.prompt_hash = u.prompt_hash AND v.thread_id IS NOT NULL AND"
-	DB_PROMPT_USE_WHERE("v")
+	"   (SELECT v.thread_id, max(v.id) AS last FROM"
+	"     (SELECT thread_id, id, prompt_revision, prompt_file, user_id FROM llm_usage"
+	"       WHERE prompt_hash = h.hash ORDER BY id DESC LIMIT " DB_PROMPT_USAGE_SCAN ") v"
+	"     WHERE v.thread_id IS NOT NULL AND"
+	"     v.prompt_revision = $2 AND v.prompt_file = $3 AND ($4::text IS NULL OR v.user_id = $4)"
 	"     GROUP BY v.thread_id ORDER BY 2 DESC LIMIT 5) r), '[]')"
-	" FROM llm_usage u WHERE u.prompt_hash = ANY($1::text[]) AND"
-	DB_PROMPT_USE_WHERE("u")
-	" GROUP BY u.prompt_hash ORDER BY max(u.created_at) DESC"
+	" FROM unnest($1::text[]) AS h(hash)"
+	" CROSS JOIN LATERAL (SELECT sum(p.calls) AS calls, sum(p.errors) AS errors,"
+	"   sum(p.total_tokens) AS tokens, min(p.first_used) AS first_used,"
+	"   max(p.last_used) AS last_used FROM prompt_usage_live p"
+	"   WHERE p.prompt_hash = h.hash AND" DB_PROMPT_USE_WHERE("p") ") s"
+	" WHERE s.calls IS NOT NULL"
 };
 
 struct db_prompt_usage_job {

@@ -110,6 +110,10 @@ void routes_prompts_create(struct http_exchange *x);
 void routes_prompts_versions(struct http_exchange *x);
 void routes_prompts_usage(struct http_exchange *x);
 void routes_usage(struct http_exchange *x);       /* routes_usage.c */
+/* Move the usage rollup forward when it is older than 10 s (one flow thread
+ * of the worker at a time; a failure is logged, the readers sum a longer
+ * tail): before a read of usage_live or prompt_usage_live. */
+void routes_usage_rollup(struct http_exchange *x);
 void routes_diagnostic(struct http_exchange *x);  /* routes_ops.c */
 void routes_diagnostic_options(struct http_exchange *x);
 void routes_docs(struct http_exchange *x);        /* routes_docs.c */

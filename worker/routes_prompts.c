@@ -573,6 +573,7 @@ routes_prompts_usage(struct http_exchange *x)
 	for (i = 0; i < n; i++)
 		hashes[i] = v[i].hash;
 	if (n > 0) {
+		routes_usage_rollup(x);
 		nu = db_prompt_usage(x->w->db, rid, file, hashes, n, user, x->arena, &u, &e);
 		if (nu < 0) {
 			routes_db_error(x, &e, "could not read the prompt's usage");

@@ -33,9 +33,34 @@
 	"&days=1..3660[&user_id=NAME]"
 
 void
-routes_usage(struct http_exchange *x)
+routes_usage_rollup(struct http_exchange *x)
 {
 	static int64_t rolled_ms;   /* the worker's last rollup (atomic) */
+	struct err e;
+	int64_t now = clock_now_ms();
+	int64_t last = __atomic_load_n(&rolled_ms, __ATOMIC_RELAXED);
+
+	err_clear(&e);
+	/* one flow thread of the worker rolls up; the others read at once */
+	if (now - last >= ROUTES_USAGE_ROLLUP_MS &&
+	    __atomic_compare_exchange_n(&rolled_ms, &last, now, false,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		/* a failed rollup only means a longer tail to sum */
+		long left = db_usage_rollup(x->w->db, &e);
+
+		if (left < 0) {
+			log_warn("reading usage", "could not roll up usage: %s", e.msg);
+			__atomic_store_n(&rolled_ms, last, __ATOMIC_RELAXED);
+		} else if (left > 0) {
+			/* a large backlog goes a step per read until it is done */
+			__atomic_store_n(&rolled_ms, last, __ATOMIC_RELAXED);
+		}
+	}
+}
+
+void
+routes_usage(struct http_exchange *x)
+{
 	const char *by_s = routes_query(x, "by"), *days_s = routes_query(x, "days");
 	const char *user = routes_query(x, "user_id");
 	struct db_usage_row *rows = NULL;
@@ -43,7 +68,6 @@ routes_usage(struct http_exchange *x)
 	struct err e;
 	char msg[160];
 	int by, days = ROUTES_USAGE_DAYS, n, i;
-	int64_t now, last;
 	long v;
 	char *end;
 
@@ -81,25 +105,8 @@ routes_usage(struct http_exchange *x)
 		xchg_error(x, 503, "no chat history database is configured");
 		return;
 	}
+	routes_usage_rollup(x);
 	err_clear(&e);
-	now = clock_now_ms();
-	last = __atomic_load_n(&rolled_ms, __ATOMIC_RELAXED);
-	/* one flow thread of the worker rolls up; the others read at once */
-	if (now - last >= ROUTES_USAGE_ROLLUP_MS &&
-	    __atomic_compare_exchange_n(&rolled_ms, &last, now, false,
-	    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-		/* a failed rollup only means a longer tail to sum */
-		long left = db_usage_rollup(x->w->db, &e);
-
-		if (left < 0) {
-			log_warn("reading usage", "could not roll up usage: %s", e.msg);
-			__atomic_store_n(&rolled_ms, last, __ATOMIC_RELAXED);
-		} else if (left > 0) {
-			/* a large backlog goes a step per read until it is done */
-			__atomic_store_n(&rolled_ms, last, __ATOMIC_RELAXED);
-		}
-		err_clear(&e);
-	}
 	n = db_usage_summary(x->w->db, (enum db_usage_by)by, days, user, x->arena,
 	    &rows, &e);
 	if (n < 0) {
