@@ -33,7 +33,7 @@ STATIC_SRCS = docs/openapi.json worker/static/docs.html worker/static/docs.js \
 	worker/static/docs.css worker/static/console/index.html \
 	worker/static/console/console.js worker/static/console/console.css \
 	worker/static/console/favicon.svg
-EXTRA_DIST += $(STATIC_SRCS) docs/api.md
+EXTRA_DIST += $(STATIC_SRCS) docs/api.md docs/console.md bench/console.sh
 nodist_ingen_SOURCES += worker/static_files.c
 CLEANFILES += worker/static_files.c
 worker/static_files.c: $(addprefix $(srcdir)/,$(STATIC_SRCS)) $(srcdir)/build-aux/embed.sh
