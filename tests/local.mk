@@ -428,3 +428,9 @@ EXTRA_DIST += tests/e2e/test_install.py
 # the Debian package: build, lintian, install, run, purge (root only)
 TESTS += tests/e2e/test_deb.py
 EXTRA_DIST += tests/e2e/test_deb.py
+
+# the console test's screenshots (tests/e2e/test_console.py)
+clean-local: clean-local-artifacts
+clean-local-artifacts:
+	-rm -rf tests/e2e/artifacts
+.PHONY: clean-local-artifacts
