@@ -3,7 +3,8 @@
 # of the statements behind GET /api/v1/conversations (one owner's threads,
 # every owner's) and GET /api/v1/prompts/usage (the calls of a template's
 # versions), at THREADS threads and USAGE usage rows, as EXPLAIN ANALYZE
-# reports them (best of 5 runs, warm cache).  The charts' summary
+# reports them (best of 5 runs, warm cache, JIT off as in the server's
+# pool: lib/db_pool.c).  The charts' summary
 # (GET /api/v1/usage, usage_live) was measured at 10 million rows in
 # docs/dba.md.
 #
@@ -27,9 +28,12 @@ PSQL=${PSQL:-$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)}
 tmp=$(mktemp -d /tmp/ingen-consolebench.XXXXXX)
 chmod 755 "$tmp"
 cleanup() {
+	# KEEP=1 leaves the cluster running for EXPLAIN by hand
+	[ "${KEEP:-0}" = 1 ] && { echo "console.sh: kept $tmp/pg ($owner_url)"; return; }
 	"$INGEN" db stop-local "$tmp/pg" >/dev/null 2>&1 || true
 	rm -rf "$tmp"
 }
+owner_url=""
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
@@ -87,7 +91,7 @@ PROMPT="SELECT h.hash, s.calls, s.errors, s.tokens,
  coalesce((SELECT json_agg(r.thread_id ORDER BY r.last DESC)::text FROM
    (SELECT v.thread_id, max(v.id) AS last FROM
      (SELECT thread_id, id, prompt_revision, prompt_file, user_id FROM llm_usage
-       WHERE prompt_hash = h.hash ORDER BY id DESC LIMIT 1000) v
+       WHERE prompt_hash = h.hash ORDER BY id DESC LIMIT 200) v
      WHERE v.thread_id IS NOT NULL AND
      v.prompt_revision = \$2 AND v.prompt_file = \$3 AND (\$4::text IS NULL OR v.user_id = \$4)
      GROUP BY v.thread_id ORDER BY 2 DESC LIMIT 5) r), '[]')
@@ -103,6 +107,7 @@ best() { # best NAME PREPARE EXECUTE: the lowest "Execution Time" of 5
 	local name=$1 prep=$2 exe=$3 i ms all=""
 	for i in 1 2 3 4 5; do
 		ms=$(sql -At <<SQL | sed -n 's/.*Execution Time: \([0-9.]*\) ms.*/\1/p'
+SET jit = off;
 $prep;
 EXPLAIN (ANALYZE, BUFFERS) $exe;
 SQL

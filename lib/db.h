@@ -547,7 +547,7 @@ struct db_prompt_use {
 	const char *first_used, *last_used;   /* UTC, DB_TIMESTAMP_FORMAT */
 	const char *threads_json;             /* a JSON array of the 5 threads
 	                                       * that used it last, among its last
-	                                       * 1,000 calls ("[]" none) */
+	                                       * 200 calls ("[]" none) */
 };
 #define DB_PROMPT_USAGE_HASHES 100
 

@@ -166,7 +166,7 @@ db_usage_summary(struct db_pool *p, enum db_usage_by by, int days,
  * primary key, the rows after it by llm_usage_prompt_hash_idx); the recent
  * threads are those of the version's last DB_PROMPT_USAGE_SCAN calls, read
  * newest first from the same index (bounded whatever the user filter). */
-#define DB_PROMPT_USAGE_SCAN "1000"
+#define DB_PROMPT_USAGE_SCAN "200"
 #define DB_PROMPT_USE_WHERE(t) \
 	" " t ".prompt_revision = coalesce($2, '') AND " t ".prompt_file = coalesce($3, '')" \
 	" AND ($4::text IS NULL OR " t ".user_id = $4)"
