@@ -208,6 +208,8 @@
 		}
 		if (name !== 'login' && location.hash !== '#' + name)
 			history.replaceState(null, '', '#' + name);
+		if (name !== 'login')
+			status('');     /* the last section's message is not this one's */
 		/* chat and prompts keep what is typed; the others show what is now */
 		if (LOADERS[name] && (!S.loaded[name] || FRESH.includes(name))) {
 			S.loaded[name] = true;
@@ -755,7 +757,8 @@
 		}
 		rows.forEach((r, i) => {
 			const v = r[metric] || 0, h = (v / max) * plotH;
-			const x = left + i * step + step * 0.15, w = Math.max(1, step * 0.7);
+			const w = Math.max(1, Math.min(64, step * 0.7));
+			const x = left + i * step + (step - w) / 2;
 			const bar = mk('rect', { class: 'bar', x, y: H - bottom - h, width: w, height: h,
 				'data-key': r.key || '', 'data-value': v });
 			const t = document.createElementNS(SVG, 'title');
