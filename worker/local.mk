@@ -18,8 +18,7 @@ ingen_SOURCES += \
 	worker/routes_flows.c \
 	worker/routes_prompts.c \
 	worker/routes_usage.c \
-	worker/routes_docs.c worker/static.h \
-	worker/routes_console.c
+	worker/routes_docs.c worker/static.h
 
 # the static files served (the API document, the /docs page, the web
 # console), compiled in

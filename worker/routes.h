@@ -116,8 +116,8 @@ void routes_usage(struct http_exchange *x);       /* routes_usage.c */
 void routes_usage_rollup(struct http_exchange *x);
 void routes_diagnostic(struct http_exchange *x);  /* routes_ops.c */
 void routes_diagnostic_options(struct http_exchange *x);
-void routes_docs(struct http_exchange *x);        /* routes_docs.c */
-void routes_console(struct http_exchange *x);     /* routes_console.c */
+/* routes_docs.c: the API document, /docs and the web console's files */
+void routes_static(struct http_exchange *x);
 void routes_admin_reload(struct http_exchange *x);        /* routes_ops.c */
 void routes_admin_reload_status(struct http_exchange *x);
 

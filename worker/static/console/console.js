@@ -1,6 +1,6 @@
 /*
  * console.js -- the web console (worker/static/console/, served at
- * /console/ by worker/routes_console.c).  Plain browser JavaScript, no build
+ * /console/ by worker/routes_docs.c).  Plain browser JavaScript, no build
  * step, no library, no request outside this server.  It logs in with
  * POST /api/v1/auth/login when authentication is on and keeps the tokens in
  * this closure only (never localStorage, sessionStorage or a cookie); every
