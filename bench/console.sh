@@ -99,8 +99,8 @@ PROMPT="SELECT h.hash, s.calls, s.errors, s.tokens,
  CROSS JOIN LATERAL (SELECT sum(p.calls) AS calls, sum(p.errors) AS errors,
    sum(p.total_tokens) AS tokens, min(p.first_used) AS first_used,
    max(p.last_used) AS last_used FROM prompt_usage_live p
-   WHERE p.prompt_hash = h.hash AND p.prompt_revision = coalesce(\$2, '') AND
-   p.prompt_file = coalesce(\$3, '') AND (\$4::text IS NULL OR p.user_id = \$4)) s
+   WHERE p.prompt_hash = h.hash AND p.prompt_revision = \$2 AND
+   p.prompt_file = \$3 AND (\$4::text IS NULL OR p.user_id = \$4)) s
  WHERE s.calls IS NOT NULL"
 
 best() { # best NAME PREPARE EXECUTE: the lowest "Execution Time" of 5

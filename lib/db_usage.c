@@ -168,7 +168,7 @@ db_usage_summary(struct db_pool *p, enum db_usage_by by, int days,
  * newest first from the same index (bounded whatever the user filter). */
 #define DB_PROMPT_USAGE_SCAN "200"
 #define DB_PROMPT_USE_WHERE(t) \
-	" " t ".prompt_revision = coalesce($2, '') AND " t ".prompt_file = coalesce($3, '')" \
+	" " t ".prompt_revision = $2 AND " t ".prompt_file = $3" \
 	" AND ($4::text IS NULL OR " t ".user_id = $4)"
 
 static const struct db_stmt_def db_stmt_prompt_usage = {
@@ -180,8 +180,7 @@ static const struct db_stmt_def db_stmt_prompt_usage = {
 	"   (SELECT v.thread_id, max(v.id) AS last FROM"
 	"     (SELECT thread_id, id, prompt_revision, prompt_file, user_id FROM llm_usage"
 	"       WHERE prompt_hash = h.hash ORDER BY id DESC LIMIT " DB_PROMPT_USAGE_SCAN ") v"
-	"     WHERE v.thread_id IS NOT NULL AND"
-	"     v.prompt_revision = $2 AND v.prompt_file = $3 AND ($4::text IS NULL OR v.user_id = $4)"
+	"     WHERE v.thread_id IS NOT NULL AND" DB_PROMPT_USE_WHERE("v")
 	"     GROUP BY v.thread_id ORDER BY 2 DESC LIMIT 5) r), '[]')"
 	" FROM unnest($1::text[]) AS h(hash)"
 	" CROSS JOIN LATERAL (SELECT sum(p.calls) AS calls, sum(p.errors) AS errors,"

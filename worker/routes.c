@@ -7,9 +7,12 @@
  */
 #include "autoconfig.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/config.h"
+#include "lib/db.h"
 #include "lib/http.h"
 #include "lib/json.h"
 #include "lib/scoreboard.h"
@@ -181,4 +184,51 @@ routes_is_admin(const struct http_exchange *x)
 	if (!x->cfg->web.authentication.enable)
 		return true;
 	return x->user != NULL && admin != NULL && strcmp(x->user, admin) == 0;
+}
+
+bool
+routes_query_int(struct http_exchange *x, const char *name, long min, long max,
+    long def, long *out)
+{
+	const char *s = routes_query(x, name);
+	char msg[160], *end;
+	long v;
+
+	*out = def;
+	if (s == NULL)
+		return true;
+	v = strtol(s, &end, 10);
+	if (s == ROUTES_QUERY_BAD || *s == '\0' || *end != '\0' || v < min || v > max) {
+		snprintf(msg, sizeof(msg), "%s must be an integer from %ld to %ld", name,
+		    min, max);
+		xchg_detail(x, 400, msg);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+bool
+routes_query_user(struct http_exchange *x, const char *forbidden, const char **user)
+{
+	const char *u = routes_query(x, "user_id");
+	char msg[160];
+
+	if (u != NULL && (u == ROUTES_QUERY_BAD || u[0] == '\0' ||
+	    strlen(u) > DB_OWNER_MAX)) {
+		snprintf(msg, sizeof(msg), "user_id must be 1 to %d characters, "
+		    "percent-encoded", DB_OWNER_MAX);
+		xchg_detail(x, 400, msg);
+		return false;
+	}
+	/* another user than the administrator reads their own only */
+	if (!routes_is_admin(x) && x->user != NULL) {
+		if (u != NULL && strcmp(u, x->user) != 0) {
+			xchg_detail(x, 403, forbidden);
+			return false;
+		}
+		u = x->user;
+	}
+	*user = u;
+	return true;
 }

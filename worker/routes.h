@@ -69,6 +69,19 @@ struct cJSON;
 bool routes_read_json_object(struct http_exchange *x, const char *syntax_msg,
     const char *syntax_hint, const char *hint, const struct cJSON **root);
 
+/* ?name= as an integer from min to max (def when absent) in *out; false
+ * after answering 400 "<name> must be an integer from <min> to <max>". */
+bool routes_query_int(struct http_exchange *x, const char *name, long min,
+    long max, long def, long *out);
+
+/* Whose threads or usage a read is for: ?user_id= (NULL: everyone's; 400
+ * when it is empty, longer than DB_OWNER_MAX or not percent-decodable),
+ * then the caller's own name when authentication is on and the caller is
+ * not the administrator (403 `forbidden` when they named someone else).
+ * False after answering. */
+bool routes_query_user(struct http_exchange *x, const char *forbidden,
+    const char **user);
+
 /* Authentication off, or the caller is web.authentication.username: the
  * administrator, who may write prompts, reload the server and read every
  * user's threads and usage. */

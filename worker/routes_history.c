@@ -36,28 +36,6 @@ routes_db_error(struct http_exchange *x, const struct err *e, const char *what)
 		xchg_error(x, 500, what);
 }
 
-/* ?limit=N (1..DB_HISTORY_MAX); -1 when malformed. */
-static int
-history_limit(const char *query)
-{
-	const char *p;
-	char *end;
-	long v;
-
-	if (query == NULL)
-		return HISTORY_DEFAULT_LIMIT;
-	for (p = query; p != NULL && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-		if (strncmp(p, "limit=", 6) != 0)
-			continue;
-		v = strtol(p + 6, &end, 10);
-		if (end == p + 6 || (*end != '\0' && *end != '&') || v < 1 ||
-		    v > DB_HISTORY_MAX)
-			return -1;
-		return (int)v;
-	}
-	return HISTORY_DEFAULT_LIMIT;
-}
-
 /* A JSON column: the stored JSON text, or null. */
 static void
 history_json_or_null(struct buf *b, const char *json)
@@ -73,15 +51,14 @@ routes_conversation(struct http_exchange *x)
 	struct buf b = BUF_INIT;
 	struct err e;
 	size_t n = 0, i;
-	int limit = history_limit(x->req.query);
+	long limit;
 	enum db_status ds;
 
-	if (limit < 0) {
-		xchg_detail(x, 400, "limit must be an integer from 1 to 1000");
+	if (!routes_query_int(x, "limit", 1, DB_HISTORY_MAX, HISTORY_DEFAULT_LIMIT, &limit))
 		return;
-	}
 	err_clear(&e);
-	ds = db_thread_messages(x->w->db, thread_id, x->user, limit, x->arena, &m, &n, &e);
+	ds = db_thread_messages(x->w->db, thread_id, x->user, (int)limit, x->arena, &m,
+	    &n, &e);
 	if (ds == DB_ERROR) {
 		routes_db_error(x, &e, "could not read the conversation");
 		return;
@@ -190,55 +167,26 @@ routes_feedback(struct http_exchange *x)
 void
 routes_conversations(struct http_exchange *x)
 {
-	const char *user = routes_query(x, "user_id"), *lim_s = routes_query(x, "limit");
 	struct db_thread_summary *t = NULL;
 	struct buf b = BUF_INIT;
+	const char *user;
 	struct err e;
-	char msg[160];
-	int limit = THREADS_DEFAULT_LIMIT, n, i;
-	long v;
-	char *end;
+	long limit;
+	int n, i;
 
-	if (lim_s != NULL) {
-		v = strtol(lim_s, &end, 10);
-		if (*lim_s == '\0' || *end != '\0' || v < 1 || v > DB_THREAD_LIST_MAX) {
-			snprintf(msg, sizeof(msg), "limit must be an integer from 1 to %d",
-			    DB_THREAD_LIST_MAX);
-			xchg_detail(x, 400, msg);
-			return;
-		}
-		limit = (int)v;
-	}
-	if (user != NULL && (user == ROUTES_QUERY_BAD || user[0] == '\0' ||
-	    strlen(user) > DB_OWNER_MAX)) {
-		snprintf(msg, sizeof(msg), "user_id must be 1 to %d characters, "
-		    "percent-encoded", DB_OWNER_MAX);
-		xchg_detail(x, 400, msg);
+	if (!routes_query_int(x, "limit", 1, DB_THREAD_LIST_MAX, THREADS_DEFAULT_LIMIT,
+	    &limit) ||
+	    !routes_query_user(x, "Only the administrator may list another user's threads",
+	    &user))
 		return;
-	}
-	if (!routes_is_admin(x) && x->user != NULL) {
-		if (user != NULL && strcmp(user, x->user) != 0) {
-			xchg_detail(x, 403, "Only the administrator may list another user's "
-			    "threads");
-			return;
-		}
-		user = x->user;
-	}
-	if (x->w->db == NULL) {
-		xchg_error(x, 503, ROUTES_MSG_NO_DB);
-		return;
-	}
 	err_clear(&e);
-	n = db_thread_list(x->w->db, user, limit, x->arena, &t, &e);
+	n = db_thread_list(x->w->db, user, (int)limit, x->arena, &t, &e);
 	if (n < 0) {
 		routes_db_error(x, &e, "could not list the threads");
 		return;
 	}
 	buf_puts(&b, "{\"user_id\":");
-	if (user != NULL)
-		buf_json_string(&b, user);
-	else
-		buf_puts(&b, "null");
+	buf_json_string(&b, user);
 	buf_puts(&b, ",\"threads\":[");
 	for (i = 0; i < n; i++) {
 		if (i > 0)

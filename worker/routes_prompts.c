@@ -565,10 +565,6 @@ routes_prompts_usage(struct http_exchange *x)
 	}
 	if (n > DB_PROMPT_USAGE_HASHES)
 		n = DB_PROMPT_USAGE_HASHES;
-	if (n > 0 && x->w->db == NULL) {
-		xchg_error(x, 503, ROUTES_MSG_NO_DB);
-		return;
-	}
 	hashes = arena_alloc(x->arena, (n + 1) * sizeof(*hashes));
 	for (i = 0; i < n; i++)
 		hashes[i] = v[i].hash;

@@ -61,15 +61,13 @@ routes_usage_rollup(struct http_exchange *x)
 void
 routes_usage(struct http_exchange *x)
 {
-	const char *by_s = routes_query(x, "by"), *days_s = routes_query(x, "days");
-	const char *user = routes_query(x, "user_id");
+	const char *by_s = routes_query(x, "by"), *user;
 	struct db_usage_row *rows = NULL;
 	struct buf b = BUF_INIT;
 	struct err e;
 	char msg[160];
-	int by, days = ROUTES_USAGE_DAYS, n, i;
-	long v;
-	char *end;
+	int by, n, i;
+	long days;
 
 	by = by_s == NULL ? DB_USAGE_BY_DAY : db_usage_by_parse(by_s);
 	if (by < 0) {
@@ -78,36 +76,13 @@ routes_usage(struct http_exchange *x)
 		xchg_detail(x, 400, msg);
 		return;
 	}
-	if (days_s != NULL) {
-		v = strtol(days_s, &end, 10);
-		if (*days_s == '\0' || *end != '\0' || v < 1 || v > ROUTES_USAGE_DAYS_MAX) {
-			xchg_detail(x, 400, "days must be an integer from 1 to 3660");
-			return;
-		}
-		days = (int)v;
-	}
-	if (user != NULL && (user == ROUTES_QUERY_BAD || user[0] == '\0' ||
-	    strlen(user) > DB_OWNER_MAX)) {
-		snprintf(msg, sizeof(msg), "user_id must be 1 to %d characters, "
-		    "percent-encoded", DB_OWNER_MAX);
-		xchg_detail(x, 400, msg);
+	if (!routes_query_int(x, "days", 1, ROUTES_USAGE_DAYS_MAX, ROUTES_USAGE_DAYS, &days) ||
+	    !routes_query_user(x, "Only the administrator may read another user's usage",
+	    &user))
 		return;
-	}
-	/* another user than the administrator sees their own usage only */
-	if (!routes_is_admin(x) && x->user != NULL) {
-		if (user != NULL && strcmp(user, x->user) != 0) {
-			xchg_detail(x, 403, "Only the administrator may read another user's usage");
-			return;
-		}
-		user = x->user;
-	}
-	if (x->w->db == NULL) {
-		xchg_error(x, 503, "no chat history database is configured");
-		return;
-	}
 	routes_usage_rollup(x);
 	err_clear(&e);
-	n = db_usage_summary(x->w->db, (enum db_usage_by)by, days, user, x->arena,
+	n = db_usage_summary(x->w->db, (enum db_usage_by)by, (int)days, user, x->arena,
 	    &rows, &e);
 	if (n < 0) {
 		routes_db_error(x, &e, "could not read usage");
@@ -115,11 +90,8 @@ routes_usage(struct http_exchange *x)
 	}
 	buf_puts(&b, "{\"by\":");
 	buf_json_string(&b, db_usage_by_name((enum db_usage_by)by));
-	buf_printf(&b, ",\"days\":%d,\"user_id\":", days);
-	if (user != NULL)
-		buf_json_string(&b, user);
-	else
-		buf_puts(&b, "null");
+	buf_printf(&b, ",\"days\":%ld,\"user_id\":", days);
+	buf_json_string(&b, user);
 	buf_puts(&b, ",\"rows\":[");
 	for (i = 0; i < n; i++) {
 		const struct db_usage_row *r = &rows[i];

@@ -257,7 +257,7 @@ rows = page.wait("document.querySelectorAll('#prompt-versions tr').length === 2 
 hashes = pg.sql("SELECT prompt_hash FROM llm_usage ORDER BY id")
 t.ok(rows and [r[1] for r in rows] == ["1", "1"] and all(r[2].strip() == thread[:8] for r in rows),
      "each version: one call, in the thread: %r" % rows)
-t.ok(rows and [r[0] for r in rows] == [hashes[1][0], hashes[0][0]] if rows and len(hashes) == 2 else False,
+t.eq([r[0] for r in rows or []], [h[0] for h in reversed(hashes)],
      "the versions' hashes are llm_usage's prompt_hash, newest first")
 page.eval("document.getElementById('diff-go').click()")
 diff = page.wait("document.getElementById('prompt-diff').textContent", slack(10))
@@ -329,6 +329,25 @@ t.eq(request(port, "GET", "/api/v1/conversations?user_id=admin", None, AL)[0], 4
 st, _, b = request(port, "GET", "/api/v1/prompts/usage/console-1/assistant.jinja", None, AL)
 t.ok(st == 200 and all(v["calls"] == 0 for v in json.loads(b)["versions"]),
      "alice's prompt usage counts her calls only (none)")
+
+# ---- the new routes' bad inputs: a 400 naming the parameter, nothing read
+ADMIN = {"Authorization": "Bearer " + json.loads(request(port, "POST", "/api/v1/auth/login",
+         {"username": "admin", "password": ADMIN_PW})[2])["access_token"]}
+for path, want in (("/api/v1/conversations?limit=0", "limit must be an integer from 1 to 200"),
+                   ("/api/v1/conversations?limit=201", "limit must be an integer from 1 to 200"),
+                   ("/api/v1/conversations?limit=abc", "limit must be an integer from 1 to 200"),
+                   ("/api/v1/conversations?user_id=", "user_id must be 1 to 256 characters"),
+                   ("/api/v1/conversations?user_id=%ZZ", "user_id must be 1 to 256 characters"),
+                   ("/api/v1/conversations/%s?limit=1001" % thread, "limit must be an integer from 1 to 1000")):
+    st, _, b = request(port, "GET", path, None, ADMIN)
+    t.ok(st == 400 and want in json.loads(b).get("detail", ""), "GET %s: 400 %r" % (path, b[:90]))
+st, _, b = request(port, "GET", "/api/v1/prompts/usage/nope-9/assistant.jinja", None, ADMIN)
+t.ok(st == 404 and "does not exist" in json.loads(b)["detail"], "prompt usage of an unknown revision: 404 %r" % b)
+st, _, b = request(port, "GET", "/api/v1/prompts/usage/console-1/..%2Fx.md", None, ADMIN)
+t.ok(st in (400, 404), "prompt usage of a path escape: %d" % st)
+st, _, b = request(port, "GET", "/api/v1/conversations?user_id=admin&limit=1", None, ADMIN)
+t.ok(st == 200 and [x["thread_id"] for x in json.loads(b)["threads"]] == [thread],
+     "the administrator lists one user's threads with ?user_id= and ?limit=")
 
 # ---- server.console = false ---------------------------------------------------
 off = Server(t, workers=1, env={"INGENIOUS_SERVER__CONSOLE": "false"}).start(timeout=slack(20))
