@@ -160,8 +160,8 @@ static const struct db_stmt_def db_stmt_thread_messages = {
 };
 
 /* The console's list of threads (db_thread_list): of one owner through
- * threads_owner_updated_idx, or of every owner (a scan and a top-N sort:
- * no index of its own, which every turn would pay to maintain). */
+ * threads_owner_updated_idx, of every owner through threads_updated_idx
+ * (sql/011_turn_cost.sql). */
 #define DB_THREAD_LIST_SQL(where) \
 	"SELECT t.id, t.owner, t.flow, t.last_seq," \
 	" to_char(t.created_at AT TIME ZONE 'UTC', " DB_TIMESTAMP_FORMAT ")," \

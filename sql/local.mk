@@ -13,7 +13,8 @@ SQL_FILES = \
 	sql/007_knowledge_base.sql \
 	sql/008_sql_agent.sql \
 	sql/009_usage_rollup.sql \
-	sql/010_prompt_usage_rollup.sql
+	sql/010_prompt_usage_rollup.sql \
+	sql/011_turn_cost.sql
 dist_sql_DATA += $(SQL_FILES)
 EXTRA_DIST += docs/dba.md
 nodist_libingen_a_SOURCES = sql/embedded.c
