@@ -36,6 +36,17 @@ struct arena;
 /* The first line of a libpq message as the layer logs or reports it. */
 #define DB_LINE_MAX 256
 
+/*
+ * libpq's gssencmode for the server's own connections (pool, SQL agent),
+ * given before the URL so that a URL's own gssencmode wins.  libpq's default,
+ * prefer, initialises Kerberos on every connect to look for a ticket: 1.1 MB
+ * more in each worker (libkrb5, libgssapi, measured with smaps) for an
+ * encryption almost nobody runs.  Kerberos authentication itself does not
+ * need it; a deployment that encrypts with GSSAPI instead of TLS puts
+ * gssencmode=prefer (or require) in its URL (docs/dba.md).
+ */
+#define DB_GSSENCMODE "disable"
+
 /* The prepared statements of the pool, one slot per statement on every
  * connection (prepared lazily, on first use). */
 enum db_stmt {

@@ -259,16 +259,17 @@ db_conn_open(struct db_pool *p, struct db_conn *c, char *why, size_t whysize,
     struct err *e)
 {
 	/* Earlier keywords are overridden by what the URL (dbname, expanded)
-	 * says; connect_timeout comes last so the configuration wins. */
+	 * says; connect_timeout comes last so the configuration wins.
+	 * gssencmode: see DB_GSSENCMODE. */
 	const char *keys[] = {
 		"application_name", "keepalives", "keepalives_idle",
-		"keepalives_interval", "keepalives_count", "dbname",
-		"connect_timeout", NULL
+		"keepalives_interval", "keepalives_count", "gssencmode",
+		"dbname", "connect_timeout", NULL
 	};
 	const char *vals[] = {
 		DB_APPLICATION_NAME, "1", DB_KEEPALIVES_IDLE_S,
-		DB_KEEPALIVES_INTERVAL_S, DB_KEEPALIVES_COUNT, p->conninfo,
-		p->connect_timeout, NULL
+		DB_KEEPALIVES_INTERVAL_S, DB_KEEPALIVES_COUNT, DB_GSSENCMODE,
+		p->conninfo, p->connect_timeout, NULL
 	};
 	PGresult *res;
 	char sql[64];

@@ -315,10 +315,10 @@ sa_connect(struct db_sqlagent *s, struct sa_conn *c, struct err *e)
 {
 	const char *keys[] = {
 		"application_name", "keepalives", "keepalives_idle",
-		"keepalives_interval", "keepalives_count", "dbname",
-		"connect_timeout", NULL
+		"keepalives_interval", "keepalives_count", "gssencmode",
+		"dbname", "connect_timeout", NULL
 	};
-	const char *vals[8];
+	const char *vals[9];
 	const char *source, *su;
 	char why[DB_LINE_MAX];
 	char *url = NULL;
@@ -335,9 +335,10 @@ sa_connect(struct db_sqlagent *s, struct sa_conn *c, struct err *e)
 	vals[2] = "30";
 	vals[3] = "10";
 	vals[4] = "3";
-	vals[5] = url;
-	vals[6] = s->connect_timeout;
-	vals[7] = NULL;
+	vals[5] = DB_GSSENCMODE;
+	vals[6] = url;
+	vals[7] = s->connect_timeout;
+	vals[8] = NULL;
 	c->pg = PQconnectdbParams(keys, vals, 1);
 	sa_wipe(url);
 	if (PQstatus(c->pg) != CONNECTION_OK) {
