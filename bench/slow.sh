@@ -135,7 +135,7 @@ stop_ingen() {
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
 	for w in ${WORKER_PIDS[@]+"${WORKER_PIDS[@]}"}; do   # a worker left behind: still ours?
-		if tr '\0' ' ' < "/proc/$w/cmdline" 2>/dev/null | grep -qF -- "--pidfile $pf"; then
+		if { tr '\0' ' ' < "/proc/$w/cmdline"; } 2>/dev/null | grep -qF -- "--pidfile $pf"; then
 			kill -KILL "$w" 2>/dev/null || true
 		fi
 	done

@@ -4,7 +4,8 @@
  * mapping of the service's failures to client statuses (docs/azure-search.md).
  *
  * It owns the process-wide token cache of the search scope and nothing else:
- * curl handles are the calling thread's (lib/llm_parts.h), memory of results
+ * curl handles are borrowed from the language-model client's idle list
+ * (lib/llm_parts.h), memory of results
  * is the caller's arena.  It never logs or returns the api-key, a token or a
  * query text, and never waits past cfg->llm.timeout_ms.
  */

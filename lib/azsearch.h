@@ -6,9 +6,9 @@
  * (lib/llm_parts.h, docs/azure-search.md).
  *
  * Calls are synchronous and run on the calling flow thread; any number of
- * threads may call at once.  Each call borrows its thread's kept curl handles
- * (the ones lib/llm.c keeps per thread, so a flow thread's connections to the
- * model and to the search service both stay open).  Bearer tokens live in one
+ * threads may call at once.  Each call borrows kept curl handles from the
+ * language-model client's idle list (lib/llm.c), so connections to the
+ * search service stay open between calls.  Bearer tokens live in one
  * process-wide cache that this module creates at its first use and keeps
  * until the process ends.  Only lib/azsearch.c and lib/llm* include curl; this
  * header does not.

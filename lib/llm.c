@@ -103,10 +103,11 @@ struct llm_attempt {
 static pthread_once_t llm_once = PTHREAD_ONCE_INIT;
 static _Thread_local uint64_t llm_rng;
 
-/* The calling thread's idle handles (see llm_handles_take). */
-static pthread_once_t llm_easy_once = PTHREAD_ONCE_INIT;
-static pthread_key_t llm_easy_key;
-static bool llm_easy_key_ok;
+/* The process's idle handle pairs, the one given back last first (see
+ * llm_handles_take). */
+static pthread_mutex_t llm_idle_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct llm_handles *llm_idle_head, *llm_idle_tail;
+static size_t llm_idle_n;
 
 
 static int64_t
@@ -131,36 +132,41 @@ llm_global_init(void)
 }
 
 /*
- * One curl easy handle per thread that calls llm_chat (the flow threads),
- * kept between calls, with the multi handle that drives its transfers
- * (attempt_perform).  Creating a handle for every call cost a wake-up
- * socketpair, its fcntl()s and close()s, and the handle's internal multi
- * handle each time (~5 % of a worker's CPU at 0 ms upstream latency); a
- * kept pair keeps those.  Between calls the easy handle is idle: reset (no
- * option, callback pointer or header list of the last call survives),
- * detached from the client's share and from the multi handle, so it never
- * outlives a share it is attached to (llm_client_destroy stays free to clean
- * the share up) and the next call, of whichever client, attaches its own
- * share again (easy_common).  DNS and TLS sessions live in the share;
- * connections live in the easy handle (curl_easy_reset keeps them), so each
- * flow thread reuses its own.  The connection cache is never shared:
- * libcurl does not support a shared connection cache used by concurrent
- * threads (CURLSHOPT_SHARE(3), CURL_LOCK_DATA_CONNECT), and sharing it
- * corrupted the heap under load (2,000 connections, a worker killed by
- * "malloc(): unaligned fastbin chunk detected" within seconds).  The pair
- * is freed when its thread exits (the key's destructor); a thread that
- * never exits (a process's main thread) keeps it until the process ends.
- * No process that forks calls
- * llm_chat before it (the master never touches libcurl; workers make their
- * handles after the fork).  A call takes the pair out of the slot while it
- * runs, so a nested call (from a callback) would simply use a pair of its
- * own.
+ * Curl easy handles, each with the multi handle that drives its transfers
+ * (attempt_perform), kept between calls in one list per process and taken
+ * by whichever thread calls next.  Creating a handle for every call cost a
+ * wake-up socketpair, its fcntl()s and close()s, and the handle's internal
+ * multi handle each time (~5 % of a worker's CPU at 0 ms upstream latency);
+ * a kept pair keeps those, and its connections to the upstream (curl keeps
+ * them in the multi handle's cache, up to four).  Between calls a pair is
+ * idle: reset (no option, callback pointer or header list of the last call
+ * survives), detached from the client's share and from the multi handle, so
+ * it never outlives a share it is attached to (llm_client_destroy stays free
+ * to clean the share up) and the next call, of whichever client, attaches its
+ * own share again (easy_common).  DNS and TLS sessions live in the share.
+ * The connection cache is never shared between pairs: libcurl does not
+ * support a connection cache used by concurrent threads (CURLSHOPT_SHARE(3),
+ * CURL_LOCK_DATA_CONNECT), and sharing it corrupted the heap under load
+ * (2,000 connections, a worker killed by "malloc(): unaligned fastbin chunk
+ * detected" within seconds).  A pair is used by one thread at a time; it
+ * may move between threads, which libcurl allows.
+ *
+ * Until 2026-12-04 the pair was kept per flow thread, so a worker held one
+ * per thread: the elastic pool runs more threads than turns in flight (a
+ * finished thread is not idle yet when the next turn is queued, so a new one
+ * is started), and each held ~20 KiB and an open upstream connection while
+ * idle: 3,405 upstream connections for 2,000 turns in flight (bench/slow.sh
+ * case A).  Now the pairs are as many as the calls in flight at the peak,
+ * taken newest first so the warm connections are reused, and a pair idle
+ * for longer than the worker's flow_thread_idle_s is freed by
+ * llm_handles_trim, as an idle flow thread retires.  No process that forks
+ * calls llm_chat before it (the master never touches libcurl; workers make
+ * their handles after the fork).  A call takes the pair out of the list
+ * while it runs, so a nested call (from a callback) simply uses another.
  */
 static void
-llm_handles_free(void *arg)
+llm_handles_free(struct llm_handles *h)
 {
-	struct llm_handles *h = arg;
-
 	if (h == NULL)
 		return;
 	if (h->multi != NULL)
@@ -170,26 +176,26 @@ llm_handles_free(void *arg)
 	free(h);
 }
 
-static void
-llm_easy_key_init(void)
-{
-	llm_easy_key_ok = pthread_key_create(&llm_easy_key, llm_handles_free) == 0;
-}
-
-/* The handles for one call: the thread's kept pair, else a new one (NULL
- * when curl cannot make one). */
+/* The handles for one call: the idle pair given back last, else a new one
+ * (NULL when curl cannot make one). */
 struct llm_handles *
 llm_handles_take(void)
 {
 	struct llm_handles *h;
 
-	pthread_once(&llm_easy_once, llm_easy_key_init);
-	if (llm_easy_key_ok) {
-		h = pthread_getspecific(llm_easy_key);
-		if (h != NULL) {
-			pthread_setspecific(llm_easy_key, NULL);
-			return h;
-		}
+	pthread_mutex_lock(&llm_idle_mu);
+	if ((h = llm_idle_head) != NULL) {
+		llm_idle_head = h->next;
+		if (llm_idle_head != NULL)
+			llm_idle_head->prev = NULL;
+		else
+			llm_idle_tail = NULL;
+		llm_idle_n--;
+	}
+	pthread_mutex_unlock(&llm_idle_mu);
+	if (h != NULL) {
+		h->next = h->prev = NULL;
+		return h;
 	}
 	h = xcalloc(1, sizeof(*h));
 	h->easy = curl_easy_init();
@@ -201,15 +207,63 @@ llm_handles_take(void)
 	return h;
 }
 
-/* Back into the thread's slot, idle; freed if the slot is taken. */
+/* Back into the list, idle, at its head. */
 void
 llm_handles_give_back(struct llm_handles *h)
 {
 	curl_easy_reset(h->easy);
 	curl_easy_setopt(h->easy, CURLOPT_SHARE, NULL);
-	if (!llm_easy_key_ok || pthread_getspecific(llm_easy_key) != NULL ||
-	    pthread_setspecific(llm_easy_key, h) != 0)
+	h->idle_since_ms = clock_now_ms();
+	h->prev = NULL;
+	pthread_mutex_lock(&llm_idle_mu);
+	h->next = llm_idle_head;
+	if (llm_idle_head != NULL)
+		llm_idle_head->prev = h;
+	else
+		llm_idle_tail = h;
+	llm_idle_head = h;
+	llm_idle_n++;
+	pthread_mutex_unlock(&llm_idle_mu);
+}
+
+size_t
+llm_handles_trim(int64_t idle_ms)
+{
+	struct llm_handles *gone = NULL, *h;
+	int64_t before = clock_now_ms() - idle_ms;
+	size_t n = 0;
+
+	pthread_mutex_lock(&llm_idle_mu);
+	/* the tail is the pair idle longest */
+	while ((h = llm_idle_tail) != NULL && h->idle_since_ms <= before) {
+		llm_idle_tail = h->prev;
+		if (llm_idle_tail != NULL)
+			llm_idle_tail->next = NULL;
+		else
+			llm_idle_head = NULL;
+		llm_idle_n--;
+		h->next = gone;
+		gone = h;
+		n++;
+	}
+	pthread_mutex_unlock(&llm_idle_mu);
+	/* closing their connections is no business of the lock */
+	while ((h = gone) != NULL) {
+		gone = h->next;
 		llm_handles_free(h);
+	}
+	return n;
+}
+
+size_t
+llm_handles_idle(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&llm_idle_mu);
+	n = llm_idle_n;
+	pthread_mutex_unlock(&llm_idle_mu);
+	return n;
 }
 
 /* xorshift64*, seeded per thread: jitter only, not a secret. */

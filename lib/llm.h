@@ -175,6 +175,16 @@ struct llm_reply {
 void llm_global_init(void);
 
 /*
+ * The process keeps the curl handles of finished calls, with their
+ * connections to the upstream, for the next calls.  llm_handles_trim frees
+ * those idle for idle_ms or more (closing their connections) and returns how
+ * many; the worker calls it each tick with server.flow_thread_idle_s.
+ * llm_handles_idle counts the kept ones.  Any thread.
+ */
+size_t llm_handles_trim(int64_t idle_ms);
+size_t llm_handles_idle(void);
+
+/*
  * Create a worker's client for `cfg`, which must outlive it.  Call after the
  * fork, before the flow threads use it; then any thread may call llm_chat
  * concurrently.  Returns NULL with `e` set when curl cannot be set up.

@@ -23,18 +23,21 @@
 #include "lib/err.h"
 
 /*
- * The calling thread's curl easy handle and the multi handle that drives
- * it (lib/llm.c explains why they are kept).  llm_handles_take returns the
- * thread's idle pair (or a new one; NULL when curl cannot make one) and
- * takes it out of the thread's slot; llm_handles_give_back resets it
- * (options, callbacks and share detached; connections kept) and puts it
- * back, or frees it when the slot is taken.  Any thread; a pair is used by
- * one thread at a time.  The language model and the search client share
- * the pair of a flow thread, so its connections to both stay open.
+ * A curl easy handle and the multi handle that drives it, kept idle between
+ * calls in one list per process (lib/llm.c explains why).  llm_handles_take
+ * returns the pair given back last (or a new one; NULL when curl cannot make
+ * one) and takes it out of the list; llm_handles_give_back resets it
+ * (options, callbacks and share detached; connections kept) and puts it at
+ * the list's head (llm_handles_trim, lib/llm.h, frees the long idle ones).
+ * Any thread; a pair is used by one thread at a time.  The
+ * language model and the search client take from the same list, so a pair
+ * may hold connections to both.
  */
 struct llm_handles {
 	CURL *easy;
 	CURLM *multi;
+	struct llm_handles *next, *prev;   /* in the idle list */
+	int64_t idle_since_ms;             /* clock_now_ms at give-back */
 };
 
 struct llm_handles *llm_handles_take(void);

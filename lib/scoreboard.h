@@ -91,6 +91,7 @@ struct sb_slot {
 	int64_t flow_queued;
 	int64_t flow_limit;             /* most requests in flight: max threads + queue */
 	int64_t flow_stuck;             /* threads still running a request abandoned at its deadline */
+	int64_t upstream_idle;          /* kept curl handles between calls (llm_handles_idle) */
 	int64_t accepting;              /* 1 while the worker takes new connections */
 	int64_t db_wait_ms;             /* the chat-history pool's wait estimate */
 	struct sb_counters c;

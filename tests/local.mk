@@ -110,14 +110,17 @@ EXTRA_DIST += tests/e2e/lib/ingen.py tests/e2e/lib/chatkit.py tests/e2e/test_htt
 
 # --- the Azure OpenAI simulator (installed: the quick start uses it when no
 # Azure credentials are set), the LLM client's probe and tests (issue 4)
-check_PROGRAMS += tests/probe/llm_probe tests/unit/test_sse tests/unit/test_llm_reply
+check_PROGRAMS += tests/probe/llm_probe tests/unit/test_sse tests/unit/test_llm_reply \
+	tests/unit/test_llm_handles
 tests_probe_llm_probe_SOURCES = tests/probe/llm_probe.c
 tests_probe_llm_probe_LDADD = $(INGEN_LIBS)
 tests_unit_test_sse_SOURCES = tests/unit/test_sse.c tests/unit/tap.h
 tests_unit_test_sse_LDADD = $(INGEN_LIBS)
 tests_unit_test_llm_reply_SOURCES = tests/unit/test_llm_reply.c tests/unit/tap.h
 tests_unit_test_llm_reply_LDADD = $(INGEN_LIBS)
-TESTS += tests/unit/test_sse tests/unit/test_llm_reply \
+tests_unit_test_llm_handles_SOURCES = tests/unit/test_llm_handles.c tests/unit/tap.h
+tests_unit_test_llm_handles_LDADD = $(INGEN_LIBS)
+TESTS += tests/unit/test_sse tests/unit/test_llm_reply tests/unit/test_llm_handles \
 	tests/e2e/test_simulator.py tests/e2e/test_llm_client.py
 EXTRA_DIST += tests/e2e/lib/sim.py tests/e2e/test_simulator.py \
 	tests/e2e/test_llm_client.py \

@@ -88,7 +88,7 @@ struct routes_totals {
 	uint64_t sum_us[SB_MAX_ROUTES];
 	uint64_t queue_rejections, db_rejections, admitted, accept_pauses, accepted, llm_tokens, llm_calls;
 	uint64_t llm_errors, login_throttled, db_errors, db_waits, db_wait_us, db_timeouts;
-	int64_t threads, busy, queued, limit, stuck, db_wait_max;   /* live slots only */
+	int64_t threads, busy, queued, limit, stuck, upstream_idle, db_wait_max;   /* live slots only */
 };
 
 static void
@@ -234,6 +234,7 @@ routes_metrics(struct http_exchange *x)
 		t->queued += sb_get_i(&s->flow_queued);
 		t->limit += sb_get_i(&s->flow_limit);
 		t->stuck += sb_get_i(&s->flow_stuck);
+		t->upstream_idle += sb_get_i(&s->upstream_idle);
 		if (sb_get_i(&s->db_wait_ms) > t->db_wait_max)
 			t->db_wait_max = sb_get_i(&s->db_wait_ms);
 		buf_printf(&b, "ingenious_worker_info{slot=\"%d\",pid=\"%d\",generation=\"%u\","
@@ -311,6 +312,9 @@ routes_metrics(struct http_exchange *x)
 	    "# HELP ingenious_flow_limit Most requests in flight before 503 (flow threads at their maximum plus the queue, all workers).\n"
 	    "# TYPE ingenious_flow_limit gauge\n"
 	    "ingenious_flow_limit %lld\n"
+	    "# HELP ingenious_upstream_handles_idle Upstream (model, search) client handles kept between calls with their connections, all workers; freed after server.flow_thread_idle_s unused.\n"
+	    "# TYPE ingenious_upstream_handles_idle gauge\n"
+	    "ingenious_upstream_handles_idle %lld\n"
 	    "# HELP ingenious_accept_pauses_total Times a worker stopped accepting so that a less loaded worker would.\n"
 	    "# TYPE ingenious_accept_pauses_total counter\n"
 	    "ingenious_accept_pauses_total %llu\n"
@@ -326,7 +330,7 @@ routes_metrics(struct http_exchange *x)
 	    (unsigned long long)t->db_rejections, (double)t->db_wait_max / 1000.0,
 	    (unsigned long long)t->admitted,
 	    (long long)t->threads, (long long)t->busy, (long long)t->queued,
-	    (long long)t->stuck, (long long)t->limit,
+	    (long long)t->stuck, (long long)t->limit, (long long)t->upstream_idle,
 	    (unsigned long long)t->accept_pauses,
 	    (unsigned long long)t->llm_calls,
 	    (unsigned long long)t->llm_tokens);

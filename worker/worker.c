@@ -253,6 +253,7 @@ worker_publish_pool(struct worker *w)
 	sb_set_i(&w->slot->flow_threads_busy, st.busy);
 	sb_set_i(&w->slot->flow_queued, (int64_t)st.queued);
 	sb_set_i(&w->slot->flow_limit, (int64_t)st.max_threads + (int64_t)st.queue_cap);
+	sb_set_i(&w->slot->upstream_idle, (int64_t)llm_handles_idle());
 }
 
 static void
@@ -313,6 +314,8 @@ worker_loop(struct worker *w)
 		if (now - last_sweep >= WORKER_TICK_MS) {
 			last_sweep = now;
 			worker_publish_pool(w);
+			/* upstream handles idle as long as a flow thread may be */
+			(void)llm_handles_trim((int64_t)w->cfg->server.flow_thread_idle_s * 1000);
 			conn_sweep(w, now);
 			if (getppid() != w->master_pid && !w->draining) {
 				log_warn("supervising", "master is gone, draining");
