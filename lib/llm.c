@@ -227,7 +227,7 @@ llm_handles_give_back(struct llm_handles *h)
 }
 
 size_t
-llm_handles_trim(int64_t idle_ms)
+llm_handles_trim(int64_t idle_ms, size_t max)
 {
 	struct llm_handles *gone = NULL, *h;
 	int64_t before = clock_now_ms() - idle_ms;
@@ -235,7 +235,7 @@ llm_handles_trim(int64_t idle_ms)
 
 	pthread_mutex_lock(&llm_idle_mu);
 	/* the tail is the pair idle longest */
-	while ((h = llm_idle_tail) != NULL && h->idle_since_ms <= before) {
+	while (n < max && (h = llm_idle_tail) != NULL && h->idle_since_ms <= before) {
 		llm_idle_tail = h->prev;
 		if (llm_idle_tail != NULL)
 			llm_idle_tail->next = NULL;

@@ -177,11 +177,13 @@ void llm_global_init(void);
 /*
  * The process keeps the curl handles of finished calls, with their
  * connections to the upstream, for the next calls.  llm_handles_trim frees
- * those idle for idle_ms or more (closing their connections) and returns how
- * many; the worker calls it each tick with server.flow_thread_idle_s.
- * llm_handles_idle counts the kept ones.  Any thread.
+ * at most `max` of those idle for idle_ms or more, the longest idle first
+ * (closing their connections), and returns how many; the worker calls it
+ * each tick with server.flow_thread_idle_s and a small max, so that the
+ * handles of a past peak go over a few seconds, not in one long tick of its
+ * event loop.  llm_handles_idle counts the kept ones.  Any thread.
  */
-size_t llm_handles_trim(int64_t idle_ms);
+size_t llm_handles_trim(int64_t idle_ms, size_t max);
 size_t llm_handles_idle(void);
 
 /*

@@ -43,6 +43,7 @@
 #include "worker/worker.h"
 
 #define WORKER_TICK_MS     250     /* deadline sweeps and heartbeat */
+#define WORKER_TRIM_HANDLES 64     /* idle upstream handles freed per tick, at most */
 #define WORKER_PAUSE_RECHECK_MS 5  /* a paused worker's accept-balance check */
 #define WORKER_MAX_EVENTS  256
 
@@ -315,7 +316,8 @@ worker_loop(struct worker *w)
 			last_sweep = now;
 			worker_publish_pool(w);
 			/* upstream handles idle as long as a flow thread may be */
-			(void)llm_handles_trim((int64_t)w->cfg->server.flow_thread_idle_s * 1000);
+			(void)llm_handles_trim((int64_t)w->cfg->server.flow_thread_idle_s * 1000,
+			    WORKER_TRIM_HANDLES);
 			conn_sweep(w, now);
 			if (getppid() != w->master_pid && !w->draining) {
 				log_warn("supervising", "master is gone, draining");

@@ -6,6 +6,7 @@
 #include "autoconfig.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,22 +84,35 @@ main(void)
 	    THREADS, ROUNDS);
 	n = llm_handles_idle();
 	ok(n >= 2 && n <= THREADS + 1, "as many pairs kept as calls ran at once (%zu)", n);
+	/* three at once, so that at least three are kept for the trims below */
+	a = llm_handles_take();
+	b = llm_handles_take();
+	c = llm_handles_take();
+	llm_handles_give_back(a);
+	llm_handles_give_back(b);
+	llm_handles_give_back(c);
+	if (n < 3)
+		n = 3;
+	is_int(llm_handles_idle(), n, "%zu kept", n);
 
-	is_int(llm_handles_trim(60000), 0, "none idle for a minute: none freed");
+	is_int(llm_handles_trim(60000, SIZE_MAX), 0, "none idle for a minute: none freed");
 	is_int(llm_handles_idle(), n, "all still kept");
 	usleep(20000);
 	a = llm_handles_take();
 	llm_handles_give_back(a);   /* fresh again: the trim below keeps it */
-	is_int(llm_handles_trim(10), n - 1, "the pairs idle for 10 ms are freed, the fresh one stays");
+	is_int(llm_handles_trim(10, 1), 1, "at most max are freed at once");
+	n--;
+	is_int(llm_handles_trim(10, SIZE_MAX), n - 1,
+	    "the pairs idle for 10 ms are freed, the fresh one stays");
 	is_int(llm_handles_idle(), 1, "one kept");
 	c = llm_handles_take();
 	ok(c == a, "and it is the one taken next");
 	llm_handles_give_back(c);
-	is_int(llm_handles_trim(0), 1, "trim(0) frees every idle pair");
+	is_int(llm_handles_trim(0, SIZE_MAX), 1, "trim(0) frees every idle pair");
 	is_int(llm_handles_idle(), 0, "none kept");
 	a = llm_handles_take();
 	ok(a != NULL && a->easy != NULL, "after a trim a call gets a new pair");
 	llm_handles_give_back(a);
-	llm_handles_trim(0);
+	llm_handles_trim(0, SIZE_MAX);
 	return tap_done();
 }
