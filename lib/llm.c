@@ -176,6 +176,22 @@ llm_handles_free(struct llm_handles *h)
 	free(h);
 }
 
+/* Take h out of the idle list; llm_idle_mu held. */
+static void
+llm_idle_unlink_locked(struct llm_handles *h)
+{
+	if (h->prev != NULL)
+		h->prev->next = h->next;
+	else
+		llm_idle_head = h->next;
+	if (h->next != NULL)
+		h->next->prev = h->prev;
+	else
+		llm_idle_tail = h->prev;
+	h->next = h->prev = NULL;
+	llm_idle_n--;
+}
+
 /* The handles for one call: the idle pair given back last, else a new one
  * (NULL when curl cannot make one). */
 struct llm_handles *
@@ -184,19 +200,11 @@ llm_handles_take(void)
 	struct llm_handles *h;
 
 	pthread_mutex_lock(&llm_idle_mu);
-	if ((h = llm_idle_head) != NULL) {
-		llm_idle_head = h->next;
-		if (llm_idle_head != NULL)
-			llm_idle_head->prev = NULL;
-		else
-			llm_idle_tail = NULL;
-		llm_idle_n--;
-	}
+	if ((h = llm_idle_head) != NULL)
+		llm_idle_unlink_locked(h);
 	pthread_mutex_unlock(&llm_idle_mu);
-	if (h != NULL) {
-		h->next = h->prev = NULL;
+	if (h != NULL)
 		return h;
-	}
 	h = xcalloc(1, sizeof(*h));
 	h->easy = curl_easy_init();
 	h->multi = curl_multi_init();
@@ -236,12 +244,7 @@ llm_handles_trim(int64_t idle_ms, size_t max)
 	pthread_mutex_lock(&llm_idle_mu);
 	/* the tail is the pair idle longest */
 	while (n < max && (h = llm_idle_tail) != NULL && h->idle_since_ms <= before) {
-		llm_idle_tail = h->prev;
-		if (llm_idle_tail != NULL)
-			llm_idle_tail->next = NULL;
-		else
-			llm_idle_head = NULL;
-		llm_idle_n--;
+		llm_idle_unlink_locked(h);
 		h->next = gone;
 		gone = h;
 		n++;

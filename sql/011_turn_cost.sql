@@ -5,11 +5,10 @@
 -- a SQL function called from plpgsql: every call fetched its body, parsed,
 -- analysed and planned the INSERT again.  perf on the backends running
 -- bench/turn.sql put fmgr_sql at 45 % of a turn's database CPU.  The same
--- function in plpgsql keeps its two INSERTs' plans for the session (one skips
--- the rows already stored, for the journal's replay; the committed turn's own
--- rows need no such check); pgbench of bench/turn.sql, 8 clients, interleaved:
--- 0.78-0.88 -> 0.48-0.55 ms of database CPU per turn (bench/README.md).  The
--- signature, the result and what it writes are unchanged.
+-- statement in a plpgsql function keeps its plan for the session; pgbench of
+-- bench/turn.sql, 8 clients, interleaved: 0.78-0.88 -> 0.48-0.55 ms of
+-- database CPU per turn (bench/README.md).  The signature, the result and
+-- what it writes are unchanged.
 --
 -- threads_updated_idx serves GET /api/v1/conversations for the administrator
 -- (every owner, newest updated first: db_thread_list), which read the whole
@@ -31,53 +30,31 @@ AS $fn$
 DECLARE
 	v_n integer;
 BEGIN
-	IF p_skip_stored THEN
-		INSERT INTO llm_usage (request_id, user_id, thread_id, message_id, flow,
-		                       agent_name, model, deployment, prompt_tokens,
-		                       completion_tokens, total_tokens, latency_ms,
-		                       http_status, retries, prompt_revision, prompt_file,
-		                       prompt_hash, transcript, created_at)
-		SELECT u.request_id, u.user_id, u.thread_id, p_message_id, u.flow,
-		       u.agent_name, u.model, u.deployment, coalesce(u.prompt_tokens, 0),
-		       coalesce(u.completion_tokens, 0), coalesce(u.total_tokens, 0),
-		       greatest(coalesce(u.latency_ms, 0), 0), u.http_status,
-		       greatest(coalesce(u.retries, 0), 0)::smallint, u.prompt_revision,
-		       u.prompt_file, u.prompt_hash, u.transcript,
-		       coalesce(u.created_at, now())
-		  FROM jsonb_to_recordset(coalesce(p_usage, '[]'::jsonb)) AS u(
-		       request_id text, user_id text, thread_id text, flow text,
-		       agent_name text, model text, deployment text,
-		       prompt_tokens integer, completion_tokens integer,
-		       total_tokens integer, latency_ms integer, http_status smallint,
-		       retries integer, prompt_revision text, prompt_file text,
-		       prompt_hash text, transcript jsonb, created_at timestamptz)
-		 WHERE NOT EXISTS (
-		       SELECT 1 FROM llm_usage x
-		        WHERE x.thread_id = u.thread_id
-		          AND x.request_id IS NOT DISTINCT FROM u.request_id
-		          AND x.agent_name IS NOT DISTINCT FROM u.agent_name
-		          AND x.created_at = u.created_at);
-	ELSE
-		INSERT INTO llm_usage (request_id, user_id, thread_id, message_id, flow,
-		                       agent_name, model, deployment, prompt_tokens,
-		                       completion_tokens, total_tokens, latency_ms,
-		                       http_status, retries, prompt_revision, prompt_file,
-		                       prompt_hash, transcript, created_at)
-		SELECT u.request_id, u.user_id, u.thread_id, p_message_id, u.flow,
-		       u.agent_name, u.model, u.deployment, coalesce(u.prompt_tokens, 0),
-		       coalesce(u.completion_tokens, 0), coalesce(u.total_tokens, 0),
-		       greatest(coalesce(u.latency_ms, 0), 0), u.http_status,
-		       greatest(coalesce(u.retries, 0), 0)::smallint, u.prompt_revision,
-		       u.prompt_file, u.prompt_hash, u.transcript,
-		       coalesce(u.created_at, now())
-		  FROM jsonb_to_recordset(coalesce(p_usage, '[]'::jsonb)) AS u(
-		       request_id text, user_id text, thread_id text, flow text,
-		       agent_name text, model text, deployment text,
-		       prompt_tokens integer, completion_tokens integer,
-		       total_tokens integer, latency_ms integer, http_status smallint,
-		       retries integer, prompt_revision text, prompt_file text,
-		       prompt_hash text, transcript jsonb, created_at timestamptz);
-	END IF;
+	INSERT INTO llm_usage (request_id, user_id, thread_id, message_id, flow,
+	                       agent_name, model, deployment, prompt_tokens,
+	                       completion_tokens, total_tokens, latency_ms,
+	                       http_status, retries, prompt_revision, prompt_file,
+	                       prompt_hash, transcript, created_at)
+	SELECT u.request_id, u.user_id, u.thread_id, p_message_id, u.flow,
+	       u.agent_name, u.model, u.deployment, coalesce(u.prompt_tokens, 0),
+	       coalesce(u.completion_tokens, 0), coalesce(u.total_tokens, 0),
+	       greatest(coalesce(u.latency_ms, 0), 0), u.http_status,
+	       greatest(coalesce(u.retries, 0), 0)::smallint, u.prompt_revision,
+	       u.prompt_file, u.prompt_hash, u.transcript,
+	       coalesce(u.created_at, now())
+	  FROM jsonb_to_recordset(coalesce(p_usage, '[]'::jsonb)) AS u(
+	       request_id text, user_id text, thread_id text, flow text,
+	       agent_name text, model text, deployment text,
+	       prompt_tokens integer, completion_tokens integer,
+	       total_tokens integer, latency_ms integer, http_status smallint,
+	       retries integer, prompt_revision text, prompt_file text,
+	       prompt_hash text, transcript jsonb, created_at timestamptz)
+	 WHERE NOT p_skip_stored OR NOT EXISTS (
+	       SELECT 1 FROM llm_usage x
+	        WHERE x.thread_id = u.thread_id
+	          AND x.request_id IS NOT DISTINCT FROM u.request_id
+	          AND x.agent_name IS NOT DISTINCT FROM u.agent_name
+	          AND x.created_at = u.created_at);
 	GET DIAGNOSTICS v_n = ROW_COUNT;
 	RETURN v_n;
 END

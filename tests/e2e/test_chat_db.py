@@ -16,6 +16,8 @@ responses AND on the rows (docs/reliability.md D2, D3; reference §1.3, §1.5, �
   * 50 concurrent turns on one thread: seq 1..100, no gap, no duplicate, each
     turn's two messages adjacent
   * /chat/stream saves its turn before the done frame
+  * the server connects with gssencmode=disable unless its URL says otherwise:
+    a URL's own gssencmode=require wins (503, and the log says why)
 """
 import http.client
 import json
@@ -586,6 +588,24 @@ t.ok(len(u) == 1 and u[0]["message_id"] == SM, "stream: its usage row is linked"
 st, _, b = request(srv.port, "GET", "/api/v1/conversations/" + S)
 t.eq([m["message_id"] for m in jbody(b) or []][1:], [SM],
      "stream: and the history route returns it")
+
+# ======================================================================================
+# 8. the server's default gssencmode=disable yields to the URL's own gssencmode
+# ======================================================================================
+# The main server above connected with the default.  A URL that asks for GSSAPI
+# encryption must get it asked for (and refused here: no Kerberos), not be
+# overridden by the server's default.
+gss_env = {k: v for k, v in srv.env.items() if k.startswith(("INGENIOUS_MODELS__", "INGENIOUS_LLM__"))}
+gss_env["INGENIOUS_CHAT_HISTORY__DATABASE_URL"] = pg.url("app") + " gssencmode=require"
+gss = Server(t, workers=1, env=gss_env).start()
+st, _, b = request(gss.port, "POST", "/api/v1/chat",
+                   json.dumps({"user_prompt": "hello", "conversation_flow": FLOW}).encode(),
+                   {"Content-Type": "application/json"})
+t.ok(st == 503 and b"database unavailable" in b,
+     "gssencmode=require in the URL: the chat answers 503 (the URL's setting was used)", (st, b))
+t.ok(gss.wait_log("GSSAPI encryption required", timeout=10),
+     "and the log says GSSAPI encryption was required", gss.log()[-600:])
+gss.stop()
 
 srv.stop()
 check_sanitizers(t)
