@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,14 @@
 #define DB_BACKOFF_FIRST_MS     250
 #define DB_BACKOFF_MAX_MS       5000
 #define DB_PING_INTERVAL_MS     1000
+#define DB_SETTLE_SPINS         256    /* then yield: db_waiter_settle */
+#if defined(__x86_64__) || defined(__i386__)
+#define DB_CPU_RELAX()          __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define DB_CPU_RELAX()          __asm__ __volatile__("yield")
+#else
+#define DB_CPU_RELAX()          ((void)0)
+#endif
 #define DB_APPLICATION_NAME     "ingenious"
 /* TCP keepalives: probe after 30 s idle, every 10 s, give up after 3 */
 #define DB_KEEPALIVES_IDLE_S    "30"
@@ -64,6 +73,7 @@ struct db_waiter {
 	bool queued;                   /* still in the pool's queue */
 	int64_t since_ms;              /* when it queued (monotonic) */
 	bool woken;                    /* a connection was set aside for it */
+	int signalling;                /* atomic: its waker has yet to signal cv */
 };
 
 struct db_pool {
@@ -88,7 +98,8 @@ struct db_pool {
 	int acquire_timeout_ms;
 	int retry_after_s;
 
-	/* health, under mu */
+	/* health, written under mu; down and last_ok_ms also read without it
+	 * (db_ready's fast path) */
 	bool down;                     /* the last connection attempt failed */
 	bool probing;                  /* one thread is trying to connect */
 	int backoff_ms;
@@ -238,7 +249,7 @@ db_mark_down_locked(struct db_pool *p, const char *why)
 		if (p->backoff_ms > DB_BACKOFF_MAX_MS)
 			p->backoff_ms = DB_BACKOFF_MAX_MS;
 	}
-	p->down = true;
+	__atomic_store_n(&p->down, true, __ATOMIC_RELAXED);
 	p->next_attempt_ms = now + p->backoff_ms;
 	db_close_idle_locked(p);
 }
@@ -248,9 +259,9 @@ db_mark_up_locked(struct db_pool *p)
 {
 	if (p->down)
 		log_info("while connecting to the database", "database available again");
-	p->down = false;
+	__atomic_store_n(&p->down, false, __ATOMIC_RELAXED);
 	p->backoff_ms = DB_BACKOFF_FIRST_MS;
-	p->last_ok_ms = clock_now_ms();
+	__atomic_store_n(&p->last_ok_ms, clock_now_ms(), __ATOMIC_RELAXED);
 }
 
 /* Open c->pg.  Returns 0, or -1 with `e` set (503) and *why filled. */
@@ -317,7 +328,6 @@ db_conn_open(struct db_pool *p, struct db_conn *c, char *why, size_t whysize,
  * 503 while the database is known down (unless this call is the probe), and
  * after acquire_timeout_ms when every connection is busy.
  */
-/* Wake the oldest waiter and set a free connection aside for it. */
 /* After the queue's head changed: publish when the new head queued. */
 static void
 db_head_changed_locked(struct db_pool *p)
@@ -326,13 +336,22 @@ db_head_changed_locked(struct db_pool *p)
 	    p->wait_head != NULL ? p->wait_head->since_ms : 0, __ATOMIC_RELAXED);
 }
 
-static void
+/*
+ * Take the oldest waiter off the queue and set a free connection aside for
+ * it; NULL if none waits.  The caller signals it with db_waiter_signal()
+ * once it has unlocked mu: signalled under mu, the waiter woke only to
+ * sleep again on the mutex (two more futex calls and a context switch a
+ * handoff, on every turn that queued).  Until that signal is done the
+ * waiter does not leave (db_waiter_settle), so its condition variable, on
+ * its stack, outlives the signal.
+ */
+static struct db_waiter *
 db_wake_next_locked(struct db_pool *p)
 {
 	struct db_waiter *w = p->wait_head;
 
 	if (w == NULL)
-		return;
+		return NULL;
 	p->wait_head = w->next;
 	if (p->wait_head == NULL)
 		p->wait_tail = NULL;
@@ -341,8 +360,36 @@ db_wake_next_locked(struct db_pool *p)
 	__atomic_store_n(&p->n_waiting, p->n_waiting - 1, __ATOMIC_RELAXED);
 	db_head_changed_locked(p);
 	w->woken = true;
+	__atomic_store_n(&w->signalling, 1, __ATOMIC_RELAXED);
 	p->reserved++;
+	return w;
+}
+
+/* Signal a waiter db_wake_next_locked() took, with mu unlocked; the
+ * waiter may be gone as soon as signalling reads 0. */
+static void
+db_waiter_signal(struct db_waiter *w)
+{
+	if (w == NULL)
+		return;
 	pthread_cond_signal(&w->cv);
+	__atomic_store_n(&w->signalling, 0, __ATOMIC_RELEASE);
+}
+
+/* Called by a woken waiter, mu held, before its cv is reused or goes: wait
+ * for its waker to finish signalling (a few microseconds at most: the
+ * waker has unlocked mu and is inside pthread_cond_signal). */
+static void
+db_waiter_settle(struct db_waiter *w)
+{
+	int spins = 0;
+
+	while (__atomic_load_n(&w->signalling, __ATOMIC_ACQUIRE) != 0) {
+		if (++spins < DB_SETTLE_SPINS)
+			DB_CPU_RELAX();
+		else
+			sched_yield();   /* the waker was preempted */
+	}
 }
 
 /* Wake every waiter: the pool went down, they must fail fast. */
@@ -350,7 +397,7 @@ static void
 db_wake_all_locked(struct db_pool *p)
 {
 	while (p->wait_head != NULL)
-		db_wake_next_locked(p);
+		db_waiter_signal(db_wake_next_locked(p));   /* rare: mu held */
 }
 
 static void
@@ -417,9 +464,10 @@ db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 		if (p->down) {
 			now = clock_now_ms();
 			if (now < p->next_attempt_ms || p->probing) {
-				if (woken)
-					db_wake_next_locked(p);   /* pass the turn on */
-				pthread_mutex_unlock(&p->mu);
+				struct db_waiter *next = woken ? db_wake_next_locked(p) : NULL;
+
+				pthread_mutex_unlock(&p->mu);   /* pass the turn on */
+				db_waiter_signal(next);
 				return err_set(e, 503, "database unavailable");
 			}
 		}
@@ -456,6 +504,7 @@ db_acquire(struct db_pool *p, struct db_call *call, bool wait, struct err *e)
 			rc = pthread_cond_timedwait(&me.cv, &p->mu, &deadline);
 		if (me.queued)
 			db_unqueue_locked(p, &me);
+		db_waiter_settle(&me);
 		pthread_cond_destroy(&me.cv);
 		__atomic_add_fetch(&p->stats.waits, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&p->stats.wait_us,
@@ -508,6 +557,7 @@ static void
 db_release(struct db_pool *p, struct db_call *call)
 {
 	struct db_conn *c = call->c;
+	struct db_waiter *next;
 	PGresult *res;
 
 	if (c == NULL)
@@ -541,8 +591,9 @@ db_release(struct db_pool *p, struct db_call *call)
 	if (call->probe)
 		p->probing = false;
 	c->busy = false;
-	db_wake_next_locked(p);
+	next = db_wake_next_locked(p);
 	pthread_mutex_unlock(&p->mu);
+	db_waiter_signal(next);
 	call->c = NULL;
 }
 
@@ -761,6 +812,13 @@ db_ready(struct db_pool *p)
 	int64_t now = clock_now_ms();
 	int attempt;
 	bool known;
+	int64_t ok_ms;
+
+	/* the common case, without the mutex every turn would take */
+	ok_ms = __atomic_load_n(&p->last_ok_ms, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&p->down, __ATOMIC_RELAXED) && ok_ms != 0 &&
+	    now - ok_ms < DB_PING_INTERVAL_MS)
+		return true;
 
 	pthread_mutex_lock(&p->mu);
 	if (p->down && (now < p->next_attempt_ms || p->probing)) {

@@ -165,6 +165,8 @@ pool_create(const struct pool_limits *lim, struct err *e)
 int
 pool_submit(struct pool *p, void (*fn)(void *), void *arg)
 {
+	bool wake;
+
 	pthread_mutex_lock(&p->lock);
 	if (p->stopping ||
 	    (size_t)p->busy + p->count >= (size_t)p->lim.max_threads + (size_t)p->lim.queue ||
@@ -177,8 +179,12 @@ pool_submit(struct pool *p, void (*fn)(void *), void *arg)
 	/* every waiting job beyond the idle threads gets a thread of its own */
 	if (p->count > (size_t)p->idle && p->nthreads < p->lim.max_threads)
 		(void)pool_spawn(p);
-	pthread_cond_signal(&p->nonempty);
+	wake = p->idle > 0;
 	pthread_mutex_unlock(&p->lock);
+	/* after the unlock, so the woken thread does not sleep again on the
+	 * lock; the pool outlives every submit, so its cv does too */
+	if (wake)
+		pthread_cond_signal(&p->nonempty);
 	return 0;
 }
 
